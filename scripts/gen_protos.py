@@ -1,0 +1,74 @@
+"""Generates the Python gRPC stubs (and .pyi type stubs) from protos/ into speechmesh/.
+
+One command, `make protos`; `--check` regenerates into a scratch folder and fails
+when the committed stubs differ, which is how CI catches stale stubs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import filecmp
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import grpc_tools
+
+ROOT = Path(__file__).resolve().parent.parent
+PROTO_ROOT = ROOT / "protos"
+OUT_ROOT = ROOT
+GENERATED_SUFFIXES = ("_pb2.py", "_pb2.pyi", "_pb2_grpc.py", "_pb2_grpc.pyi")
+
+
+def generate(out_dir: Path) -> None:
+    protos = sorted(str(p.relative_to(PROTO_ROOT)) for p in PROTO_ROOT.rglob("*.proto"))
+    include = Path(grpc_tools.__file__).parent / "_proto"
+    cmd = [
+        sys.executable, "-m", "grpc_tools.protoc",
+        f"-I{PROTO_ROOT}", f"-I{include}",
+        f"--python_out={out_dir}", f"--mypy_out={out_dir}",
+        f"--grpc_python_out={out_dir}", f"--mypy_grpc_out={out_dir}",
+        *protos,
+    ]
+    subprocess.run(cmd, check=True, cwd=PROTO_ROOT)
+    for proto in protos:
+        package_dir = out_dir / Path(proto).parent
+        for parent in [package_dir, *package_dir.relative_to(out_dir).parents]:
+            init = out_dir / parent / "__init__.py"
+            if parent != Path(".") and not init.exists():
+                init.write_text("")
+
+
+def generated_files(root: Path) -> set[Path]:
+    base = root / "speechmesh"
+    return {p.relative_to(root) for p in base.rglob("*") if p.name.endswith(GENERATED_SUFFIXES)}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--check", action="store_true", help="fail if committed stubs are stale")
+    args = parser.parse_args()
+    if not args.check:
+        for stale in generated_files(OUT_ROOT):
+            (OUT_ROOT / stale).unlink()
+        generate(OUT_ROOT)
+        return 0
+    with tempfile.TemporaryDirectory() as scratch:
+        scratch_dir = Path(scratch)
+        generate(scratch_dir)
+        fresh, committed = generated_files(scratch_dir), generated_files(OUT_ROOT)
+        stale = sorted(
+            str(p) for p in fresh | committed
+            if p not in fresh or p not in committed
+            or not filecmp.cmp(scratch_dir / p, OUT_ROOT / p, shallow=False)
+        )
+    if stale:
+        print("stale generated stubs (run `make protos`):", *stale, sep="\n  ")
+        return 1
+    print("generated stubs are fresh")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

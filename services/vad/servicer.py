@@ -1,0 +1,195 @@
+"""speechmesh.vad.v1.VoiceActivity: protobuf ↔ domain, validation, and the two RPCs."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import grpc
+
+from speechmesh.audio.v1 import audio_pb2
+from speechmesh.runtime.audio import (
+    STREAMABLE_ENCODINGS,
+    AudioSpec,
+    Encoding,
+    decode,
+    encode,
+    raw_duration_s,
+)
+from speechmesh.runtime.config import LimitsConfig
+from speechmesh.runtime.errors import InvalidArgument, LimitExceeded
+from speechmesh.runtime.pool import ModelPool
+from speechmesh.runtime.requests import request_id
+from speechmesh.runtime.telemetry import REAL_TIME_FACTOR
+from speechmesh.services.vad.segmenter import EventKind, VadParams
+from speechmesh.services.vad.silero import SileroVad
+from speechmesh.services.vad.stream import DetectionRun, SpeechEvent
+from speechmesh.vad.v1 import vad_pb2, vad_pb2_grpc
+
+Context = grpc.aio.ServicerContext[Any, Any]
+MAX_DURATION_OPTION_MS = 600_000
+
+
+def vad_params(options: vad_pb2.VadOptions, field: str = "options") -> VadParams:
+    """Validated detector settings from the request's options, defaults filled in."""
+    threshold = options.threshold if options.HasField("threshold") else 0.5
+    if not 0.0 < threshold < 1.0:
+        raise InvalidArgument(f"{field}.threshold", f"must be between 0 and 1, got {threshold}")
+    negative = (
+        options.negative_threshold
+        if options.HasField("negative_threshold")
+        else max(threshold - 0.15, 0.01)
+    )
+    if not 0.0 < negative <= threshold:
+        raise InvalidArgument(
+            f"{field}.negative_threshold", f"must be in (0, threshold={threshold}], got {negative}"
+        )
+    durations = {}
+    for name, default in (
+        ("min_speech_duration_ms", 250),
+        ("min_silence_duration_ms", 100),
+        ("speech_pad_ms", 30),
+    ):
+        value = getattr(options, name) if options.HasField(name) else default
+        if value > MAX_DURATION_OPTION_MS:
+            raise InvalidArgument(
+                f"{field}.{name}", f"must be at most {MAX_DURATION_OPTION_MS} ms, got {value}"
+            )
+        durations[name] = value
+    max_speech = options.max_speech_duration_s if options.HasField("max_speech_duration_s") else 0
+    if max_speech < 0 or (0 < max_speech * 1000 < durations["min_speech_duration_ms"]):
+        raise InvalidArgument(
+            f"{field}.max_speech_duration_s",
+            f"must be 0 (no limit) or at least min_speech_duration_ms, got {max_speech} s",
+        )
+    return VadParams(
+        threshold=threshold,
+        negative_threshold=negative,
+        min_speech_ms=durations["min_speech_duration_ms"],
+        min_silence_ms=durations["min_silence_duration_ms"],
+        speech_pad_ms=durations["speech_pad_ms"],
+        max_speech_s=max_speech,
+    )
+
+
+def segment_proto(start: int, end: int | None, rate: int) -> vad_pb2.SpeechSegment:
+    segment = vad_pb2.SpeechSegment(start_sample=start, start_ms=start * 1000 / rate)
+    if end is not None:
+        segment.end_sample, segment.end_ms = end, end * 1000 / rate
+    return segment
+
+
+class VoiceActivityServicer(vad_pb2_grpc.VoiceActivityServicer):
+    def __init__(self, pool: ModelPool, limits: LimitsConfig) -> None:
+        self._pool = pool
+        self._limits = limits
+
+    async def Detect(self, request: vad_pb2.DetectRequest, context: Context) -> vad_pb2.DetectResponse:
+        rid = request_id(request.request_id)
+        model = self._pool.get(request.model, SileroVad.service)
+        params = vad_params(request.options)
+        spec = AudioSpec.from_proto(request.audio.format, "audio.format")
+        if not request.audio.data:
+            raise InvalidArgument("audio.data", "audio is empty")
+        seconds = raw_duration_s(len(request.audio.data), spec)
+        if seconds is not None:
+            self._check_audio_seconds(seconds)
+        if spec.encoding not in STREAMABLE_ENCODINGS:
+            spec, data = _decode_container(request.audio)
+        else:
+            data = request.audio.data
+        started = time.perf_counter()
+        run = DetectionRun(model, spec, params)
+        events = await run.feed(data)
+        events += await run.finish()
+        rate = run.input_rate_hz or spec.sample_rate_hz
+        self._check_audio_seconds(run.samples_in / rate)
+        REAL_TIME_FACTOR.labels(model.id, "detect").observe(
+            (time.perf_counter() - started) / max(run.samples_in / rate, 1e-9)
+        )
+        return vad_pb2.DetectResponse(
+            request_id=rid,
+            model=model.id,
+            segments=[segment_proto(e.start, e.end, rate) for e in events if e.kind is EventKind.END],
+            sample_rate_hz=rate,
+            total_samples=run.samples_in,
+        )
+
+    async def StreamingDetect(
+        self, request_iterator: AsyncIterator[vad_pb2.StreamingDetectRequest], context: Context
+    ) -> AsyncIterator[vad_pb2.StreamingDetectResponse]:
+        first = await anext(aiter(request_iterator), None)
+        if first is None:
+            raise InvalidArgument("config", "the stream ended before its config message")
+        if first.WhichOneof("request") != "config":
+            raise InvalidArgument("config", "the first message must carry the config, not audio")
+        config = first.config
+        rid = request_id(config.request_id)
+        model = self._pool.get(config.model, SileroVad.service)
+        params = vad_params(config.options, "config.options")
+        spec = AudioSpec.from_proto(config.format, "config.format")
+        if spec.encoding not in STREAMABLE_ENCODINGS:
+            allowed = ", ".join(e.name for e in sorted(STREAMABLE_ENCODINGS))
+            raise InvalidArgument(
+                "config.format.encoding", f"{spec.encoding.name} cannot be streamed; use {allowed}"
+            )
+        run = DetectionRun(model, spec, params)
+        index = 0
+        async for message in request_iterator:
+            index += 1
+            if message.WhichOneof("request") != "audio":
+                raise InvalidArgument(
+                    f"requests[{index}]", "only the first message may carry config; send audio"
+                )
+            events = await run.feed(message.audio.data)
+            if run.input_rate_hz:
+                self._check_stream_seconds(run.samples_in / run.input_rate_hz)
+            for event in events:
+                yield self._event_response(rid, event, run)
+        for event in await run.finish():
+            yield self._event_response(rid, event, run)
+        yield vad_pb2.StreamingDetectResponse(
+            request_id=rid,
+            processed_samples=run.samples_in,
+            end_of_stream=True,
+            sample_rate_hz=run.input_rate_hz or spec.sample_rate_hz,
+        )
+
+    def _event_response(
+        self, rid: str, event: SpeechEvent, run: DetectionRun
+    ) -> vad_pb2.StreamingDetectResponse:
+        rate = run.input_rate_hz or 1
+        kind = (
+            vad_pb2.SPEECH_EVENT_TYPE_START
+            if event.kind is EventKind.START
+            else vad_pb2.SPEECH_EVENT_TYPE_END
+        )
+        return vad_pb2.StreamingDetectResponse(
+            request_id=rid,
+            event=vad_pb2.SpeechEvent(
+                type=kind,
+                segment=segment_proto(event.start, event.end, rate),
+                decided_at_sample=event.decided_at,
+            ),
+            processed_samples=run.samples_in,
+            sample_rate_hz=rate,
+        )
+
+    def _check_audio_seconds(self, seconds: float) -> None:
+        if seconds > self._limits.max_audio_seconds:
+            raise LimitExceeded("max_audio_seconds", self._limits.max_audio_seconds,
+                                round(seconds, 1), "s")
+
+    def _check_stream_seconds(self, seconds: float) -> None:
+        if seconds > self._limits.max_stream_seconds:
+            raise LimitExceeded("max_stream_seconds", self._limits.max_stream_seconds,
+                                round(seconds, 1), "s")
+
+
+def _decode_container(audio: audio_pb2.Audio) -> tuple[AudioSpec, bytes]:
+    """Decodes a container that cannot be fed incrementally (FLAC, Ogg/Opus) up front."""
+    spec = AudioSpec.from_proto(audio.format, "audio.format")
+    decoded = decode(audio.data, spec, "audio.data")
+    raw = AudioSpec(Encoding.PCM_F32LE, decoded.sample_rate_hz, 1)
+    return raw, encode(decoded.samples, decoded.sample_rate_hz, raw)

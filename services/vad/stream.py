@@ -1,0 +1,101 @@
+"""One detection run: decoded audio → 16 kHz windows → batched model → segment events.
+
+Detect feeds a whole file at once and StreamingDetect chunk by chunk; both go through
+this same path, so they find the same segments. Offsets are mapped back from the
+model's 16 kHz to the input's own sample rate.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from speechmesh.runtime.audio import AudioSpec, StreamDecoder
+from speechmesh.runtime.pool import HostedModel
+from speechmesh.services.vad.segmenter import Event, EventKind, Segmenter, VadParams
+from speechmesh.services.vad.silero import CONTEXT, SAMPLE_RATE, STATE_SHAPE, WINDOW, VadJob
+
+# Windows per model job: bounds how long one stream's job holds a batch, so a long
+# file never delays the live streams batched with it.
+MAX_WINDOWS_PER_JOB = 32
+
+
+@dataclass(frozen=True)
+class SpeechEvent:
+    """An event with offsets in samples at the input's rate."""
+
+    kind: EventKind
+    start: int
+    end: int | None
+    decided_at: int
+
+
+class DetectionRun:
+    """The state of one detection over one piece or stream of audio."""
+
+    def __init__(self, model: HostedModel, spec: AudioSpec, params: VadParams) -> None:
+        self._model = model
+        self._decoder = StreamDecoder(spec, target_rate_hz=SAMPLE_RATE)
+        self._segmenter = Segmenter(params, SAMPLE_RATE, WINDOW)
+        self._pending = np.zeros(0, np.float32)
+        self._context = np.zeros(CONTEXT, np.float32)
+        self._state = np.zeros(STATE_SHAPE, np.float32)
+        self._model_samples = 0  # 16 kHz samples received from the decoder
+
+    @property
+    def samples_in(self) -> int:
+        """Samples per channel received at the input's rate."""
+        return self._decoder.samples_in
+
+    @property
+    def input_rate_hz(self) -> int | None:
+        return self._decoder.input_rate_hz
+
+    async def feed(self, data: bytes) -> list[SpeechEvent]:
+        return await self._process(self._decoder.feed(data), final=False)
+
+    async def finish(self) -> list[SpeechEvent]:
+        """Processes the tail (zero-padded to a whole window) and ends a pending segment."""
+        events = await self._process(self._decoder.flush(), final=True)
+        events += self._map(self._segmenter.finish(self._model_samples))
+        return events
+
+    async def _process(self, samples: np.ndarray, *, final: bool) -> list[SpeechEvent]:
+        self._model_samples += len(samples)
+        pending = np.concatenate([self._pending, samples]) if len(self._pending) else samples
+        if final and len(pending) % WINDOW:
+            pending = np.concatenate([pending, np.zeros(WINDOW - len(pending) % WINDOW, np.float32)])
+        n_windows = len(pending) // WINDOW
+        self._pending = pending[n_windows * WINDOW :]
+        events: list[Event] = []
+        for first in range(0, n_windows, MAX_WINDOWS_PER_JOB):
+            count = min(MAX_WINDOWS_PER_JOB, n_windows - first)
+            audio = pending[first * WINDOW : (first + count) * WINDOW]
+            result = await self._model.run(VadJob(self._windows(audio, count), self._state))
+            self._state = result.state
+            for probability in result.probabilities:
+                events += self._segmenter.push(float(probability))
+        return self._map(events)
+
+    def _windows(self, audio: np.ndarray, count: int) -> np.ndarray:
+        """[count, CONTEXT + WINDOW]: each window behind the last CONTEXT samples before it."""
+        with_context = np.concatenate([self._context, audio])
+        self._context = audio[-CONTEXT:].copy()
+        frames = np.lib.stride_tricks.sliding_window_view(with_context, CONTEXT + WINDOW)
+        return np.ascontiguousarray(frames[::WINDOW][:count], dtype=np.float32)
+
+    def _map(self, events: list[Event]) -> list[SpeechEvent]:
+        return [
+            SpeechEvent(
+                e.kind,
+                self._to_input(e.start),
+                None if e.end is None else self._to_input(e.end),
+                self._to_input(e.decided_at),
+            )
+            for e in events
+        ]
+
+    def _to_input(self, model_sample: int) -> int:
+        rate = self._decoder.input_rate_hz or SAMPLE_RATE
+        return min(round(model_sample * rate / SAMPLE_RATE), self._decoder.samples_in)

@@ -1,0 +1,70 @@
+"""What every client command shares: the channel, call metadata, audio files, errors."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import grpc
+import typer
+from rich.console import Console
+
+from speechmesh.audio.v1 import audio_pb2
+
+DEFAULT_ADDRESS = "127.0.0.1:50061"
+API_KEY_ENV = "SPEECHMESH_API_KEY"
+SUFFIX_ENCODINGS = {
+    ".wav": audio_pb2.AUDIO_ENCODING_WAV,
+    ".flac": audio_pb2.AUDIO_ENCODING_FLAC,
+    ".ogg": audio_pb2.AUDIO_ENCODING_OGG_OPUS,
+    ".opus": audio_pb2.AUDIO_ENCODING_OGG_OPUS,
+    ".ulaw": audio_pb2.AUDIO_ENCODING_MULAW,
+    ".pcm": audio_pb2.AUDIO_ENCODING_PCM_S16LE,
+    ".raw": audio_pb2.AUDIO_ENCODING_PCM_S16LE,
+}
+
+err_console = Console(stderr=True)
+
+AddressOption = typer.Option(
+    DEFAULT_ADDRESS, "--address", "-a", envvar="SPEECHMESH_ADDRESS", help="host:port to call"
+)
+ApiKeyOption = typer.Option(
+    None, "--api-key", envvar=API_KEY_ENV, help="API key (sent as 'authorization: Bearer')"
+)
+
+
+def call_metadata(api_key: str | None) -> list[tuple[str, str]]:
+    return [("authorization", f"Bearer {api_key}")] if api_key else []
+
+
+def audio_format_for(path: Path, sample_rate_hz: int) -> audio_pb2.AudioFormat:
+    """The AudioFormat of a file, from its suffix; raw files need the rate given."""
+    encoding = SUFFIX_ENCODINGS.get(path.suffix.lower())
+    if encoding is None:
+        known = ", ".join(sorted(SUFFIX_ENCODINGS))
+        raise typer.BadParameter(f"unknown audio file type {path.suffix!r} (known: {known})")
+    if encoding in (audio_pb2.AUDIO_ENCODING_PCM_S16LE, audio_pb2.AUDIO_ENCODING_MULAW):
+        if not sample_rate_hz:
+            raise typer.BadParameter(f"{path.name} is raw audio: give its --rate")
+    return audio_pb2.AudioFormat(encoding=encoding, sample_rate_hz=sample_rate_hz)
+
+
+@contextmanager
+def rpc_errors() -> Iterator[None]:
+    """Prints a failed call's status and reason, and exits non-zero."""
+    try:
+        yield
+    except grpc.RpcError as error:
+        err_console.print(f"[red]{error.code().name}[/red]: {error.details()}")  # type: ignore[attr-defined]
+        raise typer.Exit(1) from None
+
+
+def channel(address: str) -> grpc.Channel:
+    options = [("grpc.max_receive_message_length", 256 * 1024 * 1024)]
+    return grpc.insecure_channel(address, options=options)
+
+
+def env_flag(name: str) -> bool:
+    return os.environ.get(name, "").lower() in {"1", "true", "yes"}

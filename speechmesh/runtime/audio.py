@@ -1,0 +1,724 @@
+"""Decodes, encodes and resamples audio: the one place the mesh turns bytes into samples.
+
+Everything inside the mesh is mono float32 in [-1, 1]. `decode` turns a whole piece of
+audio in any `AudioEncoding` into that, `StreamDecoder` does the same for a stream fed
+in chunks of any size, `resample` changes the rate (soxr) and `encode` turns samples
+back into bytes. Bad input raises `InvalidArgument` naming the field; no library
+exception escapes.
+
+Libraries: soundfile (WAV, FLAC), PyAV (Ogg/Opus), soxr (resampling), numpy (raw PCM
+and G.711 mu-law).
+"""
+
+from __future__ import annotations
+
+import enum
+import io
+import struct
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import av
+import numpy as np
+import numpy.typing as npt
+import soundfile as sf
+import soxr
+
+from speechmesh.audio.v1 import audio_pb2
+from speechmesh.runtime.errors import InvalidArgument, LimitExceeded, SpeechmeshError
+
+Samples = npt.NDArray[np.float32]
+
+MIN_SAMPLE_RATE_HZ = 1000
+MAX_SAMPLE_RATE_HZ = 384000
+MAX_CHANNELS = 32
+
+# Opus runs at one of these rates only; `encode` picks the closest one that keeps the
+# whole bandwidth (see `opus_rate_hz`). Decoding always yields 48 kHz.
+OPUS_RATES_HZ = (8000, 12000, 16000, 24000, 48000)
+OPUS_DECODE_RATE_HZ = 48000
+# Mono speech is transparent well below this; it is libopus' own default for mono.
+OPUS_BITRATE = 64000
+
+# A WAV stream's header (RIFF, fmt and any LIST/bext chunks before "data") is buffered
+# until complete; past this size it is not a header but a misuse of the format.
+MAX_WAV_HEADER_BYTES = 1 << 20
+
+RESAMPLE_QUALITY = "HQ"
+
+_EMPTY: Samples = np.zeros(0, dtype=np.float32)
+
+
+class Encoding(enum.IntEnum):
+    """speechmesh.audio.v1.AudioEncoding, with the same numbers and shorter names."""
+
+    UNSPECIFIED = 0
+    PCM_S16LE = 1
+    PCM_F32LE = 2
+    WAV = 3
+    FLAC = 4
+    OGG_OPUS = 5
+    MULAW = 6
+
+
+RAW_ENCODINGS = frozenset({Encoding.PCM_S16LE, Encoding.PCM_F32LE, Encoding.MULAW})
+STREAMABLE_ENCODINGS = RAW_ENCODINGS | {Encoding.WAV}
+
+_LABELS = {Encoding.WAV: "WAV", Encoding.FLAC: "FLAC", Encoding.OGG_OPUS: "Ogg/Opus"}
+# libsndfile's names for what it found in a file, per encoding we expect there.
+_SOUNDFILE_FORMATS = {Encoding.WAV: {"WAV", "WAVEX", "RF64"}, Encoding.FLAC: {"FLAC"}}
+
+
+def _allowed_encodings() -> str:
+    return ", ".join(e.name for e in Encoding if e != Encoding.UNSPECIFIED)
+
+
+def _check_rate(rate_hz: int, field: str) -> None:
+    if not MIN_SAMPLE_RATE_HZ <= rate_hz <= MAX_SAMPLE_RATE_HZ:
+        raise InvalidArgument(
+            field,
+            f"sample rate {rate_hz} Hz is outside the allowed range "
+            f"{MIN_SAMPLE_RATE_HZ}..{MAX_SAMPLE_RATE_HZ} Hz",
+        )
+
+
+@dataclass(frozen=True)
+class AudioSpec:
+    """How audio bytes are encoded. For containers 0 means "as in the header";
+    for raw encodings channels 0 means 1, and sample_rate_hz 0 is only meaningful as
+    an output spec ("keep the input's rate")."""
+
+    encoding: Encoding
+    sample_rate_hz: int = 0
+    channels: int = 0
+
+    def __post_init__(self) -> None:
+        # Programming errors, not client errors: from_proto reports those by field.
+        if not isinstance(self.encoding, Encoding) or self.encoding == Encoding.UNSPECIFIED:
+            raise ValueError(f"AudioSpec needs a real Encoding, got {self.encoding!r}")
+        if self.sample_rate_hz < 0 or self.channels < 0:
+            raise ValueError(f"negative sample rate or channel count in {self!r}")
+
+    @property
+    def is_raw(self) -> bool:
+        return self.encoding in RAW_ENCODINGS
+
+    @classmethod
+    def from_proto(
+        cls, fmt: audio_pb2.AudioFormat, field: str = "format", *, for_output: bool = False
+    ) -> AudioSpec:
+        """Validates a client's AudioFormat; errors name f"{field}.<member>".
+
+        With for_output, a raw encoding may leave sample_rate_hz at 0 to get the
+        producer's own rate (see `output_rate_hz`).
+        """
+        try:
+            encoding = Encoding(fmt.encoding)
+        except ValueError:
+            encoding = Encoding.UNSPECIFIED
+        if encoding == Encoding.UNSPECIFIED:
+            raise InvalidArgument(
+                f"{field}.encoding",
+                f"encoding {fmt.encoding} is not set or unknown; allowed: {_allowed_encodings()}",
+            )
+        rate = fmt.sample_rate_hz
+        if encoding in RAW_ENCODINGS and rate == 0 and not for_output:
+            raise InvalidArgument(
+                f"{field}.sample_rate_hz",
+                f"{encoding.name} audio needs a sample rate in "
+                f"{MIN_SAMPLE_RATE_HZ}..{MAX_SAMPLE_RATE_HZ} Hz",
+            )
+        if rate != 0:
+            _check_rate(rate, f"{field}.sample_rate_hz")
+        channels = fmt.channels
+        if channels > MAX_CHANNELS:
+            raise InvalidArgument(
+                f"{field}.channels", f"{channels} channels; at most {MAX_CHANNELS} are allowed"
+            )
+        if encoding in RAW_ENCODINGS and channels == 0:
+            channels = 1
+        return cls(encoding, rate, channels)
+
+
+@dataclass
+class DecodedAudio:
+    """Mono float32 samples, shape [n], at their own rate."""
+
+    samples: Samples
+    sample_rate_hz: int
+
+    @property
+    def duration_s(self) -> float:
+        return len(self.samples) / self.sample_rate_hz
+
+
+# --- G.711 mu-law --------------------------------------------------------------------
+
+_MULAW_BIAS = 0x84
+_MULAW_CLIP = 32635  # largest magnitude that still fits the top segment after the bias
+
+
+def _mulaw_decode_table() -> npt.NDArray[np.int16]:
+    """The linear value of each of the 256 mu-law codes."""
+    code = ~np.arange(256, dtype=np.uint8)  # codes are stored with all bits inverted
+    exponent = (code >> 4) & 0x07
+    mantissa = (code & 0x0F).astype(np.int32)
+    magnitude = ((mantissa << 3) + _MULAW_BIAS) << exponent
+    linear = np.where(code & 0x80, _MULAW_BIAS - magnitude, magnitude - _MULAW_BIAS)
+    return linear.astype(np.int16)
+
+
+def _mulaw_encode_table() -> npt.NDArray[np.uint8]:
+    """The mu-law code of every int16 value, indexed by the value's uint16 bit pattern."""
+    linear = np.arange(65536, dtype=np.uint16).view(np.int16).astype(np.int32)
+    sign = np.where(linear < 0, 0x80, 0)
+    magnitude = np.minimum(np.abs(linear), _MULAW_CLIP) + _MULAW_BIAS
+    # The segment is the position of the highest set bit above bit 7: frexp gives it exactly.
+    _, top_bit = np.frexp((magnitude >> 7).astype(np.float64))
+    exponent = top_bit.astype(np.int32) - 1
+    mantissa = (magnitude >> (exponent + 3)) & 0x0F
+    codes: npt.NDArray[np.uint8] = (~(sign | (exponent << 4) | mantissa) & 0xFF).astype(np.uint8)
+    return codes
+
+
+# Built once: lookups make both directions one vectorised indexing operation.
+_MULAW_TO_LINEAR = _mulaw_decode_table()
+_LINEAR_TO_MULAW = _mulaw_encode_table()
+
+
+def mulaw_to_linear(codes: npt.NDArray[np.uint8]) -> npt.NDArray[np.int16]:
+    """G.711 mu-law bytes to 16-bit linear PCM (0xFF -> 0, 0x00 -> -32124)."""
+    return _MULAW_TO_LINEAR[codes]
+
+
+def linear_to_mulaw(linear: npt.NDArray[np.int16]) -> npt.NDArray[np.uint8]:
+    """16-bit linear PCM to G.711 mu-law bytes (bias 0x84, clip 32635, bits inverted)."""
+    return _LINEAR_TO_MULAW[linear.view(np.uint16)]
+
+
+# --- Raw sample layouts ----------------------------------------------------------------
+
+# Sample kinds: the raw encodings plus what a WAV "fmt " chunk may describe.
+_SAMPLE_WIDTH = {"u8": 1, "s16": 2, "s24": 3, "s32": 4, "f32": 4, "mulaw": 1}
+_RAW_KIND = {Encoding.PCM_S16LE: "s16", Encoding.PCM_F32LE: "f32", Encoding.MULAW: "mulaw"}
+
+
+def _s24_to_float(data: bytes) -> Samples:
+    triplets = np.frombuffer(data, dtype=np.uint8).reshape(-1, 3).astype(np.int32)
+    value = triplets[:, 0] | (triplets[:, 1] << 8) | (triplets[:, 2] << 16)
+    value = (value << 8) >> 8  # sign-extend the 24-bit value
+    return value.astype(np.float32) * np.float32(2.0**-23)
+
+
+# Full-scale integers map to [-1, 1) by dividing by 2**(bits-1), as libsndfile does, so a
+# streamed WAV gives the very same floats as a decoded one.
+_TO_FLOAT: dict[str, Callable[[bytes], Samples]] = {
+    "u8": lambda d: (np.frombuffer(d, np.uint8).astype(np.float32) - 128) * np.float32(2.0**-7),
+    "s16": lambda d: np.frombuffer(d, "<i2").astype(np.float32) * np.float32(2.0**-15),
+    "s24": _s24_to_float,
+    "s32": lambda d: np.frombuffer(d, "<i4").astype(np.float32) * np.float32(2.0**-31),
+    "f32": lambda d: np.frombuffer(d, "<f4").astype(np.float32),
+    "mulaw": lambda d: (
+        mulaw_to_linear(np.frombuffer(d, np.uint8)).astype(np.float32) * np.float32(2.0**-15)
+    ),
+}
+
+
+@dataclass(frozen=True)
+class _RawLayout:
+    kind: str
+    channels: int
+
+    @property
+    def frame_bytes(self) -> int:
+        return _SAMPLE_WIDTH[self.kind] * self.channels
+
+
+def _raw_layout(spec: AudioSpec) -> _RawLayout:
+    if spec.sample_rate_hz == 0:
+        raise ValueError(f"raw audio needs a sample rate: {spec!r}")
+    return _RawLayout(_RAW_KIND[spec.encoding], spec.channels or 1)
+
+
+def _to_mono(frames: npt.NDArray[np.float32], channels: int) -> Samples:
+    """Averages interleaved channels ([n * channels] or [n, channels]) to [n]."""
+    if channels == 1:
+        return frames.reshape(-1)
+    mono: Samples = frames.reshape(-1, channels).mean(axis=1, dtype=np.float32)
+    return mono
+
+
+def _decode_pcm(data: bytes, layout: _RawLayout) -> Samples:
+    """Whole frames of raw samples to mono float32."""
+    return _to_mono(_TO_FLOAT[layout.kind](data), layout.channels)
+
+
+def raw_duration_s(num_bytes: int, spec: AudioSpec) -> float | None:
+    """Seconds of raw audio in num_bytes, without decoding; None for containers, whose
+    duration is only known from their header (see decode's max_duration_s)."""
+    if not spec.is_raw:
+        return None
+    layout = _raw_layout(spec)
+    return num_bytes / (layout.frame_bytes * spec.sample_rate_hz)
+
+
+# --- Decoding ----------------------------------------------------------------------------
+
+
+def _check_duration(frames: int, rate_hz: int, max_duration_s: float | None) -> None:
+    if max_duration_s is not None and frames > max_duration_s * rate_hz:
+        raise LimitExceeded("max_audio_duration_s", max_duration_s, round(frames / rate_hz, 3), "s")
+
+
+def _check_header(spec: AudioSpec, rate_hz: int, channels: int, field: str) -> None:
+    """A container's header is the truth; a spec that says otherwise is a client bug."""
+    label = _LABELS[spec.encoding]
+    if spec.sample_rate_hz and spec.sample_rate_hz != rate_hz:
+        raise InvalidArgument(
+            field,
+            f"the {label} header says {rate_hz} Hz but the format says {spec.sample_rate_hz} Hz",
+        )
+    if spec.channels and spec.channels != channels:
+        raise InvalidArgument(
+            field,
+            f"the {label} header says {channels} channel(s) but the format says {spec.channels}",
+        )
+
+
+def _library_reason(error: Exception) -> str:
+    """The short cause of a soundfile/PyAV error, without file-object reprs."""
+    reason = getattr(error, "error_string", None) or getattr(error, "strerror", None)
+    return str(reason) if reason else type(error).__name__
+
+
+def _decode_soundfile(
+    data: bytes, spec: AudioSpec, field: str, max_duration_s: float | None
+) -> DecodedAudio:
+    with sf.SoundFile(io.BytesIO(data)) as f:
+        if f.format not in _SOUNDFILE_FORMATS[spec.encoding]:
+            raise InvalidArgument(
+                field, f"expected {_LABELS[spec.encoding]} audio but got {f.format}"
+            )
+        _check_header(spec, f.samplerate, f.channels, field)
+        if f.frames == 0 and spec.encoding == Encoding.WAV:
+            # Written by a streaming writer that never patched the sizes: read it raw.
+            return _decode_wav_unknown_length(data, field, max_duration_s)
+        _check_duration(f.frames, f.samplerate, max_duration_s)
+        frames = f.read(dtype="float32", always_2d=True)
+        return DecodedAudio(_to_mono(frames, f.channels), f.samplerate)
+
+
+def _decode_wav_unknown_length(
+    data: bytes, field: str, max_duration_s: float | None
+) -> DecodedAudio:
+    header = _parse_wav_header(data, field)
+    if header is None:
+        raise InvalidArgument(field, "the WAV header is incomplete")
+    payload = data[header.data_offset :]
+    whole = len(payload) // header.layout.frame_bytes * header.layout.frame_bytes
+    _check_duration(whole // header.layout.frame_bytes, header.sample_rate_hz, max_duration_s)
+    return DecodedAudio(_decode_pcm(payload[:whole], header.layout), header.sample_rate_hz)
+
+
+def _opus_input_rate(extradata: bytes | None) -> int | None:
+    """The original rate recorded in the OpusHead (informational; decoding is 48 kHz)."""
+    if extradata and len(extradata) >= 16 and extradata.startswith(b"OpusHead"):
+        return int(struct.unpack_from("<I", extradata, 12)[0])
+    return None
+
+
+def _decode_opus(
+    data: bytes, spec: AudioSpec, field: str, max_duration_s: float | None
+) -> DecodedAudio:
+    with av.open(io.BytesIO(data), mode="r", format="ogg") as container:
+        if not container.streams.audio:
+            raise InvalidArgument(field, "expected Ogg/Opus audio but the Ogg holds no audio")
+        stream = container.streams.audio[0]
+        if stream.codec_context.name != "opus":
+            raise InvalidArgument(
+                field, f"expected Ogg/Opus audio but the Ogg holds {stream.codec_context.name}"
+            )
+        channels = stream.codec_context.channels
+        declared = spec.sample_rate_hz
+        # Both the decode rate and the encoder's input rate describe an Opus file truly.
+        if declared in (0, OPUS_DECODE_RATE_HZ, _opus_input_rate(stream.codec_context.extradata)):
+            spec = AudioSpec(spec.encoding, 0, spec.channels)
+        _check_header(spec, OPUS_DECODE_RATE_HZ, channels, field)
+        pieces: list[Samples] = []
+        total = 0
+        for frame in container.decode(stream):
+            array = frame.to_ndarray().astype(np.float32, copy=False)
+            # Planar frames are [channels, n]; packed ones are [1, n * channels].
+            mono = array.mean(axis=0) if frame.format.is_planar else _to_mono(array, channels)
+            pieces.append(mono.astype(np.float32, copy=False))
+            total += len(mono)
+            _check_duration(total, OPUS_DECODE_RATE_HZ, max_duration_s)
+    samples = np.concatenate(pieces) if pieces else _EMPTY
+    return DecodedAudio(samples, OPUS_DECODE_RATE_HZ)
+
+
+def _decode_raw(
+    data: bytes, spec: AudioSpec, field: str, max_duration_s: float | None
+) -> DecodedAudio:
+    layout = _raw_layout(spec)
+    if len(data) % layout.frame_bytes:
+        raise InvalidArgument(
+            field,
+            f"{len(data)} bytes is not a whole number of {layout.frame_bytes}-byte frames "
+            f"({layout.channels} channel(s) of {spec.encoding.name})",
+        )
+    _check_duration(len(data) // layout.frame_bytes, spec.sample_rate_hz, max_duration_s)
+    return DecodedAudio(_decode_pcm(data, layout), spec.sample_rate_hz)
+
+
+def _check_finite(samples: Samples, field: str) -> None:
+    # Float input may hold NaN/inf, which would poison every model downstream.
+    if not np.isfinite(samples).all():
+        raise InvalidArgument(field, "audio holds NaN or infinite samples")
+
+
+def decode(
+    data: bytes,
+    spec: AudioSpec,
+    field: str = "audio.data",
+    *,
+    max_duration_s: float | None = None,
+) -> DecodedAudio:
+    """Whole audio in any encoding to mono float32 at its own rate (channels averaged).
+
+    Ogg/Opus always decodes at 48 kHz. max_duration_s, when given, raises LimitExceeded
+    before decoding wherever the duration is known up front (raw, WAV, FLAC) and as soon
+    as it is passed otherwise (Opus), so a small compressed file cannot blow up memory.
+    """
+    if not data:
+        raise InvalidArgument(field, "audio is empty")
+    if spec.is_raw:
+        decoded = _decode_raw(data, spec, field, max_duration_s)
+    else:
+        decoded = _decode_container(data, spec, field, max_duration_s)
+        if len(decoded.samples) == 0:
+            raise InvalidArgument(field, f"the {_LABELS[spec.encoding]} audio holds no samples")
+    _check_finite(decoded.samples, field)
+    return decoded
+
+
+def _decode_container(
+    data: bytes, spec: AudioSpec, field: str, max_duration_s: float | None
+) -> DecodedAudio:
+    try:
+        if spec.encoding == Encoding.OGG_OPUS:
+            return _decode_opus(data, spec, field, max_duration_s)
+        return _decode_soundfile(data, spec, field, max_duration_s)
+    except SpeechmeshError:
+        raise
+    except Exception as error:
+        # libsndfile and FFmpeg report corrupt input through many exception types; to a
+        # client they all mean the same thing.
+        raise InvalidArgument(
+            field,
+            f"expected {_LABELS[spec.encoding]} audio but could not decode it "
+            f"({_library_reason(error)})",
+        ) from error
+
+
+# --- Resampling and encoding ---------------------------------------------------------------
+
+
+def resample(samples: Samples, from_hz: int, to_hz: int) -> Samples:
+    """Mono float32 from one rate to another with soxr; returns the input when equal."""
+    if from_hz <= 0 or to_hz <= 0:
+        raise ValueError(f"sample rates must be positive, got {from_hz} -> {to_hz}")
+    if from_hz == to_hz:
+        return samples
+    out = soxr.resample(
+        np.ascontiguousarray(samples, dtype=np.float32), from_hz, to_hz, RESAMPLE_QUALITY
+    )
+    return np.asarray(out, dtype=np.float32)
+
+
+def opus_rate_hz(rate_hz: int) -> int:
+    """The Opus rate to encode audio of rate_hz at: the lowest supported rate that keeps
+    all of its bandwidth (22050 -> 24000, 44100 -> 48000), 48 kHz above that."""
+    return next((r for r in OPUS_RATES_HZ if r >= rate_hz), OPUS_DECODE_RATE_HZ)
+
+
+def output_rate_hz(input_rate_hz: int, spec: AudioSpec) -> int:
+    """The rate `encode` writes for samples at input_rate_hz: what a response's
+    AudioFormat.sample_rate_hz should say."""
+    rate = spec.sample_rate_hz or input_rate_hz
+    return opus_rate_hz(rate) if spec.encoding == Encoding.OGG_OPUS else rate
+
+
+def _to_s16(samples: Samples) -> npt.NDArray[np.int16]:
+    """Float to 16-bit PCM, clipped; the inverse of the decoders' 1/32768 scale, so
+    decoded 16-bit audio encodes back to the very same bytes."""
+    # NaN would otherwise become an arbitrary integer.
+    finite = np.nan_to_num(samples, nan=0.0, posinf=1.0, neginf=-1.0)
+    scaled = np.round(finite.astype(np.float64) * 32768.0)
+    return np.clip(scaled, -32768, 32767).astype("<i2")
+
+
+def _encode_soundfile(samples: Samples, rate_hz: int, container: str) -> bytes:
+    buffer = io.BytesIO()
+    # Writing int16 ourselves keeps our scale; libsndfile would use 32767 for floats.
+    sf.write(buffer, _to_s16(samples), rate_hz, format=container, subtype="PCM_16")
+    return buffer.getvalue()
+
+
+def _encode_opus(samples: Samples, rate_hz: int) -> bytes:
+    buffer = io.BytesIO()
+    with av.open(buffer, mode="w", format="ogg") as container:
+        stream = container.add_stream("libopus", rate=rate_hz)
+        stream.layout = "mono"
+        stream.bit_rate = OPUS_BITRATE
+        clipped = np.clip(samples, -1.0, 1.0).astype(np.float32).reshape(1, -1)
+        frame = av.AudioFrame.from_ndarray(clipped, format="flt", layout="mono")
+        frame.sample_rate = rate_hz
+        frame.pts = 0
+        # PyAV cuts the frame into Opus-sized frames itself; encode(None) drains it.
+        for packet in stream.encode(frame):
+            container.mux(packet)
+        for packet in stream.encode(None):
+            container.mux(packet)
+    return buffer.getvalue()
+
+
+def encode(samples: Samples, sample_rate_hz: int, spec: AudioSpec, field: str = "format") -> bytes:
+    """Mono float32 in [-1, 1] at sample_rate_hz to bytes in spec's encoding.
+
+    The output rate is spec.sample_rate_hz, or the input's when 0, except that Ogg/Opus
+    moves to a rate Opus supports (see `output_rate_hz`). Samples outside [-1, 1] are
+    clipped. Output is mono: spec.channels must be 0 or 1 (errors name f"{field}.channels").
+    """
+    if samples.ndim != 1:
+        raise ValueError(f"encode takes mono samples of shape [n], got {samples.shape}")
+    if spec.channels > 1:
+        raise InvalidArgument(f"{field}.channels", "output audio is mono: set channels to 0 or 1")
+    rate = output_rate_hz(sample_rate_hz, spec)
+    samples = resample(np.asarray(samples, dtype=np.float32), sample_rate_hz, rate)
+    if spec.encoding == Encoding.PCM_S16LE:
+        return _to_s16(samples).tobytes()
+    if spec.encoding == Encoding.PCM_F32LE:
+        finite = np.nan_to_num(samples, nan=0.0, posinf=1.0, neginf=-1.0)
+        return np.clip(finite, -1.0, 1.0).astype("<f4").tobytes()
+    if spec.encoding == Encoding.MULAW:
+        return linear_to_mulaw(_to_s16(samples)).tobytes()
+    if spec.encoding == Encoding.OGG_OPUS:
+        return _encode_opus(samples, rate)
+    return _encode_soundfile(samples, rate, _LABELS[spec.encoding])
+
+
+# --- WAV headers for streams -----------------------------------------------------------------
+
+_WAV_FORMAT_PCM = 1
+_WAV_FORMAT_FLOAT = 3
+_WAV_FORMAT_MULAW = 7
+_WAV_FORMAT_EXTENSIBLE = 0xFFFE
+_WAV_SIZE_UNKNOWN = (0, 0xFFFFFFFF)  # what streaming writers put before they know
+
+_WAV_KINDS = {
+    (_WAV_FORMAT_PCM, 8): "u8",
+    (_WAV_FORMAT_PCM, 16): "s16",
+    (_WAV_FORMAT_PCM, 24): "s24",
+    (_WAV_FORMAT_PCM, 32): "s32",
+    (_WAV_FORMAT_FLOAT, 32): "f32",
+    (_WAV_FORMAT_MULAW, 8): "mulaw",
+}
+
+
+@dataclass(frozen=True)
+class _WavHeader:
+    layout: _RawLayout
+    sample_rate_hz: int
+    data_offset: int  # where the samples start
+    data_size: int | None  # None: until the end of the stream
+
+
+def _bad_wav(field: str, description: str) -> InvalidArgument:
+    return InvalidArgument(field, f"malformed WAV header: {description}")
+
+
+def _parse_wav_fmt(chunk: bytes, field: str) -> tuple[_RawLayout, int]:
+    if len(chunk) < 16:
+        raise _bad_wav(field, f"fmt chunk of {len(chunk)} bytes, at least 16 expected")
+    tag, channels, rate, _, block_align, bits = struct.unpack_from("<HHIIHH", chunk)
+    if tag == _WAV_FORMAT_EXTENSIBLE and len(chunk) >= 26:
+        tag = struct.unpack_from("<H", chunk, 24)[0]  # first bytes of the SubFormat GUID
+    kind = _WAV_KINDS.get((tag, bits))
+    if kind is None:
+        raise InvalidArgument(
+            field,
+            f"WAV format tag {tag} with {bits}-bit samples is not supported; streams take "
+            "PCM 8/16/24/32-bit, 32-bit float or 8-bit mu-law",
+        )
+    if not 1 <= channels <= MAX_CHANNELS:
+        raise _bad_wav(field, f"{channels} channels; 1..{MAX_CHANNELS} are allowed")
+    _check_rate(rate, field)
+    layout = _RawLayout(kind, channels)
+    if block_align != layout.frame_bytes:
+        raise _bad_wav(field, f"block align {block_align} does not match {channels} x {bits} bits")
+    return layout, rate
+
+
+def _parse_wav_header(buf: bytes, field: str = "audio") -> _WavHeader | None:
+    """The header of a WAV stream, or None while more bytes are needed.
+
+    Walks the chunks up to "data", skipping any it does not need (LIST, fact, bext...).
+    Called again from the start on each new chunk of bytes: headers are small.
+    """
+    if len(buf) >= 4 and buf[:4] not in (b"RIFF", b"RF64"):
+        raise _bad_wav(field, "the stream does not start with RIFF")
+    if len(buf) >= 12 and buf[8:12] != b"WAVE":
+        raise _bad_wav(field, "the RIFF file is not WAVE")
+    fmt: tuple[_RawLayout, int] | None = None
+    offset = 12
+    while len(buf) >= offset + 8:
+        chunk_id, size = struct.unpack_from("<4sI", buf, offset)
+        body = offset + 8
+        if chunk_id == b"data":
+            if fmt is None:
+                raise _bad_wav(field, "the data chunk comes before the fmt chunk")
+            data_size = None if size in _WAV_SIZE_UNKNOWN else size
+            return _WavHeader(fmt[0], fmt[1], body, data_size)
+        end = body + size + (size & 1)  # chunks are padded to an even length
+        if len(buf) < end:
+            break
+        if chunk_id == b"fmt ":
+            fmt = _parse_wav_fmt(buf[body : body + size], field)
+        offset = end
+    if len(buf) > MAX_WAV_HEADER_BYTES:
+        raise _bad_wav(field, f"no data chunk in the first {MAX_WAV_HEADER_BYTES} bytes")
+    return None
+
+
+# --- Streams -------------------------------------------------------------------------------
+
+
+class StreamDecoder:
+    """Decodes a config-first stream of audio bytes, fed in chunks of any size.
+
+    Raw encodings and WAV (header first) only: other containers cannot be cut at
+    arbitrary bytes. Each `feed` returns the mono float32 samples that became
+    decodable, resampled to target_rate_hz when given; partial frames wait for the next
+    chunk. The samples are the same however the bytes are chunked (bit for bit without
+    resampling). Call `flush` at the end of the stream.
+    """
+
+    def __init__(self, spec: AudioSpec, target_rate_hz: int | None = None) -> None:
+        if spec.encoding not in STREAMABLE_ENCODINGS:
+            raise InvalidArgument(
+                "config.format.encoding",
+                f"{spec.encoding.name} cannot be streamed; "
+                "streams accept PCM_S16LE, PCM_F32LE, MULAW or WAV",
+            )
+        if target_rate_hz is not None and target_rate_hz <= 0:
+            raise ValueError(f"target rate must be positive, got {target_rate_hz}")
+        self._spec = spec
+        self._target_rate_hz = target_rate_hz
+        self._pending = bytearray()
+        self._layout: _RawLayout | None = None
+        self._rate_hz: int | None = None
+        # Bytes of a WAV data chunk still to come; None: everything until the end.
+        self._data_left: int | None = None
+        self._resampler: soxr.ResampleStream | None = None
+        self._samples_in = 0
+        self._flushed = False
+        if spec.is_raw:
+            self._start(_raw_layout(spec), spec.sample_rate_hz)
+
+    @property
+    def input_rate_hz(self) -> int | None:
+        """The stream's own rate; None for WAV until its header has arrived."""
+        return self._rate_hz
+
+    @property
+    def output_rate_hz(self) -> int | None:
+        """The rate of the samples returned: target_rate_hz, or the input's."""
+        return self._target_rate_hz or self._rate_hz
+
+    @property
+    def samples_in(self) -> int:
+        """Samples per channel received so far, at the input rate (whole frames only)."""
+        return self._samples_in
+
+    def feed(self, data: bytes) -> Samples:
+        """The samples completed by these bytes (possibly none)."""
+        if self._flushed:
+            raise RuntimeError("feed after flush")
+        self._buffer(data)
+        if self._layout is None and not self._read_wav_header():
+            return _EMPTY
+        return self._decode_whole_frames()
+
+    def flush(self) -> Samples:
+        """The last samples, at the end of the stream; the decoder is done after this."""
+        if self._flushed:
+            raise RuntimeError("flush called twice")
+        self._flushed = True
+        if self._layout is None:
+            if self._pending:
+                raise InvalidArgument(
+                    "audio",
+                    f"stream ended inside the WAV header ({len(self._pending)} bytes received)",
+                )
+            return _EMPTY
+        if self._pending:
+            raise InvalidArgument(
+                "audio", f"stream ended inside a sample: {len(self._pending)} stray bytes"
+            )
+        if self._resampler is None:
+            return _EMPTY
+        return np.asarray(self._resampler.resample_chunk(_EMPTY, last=True), dtype=np.float32)
+
+    def _start(self, layout: _RawLayout, rate_hz: int) -> None:
+        self._layout = layout
+        self._rate_hz = rate_hz
+        if self._target_rate_hz is not None and self._target_rate_hz != rate_hz:
+            self._resampler = soxr.ResampleStream(
+                rate_hz, self._target_rate_hz, 1, dtype="float32", quality=RESAMPLE_QUALITY
+            )
+
+    def _buffer(self, data: bytes) -> None:
+        if self._data_left is not None:
+            # Whatever follows a sized data chunk (LIST, id3...) is not audio.
+            data = data[: self._data_left]
+            self._data_left -= len(data)
+        self._pending += data
+
+    def _read_wav_header(self) -> bool:
+        header = _parse_wav_header(bytes(self._pending))
+        if header is None:
+            return False
+        if self._spec.sample_rate_hz and self._spec.sample_rate_hz != header.sample_rate_hz:
+            raise InvalidArgument(
+                "config.format.sample_rate_hz",
+                f"the WAV header says {header.sample_rate_hz} Hz but the config says "
+                f"{self._spec.sample_rate_hz} Hz",
+            )
+        if self._spec.channels and self._spec.channels != header.layout.channels:
+            raise InvalidArgument(
+                "config.format.channels",
+                f"the WAV header says {header.layout.channels} channel(s) but the config "
+                f"says {self._spec.channels}",
+            )
+        del self._pending[: header.data_offset]
+        if header.data_size is not None:
+            del self._pending[header.data_size :]
+            self._data_left = header.data_size - len(self._pending)
+        self._start(header.layout, header.sample_rate_hz)
+        return True
+
+    def _decode_whole_frames(self) -> Samples:
+        assert self._layout is not None
+        frame_bytes = self._layout.frame_bytes
+        usable = len(self._pending) // frame_bytes * frame_bytes
+        if usable == 0:
+            return _EMPTY
+        chunk = bytes(self._pending[:usable])
+        del self._pending[:usable]
+        samples = _decode_pcm(chunk, self._layout)
+        _check_finite(samples, "audio")
+        self._samples_in += usable // frame_bytes
+        if self._resampler is None:
+            return samples
+        return np.asarray(self._resampler.resample_chunk(samples), dtype=np.float32)

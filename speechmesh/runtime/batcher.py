@@ -1,0 +1,121 @@
+"""A dynamic batcher per model: gathers concurrent requests into one model call.
+
+Items wait at most `max_wait_s` for company (or none while the model is busy: the
+queue fills during a call, so load itself makes batches bigger), then run together
+in the model's own worker thread, so inference never blocks the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Generic, TypeVar
+
+from speechmesh.runtime.errors import Overloaded, Unavailable
+from speechmesh.runtime.telemetry import BATCH_SECONDS, BATCH_SIZE, QUEUE_DEPTH
+
+In = TypeVar("In")
+Out = TypeVar("Out")
+RunBatch = Callable[[Sequence[In]], Sequence[Out]]
+
+
+class DynamicBatcher(Generic[In, Out]):
+    """Batches `submit()` calls for one model; results come back in submission order."""
+
+    def __init__(
+        self,
+        name: str,
+        run_batch: Callable[[Sequence[In]], Sequence[Out]],
+        *,
+        max_batch_size: int,
+        max_wait_s: float,
+        max_queue_size: int = 4096,
+    ) -> None:
+        self.name = name
+        self._run_batch = run_batch
+        self._max_batch_size = max_batch_size
+        self._max_wait_s = max_wait_s
+        self._max_queue_size = max_queue_size
+        self._queue: asyncio.Queue[tuple[In, asyncio.Future[Out]]] = asyncio.Queue()
+        # One thread per model: model sessions see one call at a time, in order.
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"batch-{name}")
+        self._worker: asyncio.Task[None] | None = None
+        self._closed = False
+
+    def start(self) -> None:
+        if self._worker is None:
+            self._worker = asyncio.get_running_loop().create_task(self._serve())
+
+    async def submit(self, item: In) -> Out:
+        """Runs `item` in the next batch and returns its result."""
+        if self._closed:
+            raise Unavailable(f"model {self.name} is shutting down")
+        if self._queue.qsize() >= self._max_queue_size:
+            raise Overloaded(
+                f"model {self.name} has {self._queue.qsize()} requests queued "
+                f"(max_queue_size {self._max_queue_size}); retry later"
+            )
+        self.start()
+        future: asyncio.Future[Out] = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait((item, future))
+        QUEUE_DEPTH.labels(self.name).set(self._queue.qsize())
+        return await future
+
+    async def close(self) -> None:
+        self._closed = True
+        if self._worker is not None:
+            self._worker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._worker
+        while not self._queue.empty():
+            _, future = self._queue.get_nowait()
+            if not future.done():
+                future.set_exception(Unavailable(f"model {self.name} is shutting down"))
+        self._executor.shutdown(wait=True)
+
+    async def _collect(self) -> list[tuple[In, asyncio.Future[Out]]]:
+        batch = [await self._queue.get()]
+        deadline = time.monotonic() + self._max_wait_s
+        while len(batch) < self._max_batch_size:
+            if not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+                continue
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            try:
+                batch.append(await asyncio.wait_for(self._queue.get(), remaining))
+            except TimeoutError:
+                break
+        QUEUE_DEPTH.labels(self.name).set(self._queue.qsize())
+        # A caller that gave up (cancelled, deadline) costs no model time.
+        return [(item, fut) for item, fut in batch if not fut.done()]
+
+    async def _serve(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            batch = await self._collect()
+            if not batch:
+                continue
+            items = [item for item, _ in batch]
+            started = time.perf_counter()
+            try:
+                results = await loop.run_in_executor(self._executor, self._run_batch, items)
+                if len(results) != len(items):
+                    raise RuntimeError(
+                        f"{self.name}: batch of {len(items)} gave {len(results)} results"
+                    )
+            except Exception as error:  # every waiter gets the model's error
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(error)
+                continue
+            finally:
+                BATCH_SIZE.labels(self.name).observe(len(items))
+                BATCH_SECONDS.labels(self.name).observe(time.perf_counter() - started)
+            for (_, future), result in zip(batch, results, strict=True):
+                if not future.done():
+                    future.set_result(result)

@@ -1,0 +1,158 @@
+"""The mesh's configuration: one typed, validated YAML file declaring servers and models.
+
+Loaded once at start and passed down. Validation errors name the offending field
+(`services.vad.models[0].max_batch_size: ...`) so a bad config never half-starts.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+ServiceName = Literal["vad", "stt", "tts", "conversion", "indextts", "gateway"]
+EMBEDDED_CONFIG = "embedded.yaml"
+
+
+class ConfigError(Exception):
+    """The configuration file is missing, unreadable or invalid; the message names the field."""
+
+
+class _Strict(BaseModel):
+    # Unknown keys are typos more often than not: reject them instead of ignoring them.
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ModelConfig(_Strict):
+    """One served model: which family runs it, where its weights are, how it batches."""
+
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]*$", max_length=128)
+    family: str
+    source: str | None = None
+    """Local path or hub repo id ("org/name[@revision]"); None: the family's embedded default."""
+    device: str = "cpu"
+    dtype: Literal["float32", "float16", "bfloat16", "int8", "int8_float16", "auto"] = "float32"
+    max_batch_size: int = Field(default=64, ge=1, le=4096)
+    max_batch_wait_ms: float = Field(default=1.0, ge=0, le=1000)
+    max_queue_size: int = Field(default=4096, ge=1)
+    threads: int = Field(default=1, ge=1, le=256)
+    languages: list[str] = []
+    voices: list[str] = []
+    default: bool = False
+    """The model used when a request names none (else the first of the service's models)."""
+    options: dict[str, Any] = {}
+    """Family-specific settings, validated by the family's engine."""
+
+    @field_validator("device")
+    @classmethod
+    def _known_device(cls, value: str) -> str:
+        if value != "cpu" and not value.startswith("cuda"):
+            raise ValueError("must be 'cpu', 'cuda' or 'cuda:N'")
+        return value
+
+
+class ServiceConfig(_Strict):
+    """One gRPC server of the mesh and the models it hosts."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(ge=0, le=65535)
+    models: list[ModelConfig] = []
+
+    @field_validator("models")
+    @classmethod
+    def _unique_ids(cls, models: list[ModelConfig]) -> list[ModelConfig]:
+        seen: set[str] = set()
+        for model in models:
+            if model.id in seen:
+                raise ValueError(f"model id {model.id!r} appears twice")
+            seen.add(model.id)
+        if sum(m.default for m in models) > 1:
+            raise ValueError("at most one model may be the default")
+        return models
+
+
+class LimitsConfig(_Strict):
+    """Per-server limits; each one is named in the error a client gets when it hits it."""
+
+    max_message_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
+    max_concurrent_streams: int = Field(default=2000, ge=1)
+    max_audio_seconds: float = Field(default=3600.0, gt=0)
+    """Longest audio accepted in one unary request."""
+    max_stream_seconds: float = Field(default=4 * 3600.0, gt=0)
+    """Longest audio accepted over one stream."""
+    max_text_chars: int = Field(default=20_000, ge=1)
+
+
+class AuthConfig(_Strict):
+    """API-key auth. When enabled and no key can be read, the server refuses to start."""
+
+    enabled: bool = False
+    keys_file: Path | None = None
+    """A file with one key per line; a line "sha256:<hex>" holds a key's digest instead."""
+    keys_env: str = "SPEECHMESH_API_KEYS"
+    """An environment variable with comma-separated keys (or sha256:<hex> digests)."""
+
+
+class TelemetryConfig(_Strict):
+    """Prometheus metrics and OpenTelemetry tracing."""
+
+    metrics_port: int | None = Field(default=None, ge=0, le=65535)
+    """Port of the Prometheus /metrics endpoint; None: no endpoint."""
+    tracing: Literal["none", "console", "otlp"] = "none"
+    otlp_endpoint: str | None = None
+
+
+class MeshConfig(_Strict):
+    """The whole file."""
+
+    services: dict[ServiceName, ServiceConfig]
+    limits: LimitsConfig = LimitsConfig()
+    auth: AuthConfig = AuthConfig()
+    telemetry: TelemetryConfig = TelemetryConfig()
+    drain_grace_s: float = Field(default=30.0, ge=0)
+    """On SIGTERM: how long in-flight calls may run before the server stops."""
+
+    def service(self, name: str) -> ServiceConfig:
+        if name not in self.services:
+            known = ", ".join(sorted(self.services)) or "none"
+            raise ConfigError(f"services.{name}: not in the config (configured: {known})")
+        return self.services[name]  # type: ignore[index]
+
+
+def _format_errors(error: ValidationError) -> str:
+    lines = []
+    for item in error.errors():
+        path = ""
+        for part in item["loc"]:
+            path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+        lines.append(f"{path or '<root>'}: {item['msg']}")
+    return "\n".join(lines)
+
+
+def parse_config(data: Any, origin: str = "<config>") -> MeshConfig:
+    """Validates an already-parsed YAML document."""
+    try:
+        return MeshConfig.model_validate(data)
+    except ValidationError as error:
+        raise ConfigError(f"invalid config {origin}:\n{_format_errors(error)}") from None
+
+
+def load_config(path: str | Path | None = None) -> MeshConfig:
+    """Reads and validates a config file; None reads the embedded default config."""
+    if path is None:
+        text = resources.files("speechmesh").joinpath(EMBEDDED_CONFIG).read_text()
+        origin = f"(embedded {EMBEDDED_CONFIG})"
+    else:
+        try:
+            text = Path(path).read_text()
+        except OSError as error:
+            raise ConfigError(f"cannot read config {path}: {error.strerror}") from None
+        origin = str(path)
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        raise ConfigError(f"config {origin} is not valid YAML: {error}") from None
+    return parse_config(data, origin)

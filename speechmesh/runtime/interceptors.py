@@ -1,0 +1,199 @@
+"""Cross-cutting call handling in one place: request id, tracing, metrics, auth, drain,
+stream limits, and the mapping of domain errors to gRPC statuses.
+
+One server interceptor wraps every handler (unary or streaming, either side) in the
+same async context manager, so each concern is written once for all four call kinds.
+Health and reflection are exempt: probes must work without keys and while draining.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any
+
+import grpc
+from grpc_status import rpc_status
+from opentelemetry import trace
+
+from speechmesh.runtime.auth import ApiKeyVerifier
+from speechmesh.runtime.config import LimitsConfig
+from speechmesh.runtime.errors import (
+    LimitExceeded,
+    SpeechmeshError,
+    Unavailable,
+    to_rpc_status,
+)
+from speechmesh.runtime.requests import REQUEST_ID_METADATA, bind_request_id, request_id
+from speechmesh.runtime.telemetry import ACTIVE_STREAMS, LATENCY, REQUESTS, extract_context, tracer
+
+log = logging.getLogger(__name__)
+EXEMPT_PREFIXES = ("/grpc.health.v1.", "/grpc.reflection.")
+Context = grpc.aio.ServicerContext[Any, Any]
+Around = Callable[[Context], AbstractAsyncContextManager[None]]
+
+
+class DrainState:
+    """Counts calls in flight and refuses new ones once the server drains."""
+
+    def __init__(self) -> None:
+        self.draining = False
+        self.in_flight = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    def enter(self) -> None:
+        if self.draining:
+            raise Unavailable("server is draining before shutdown; retry on another replica")
+        self.in_flight += 1
+        self._idle.clear()
+
+    def leave(self) -> None:
+        self.in_flight -= 1
+        if self.in_flight == 0:
+            self._idle.set()
+
+    async def wait_idle(self, timeout_s: float) -> bool:
+        """True when every call finished within `timeout_s`."""
+        try:
+            await asyncio.wait_for(self._idle.wait(), timeout_s)
+        except TimeoutError:
+            return False
+        return True
+
+
+class CallGuard(grpc.aio.ServerInterceptor):
+    """The mesh's one server interceptor."""
+
+    def __init__(
+        self, limits: LimitsConfig, drain: DrainState, verifier: ApiKeyVerifier | None
+    ) -> None:
+        self._limits = limits
+        self._drain = drain
+        self._verifier = verifier
+        self._streams = 0
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        handler = await continuation(details)
+        method: str = details.method  # type: ignore[attr-defined]
+        if handler is None or method.startswith(EXEMPT_PREFIXES):
+            return handler
+        metadata = {k: v for k, v in details.invocation_metadata or () if isinstance(v, str)}  # type: ignore[attr-defined]
+        streaming = bool(handler.request_streaming or handler.response_streaming)
+
+        def around(context: Context) -> AbstractAsyncContextManager[None]:
+            return self._around(method, metadata, streaming, context)
+
+        return _wrap(handler, around)
+
+    @asynccontextmanager
+    async def _around(
+        self, method: str, metadata: dict[str, str], streaming: bool, context: Context
+    ) -> AsyncIterator[None]:
+        bind_request_id(metadata.get(REQUEST_ID_METADATA))
+        started = time.perf_counter()
+        code = grpc.StatusCode.OK
+        counted_stream = entered = False
+        with tracer.start_as_current_span(
+            method, context=extract_context(metadata), kind=trace.SpanKind.SERVER
+        ) as span:
+            try:
+                if self._verifier is not None:
+                    self._verifier.verify(metadata.get("authorization"))
+                self._drain.enter()
+                entered = True
+                if streaming:
+                    self._admit_stream()
+                    counted_stream = True
+                    ACTIVE_STREAMS.labels(method).inc()
+                yield
+            except SpeechmeshError as error:
+                code = error.code
+                await _abort(context, error)
+            except (asyncio.CancelledError, GeneratorExit):
+                code = grpc.StatusCode.CANCELLED
+                raise
+            except grpc.aio.AbortError:
+                code = context.code() or grpc.StatusCode.UNKNOWN  # type: ignore[assignment]
+                raise
+            except Exception:
+                code = grpc.StatusCode.INTERNAL
+                log.exception("unhandled error in %s (request %s)", method, request_id())
+                await context.abort(
+                    grpc.StatusCode.INTERNAL,
+                    f"internal error; request id {request_id()}",
+                    trailing_metadata=((REQUEST_ID_METADATA, request_id()),),
+                )
+            finally:
+                if counted_stream:
+                    self._streams -= 1
+                    ACTIVE_STREAMS.labels(method).dec()
+                if entered:
+                    self._drain.leave()
+                span.set_attribute("rpc.grpc.status_code", code.value[0])
+                span.set_attribute("speechmesh.request_id", request_id())
+                REQUESTS.labels(method, code.name).inc()
+                LATENCY.labels(method).observe(time.perf_counter() - started)
+
+    def _admit_stream(self) -> None:
+        limit = self._limits.max_concurrent_streams
+        if self._streams >= limit:
+            raise LimitExceeded("max_concurrent_streams", limit, self._streams + 1, "streams")
+        self._streams += 1
+
+
+async def _abort(context: Context, error: SpeechmeshError) -> None:
+    status = rpc_status.to_status(to_rpc_status(error))
+    await context.abort(
+        status.code,
+        status.details,
+        trailing_metadata=(*status.trailing_metadata, (REQUEST_ID_METADATA, request_id())),
+    )
+
+
+def _wrap(handler: grpc.RpcMethodHandler, around: Around) -> grpc.RpcMethodHandler:
+    """The same handler with its behaviour run inside `around`."""
+    codec = {
+        "request_deserializer": handler.request_deserializer,
+        "response_serializer": handler.response_serializer,
+    }
+    if handler.unary_unary:
+        unary_unary = handler.unary_unary
+
+        async def _unary_unary(request: Any, context: Context) -> Any:
+            async with around(context):
+                return await unary_unary(request, context)
+
+        return grpc.unary_unary_rpc_method_handler(_unary_unary, **codec)
+    if handler.unary_stream:
+        unary_stream = handler.unary_stream
+
+        async def _unary_stream(request: Any, context: Context) -> AsyncIterator[Any]:
+            async with around(context):
+                async for response in unary_stream(request, context):
+                    yield response
+
+        return grpc.unary_stream_rpc_method_handler(_unary_stream, **codec)
+    if handler.stream_unary:
+        stream_unary = handler.stream_unary
+
+        async def _stream_unary(requests: Any, context: Context) -> Any:
+            async with around(context):
+                return await stream_unary(requests, context)
+
+        return grpc.stream_unary_rpc_method_handler(_stream_unary, **codec)
+    stream_stream = handler.stream_stream
+
+    async def _stream_stream(requests: Any, context: Context) -> AsyncIterator[Any]:
+        async with around(context):
+            async for response in stream_stream(requests, context):
+                yield response
+
+    return grpc.stream_stream_rpc_method_handler(_stream_stream, **codec)

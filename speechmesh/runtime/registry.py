@@ -1,0 +1,53 @@
+"""Where model families and services are declared: a new family is a folder and one line.
+
+Entries are import paths, resolved only when used, so a VAD pod never imports the
+STT family's dependencies.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from speechmesh.runtime.errors import FailedPrecondition
+
+if TYPE_CHECKING:
+    from speechmesh.runtime.engine import Engine
+    from speechmesh.runtime.service import ServiceSpec
+
+FAMILIES: dict[str, str] = {
+    "silero-vad": "speechmesh.services.vad.silero:SileroVad",
+}
+
+SERVICES: dict[str, str] = {
+    "vad": "speechmesh.services.vad.service:SERVICE",
+}
+
+
+def _import(path: str) -> Any:
+    module_name, _, attribute = path.partition(":")
+    return getattr(importlib.import_module(module_name), attribute)
+
+
+def engine_class(family: str) -> type[Engine]:
+    """The engine class of a family; FailedPrecondition when unknown or not installed."""
+    if family not in FAMILIES:
+        known = ", ".join(sorted(FAMILIES))
+        raise FailedPrecondition(f"unknown model family {family!r} (known: {known})")
+    try:
+        engine: type[Engine] = _import(FAMILIES[family])
+    except ImportError as error:
+        raise FailedPrecondition(
+            f"model family {family!r} needs a dependency that is not installed: {error.name} "
+            "(install the service's extra, e.g. pip install 'speechmesh[vad]')"
+        ) from error
+    return engine
+
+
+def service_spec(name: str) -> ServiceSpec:
+    """The spec of a service by its config name (vad, stt, ...)."""
+    if name not in SERVICES:
+        known = ", ".join(sorted(SERVICES))
+        raise KeyError(f"no service named {name!r} (available: {known})")
+    spec: ServiceSpec = _import(SERVICES[name])
+    return spec

@@ -1,0 +1,118 @@
+"""Boots one service of the mesh as an asyncio gRPC server, and drains it on SIGTERM.
+
+Every server gets the same plumbing: interceptors (request id, auth, limits, tracing,
+metrics, error mapping), grpc.health.v1 with a status per model and per service,
+server reflection, Models/ListModels, and a model pool that loads in the background.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Callable
+
+import grpc
+from grpc_health.v1 import health, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from speechmesh.models.v1 import models_pb2, models_pb2_grpc
+from speechmesh.runtime import registry
+from speechmesh.runtime.auth import ApiKeyVerifier, load_key_digests
+from speechmesh.runtime.config import MeshConfig
+from speechmesh.runtime.interceptors import CallGuard, DrainState
+from speechmesh.runtime.pool import ModelPool, ModelsServicer
+from speechmesh.runtime.telemetry import setup_telemetry
+
+log = logging.getLogger(__name__)
+HEALTH_SERVICE = "grpc.health.v1.Health"
+MODELS_SERVICE = models_pb2.DESCRIPTOR.services_by_name["Models"].full_name
+
+
+class MeshServer:
+    """One gRPC server hosting one service of the mesh and its models."""
+
+    def __init__(
+        self, service: str, config: MeshConfig, *, host: str | None = None, port: int | None = None
+    ) -> None:
+        self.spec = registry.service_spec(service)
+        self.config = config
+        service_config = config.service(service)
+        self.host = host or service_config.host
+        self.requested_port = service_config.port if port is None else port
+        self.port = 0
+        self.drain = DrainState()
+        verifier = None
+        if config.auth.enabled:
+            verifier = ApiKeyVerifier(load_key_digests(config.auth))
+        limit = config.limits.max_message_bytes
+        self.server = grpc.aio.server(
+            interceptors=[CallGuard(config.limits, self.drain, verifier)],
+            options=[
+                ("grpc.max_receive_message_length", limit),
+                ("grpc.max_send_message_length", limit),
+                ("grpc.so_reuseport", 0),
+            ],
+        )
+        self.health = health.aio.HealthServicer()
+        self.pool = ModelPool(service_config.models, self.health)
+        self._stopped = asyncio.Event()
+
+    async def start(self) -> int:
+        """Binds, starts serving (models NOT_SERVING until loaded) and returns the port."""
+        setup_telemetry(self.config.telemetry, f"speechmesh-{self.spec.name}")
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
+        models_pb2_grpc.add_ModelsServicer_to_server(ModelsServicer(self.pool), self.server)
+        self.spec.add_servicers(self.server, self.pool, self.config)
+        names = (*self.spec.grpc_services, MODELS_SERVICE, HEALTH_SERVICE)
+        reflection.enable_server_reflection((*names, reflection.SERVICE_NAME), self.server)
+        address = f"{self.host}:{self.requested_port}"
+        self.port = self.server.add_insecure_port(address)
+        if self.port == 0:
+            raise OSError(f"cannot listen on {address}")
+        await self.server.start()
+        await self.pool.start()
+        log.info("%s listening on %s:%d", self.spec.name, self.host, self.port)
+        return self.port
+
+    async def drain_and_stop(self) -> None:
+        """Health NOT_SERVING, refuse new calls, let in-flight calls finish, then stop."""
+        if self.drain.draining:
+            return
+        grace = self.config.drain_grace_s
+        log.info("%s draining (grace %.1f s, %d calls in flight)", self.spec.name, grace,
+                 self.drain.in_flight)
+        self.drain.draining = True
+        self.pool.mark_draining()
+        await self.health.enter_graceful_shutdown()
+        finished = await self.drain.wait_idle(grace)
+        if not finished:
+            log.warning("%s: %d calls still running after the grace period; cancelling them",
+                        self.spec.name, self.drain.in_flight)
+        await self.server.stop(grace=0 if not finished else 1.0)
+        await self.pool.close()
+        self._stopped.set()
+
+    async def wait_stopped(self) -> None:
+        await self._stopped.wait()
+
+
+async def run_servers(
+    services: list[str],
+    config: MeshConfig,
+    *,
+    port: int | None = None,
+    on_ready: Callable[[list[MeshServer]], None] | None = None,
+) -> None:
+    """Runs the named services until SIGTERM or SIGINT, then drains them all."""
+    servers = [MeshServer(name, config, port=port) for name in services]
+    for server in servers:
+        await server.start()
+    if on_ready is not None:
+        on_ready(servers)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    await asyncio.gather(*(server.drain_and_stop() for server in servers))

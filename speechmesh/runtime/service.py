@@ -1,0 +1,22 @@
+"""What a service package declares so the shared server can host it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import grpc
+
+from speechmesh.runtime.config import MeshConfig
+from speechmesh.runtime.pool import ModelPool
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    """A service of the mesh: its config name, its gRPC services and how to add servicers."""
+
+    name: str
+    """Key under `services:` in the config, e.g. "vad"."""
+    grpc_services: tuple[str, ...]
+    """Full names of the gRPC services it serves (for health and reflection)."""
+    add_servicers: Callable[[grpc.aio.Server, ModelPool, MeshConfig], None]

@@ -103,7 +103,7 @@ class Segmenter:
                 self.silence_start = cur
             if cur - self.silence_start > self.min_silence_at_max:
                 self.split_end = self.silence_start
-            if cur - self.silence_start >= self.min_silence:
+            if self.position - self.silence_start >= self.min_silence:
                 events += self._close(self.silence_start)
                 self.split_end, self.silence_start = None, None
             return events

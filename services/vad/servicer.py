@@ -2,29 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
 from typing import Any
 
 import grpc
+from speechmesh.services.vad.segmenter import EventKind, VadParams
+from speechmesh.services.vad.silero import SileroVad
+from speechmesh.services.vad.stream import DetectionRun, SpeechEvent
 
-from speechmesh.audio.v1 import audio_pb2
-from speechmesh.runtime.audio import (
-    STREAMABLE_ENCODINGS,
-    AudioSpec,
-    Encoding,
-    decode,
-    encode,
-    raw_duration_s,
-)
+from speechmesh.runtime.audio import AudioSpec, Encoding, decode
 from speechmesh.runtime.config import LimitsConfig
 from speechmesh.runtime.errors import InvalidArgument, LimitExceeded
 from speechmesh.runtime.pool import ModelPool
 from speechmesh.runtime.requests import request_id
 from speechmesh.runtime.telemetry import REAL_TIME_FACTOR
-from speechmesh.services.vad.segmenter import EventKind, VadParams
-from speechmesh.services.vad.silero import SileroVad
-from speechmesh.services.vad.stream import DetectionRun, SpeechEvent
 from speechmesh.vad.v1 import vad_pb2, vad_pb2_grpc
 
 Context = grpc.aio.ServicerContext[Any, Any]
@@ -85,33 +78,36 @@ class VoiceActivityServicer(vad_pb2_grpc.VoiceActivityServicer):
         self._pool = pool
         self._limits = limits
 
-    async def Detect(self, request: vad_pb2.DetectRequest, context: Context) -> vad_pb2.DetectResponse:
+    async def Detect(
+        self, request: vad_pb2.DetectRequest, context: Context
+    ) -> vad_pb2.DetectResponse:
         rid = request_id(request.request_id)
         model = self._pool.get(request.model, SileroVad.service)
         params = vad_params(request.options)
         spec = AudioSpec.from_proto(request.audio.format, "audio.format")
-        if not request.audio.data:
-            raise InvalidArgument("audio.data", "audio is empty")
-        seconds = raw_duration_s(len(request.audio.data), spec)
-        if seconds is not None:
-            self._check_audio_seconds(seconds)
-        if spec.encoding not in STREAMABLE_ENCODINGS:
-            spec, data = _decode_container(request.audio)
-        else:
-            data = request.audio.data
+        decoded = await asyncio.to_thread(
+            decode,
+            request.audio.data,
+            spec,
+            "audio.data",
+            max_duration_s=self._limits.max_audio_seconds,
+        )
         started = time.perf_counter()
-        run = DetectionRun(model, spec, params)
-        events = await run.feed(data)
+        # Decoded samples go through the same streaming path as StreamingDetect, so both
+        # find exactly the same segments.
+        rate = decoded.sample_rate_hz
+        run = DetectionRun(model, AudioSpec(Encoding.PCM_F32LE, rate, 1), params)
+        events = await run.feed(decoded.samples.tobytes())
         events += await run.finish()
-        rate = run.input_rate_hz or spec.sample_rate_hz
-        self._check_audio_seconds(run.samples_in / rate)
         REAL_TIME_FACTOR.labels(model.id, "detect").observe(
             (time.perf_counter() - started) / max(run.samples_in / rate, 1e-9)
         )
         return vad_pb2.DetectResponse(
             request_id=rid,
             model=model.id,
-            segments=[segment_proto(e.start, e.end, rate) for e in events if e.kind is EventKind.END],
+            segments=[
+                segment_proto(e.start, e.end, rate) for e in events if e.kind is EventKind.END
+            ],
             sample_rate_hz=rate,
             total_samples=run.samples_in,
         )
@@ -129,11 +125,6 @@ class VoiceActivityServicer(vad_pb2_grpc.VoiceActivityServicer):
         model = self._pool.get(config.model, SileroVad.service)
         params = vad_params(config.options, "config.options")
         spec = AudioSpec.from_proto(config.format, "config.format")
-        if spec.encoding not in STREAMABLE_ENCODINGS:
-            allowed = ", ".join(e.name for e in sorted(STREAMABLE_ENCODINGS))
-            raise InvalidArgument(
-                "config.format.encoding", f"{spec.encoding.name} cannot be streamed; use {allowed}"
-            )
         run = DetectionRun(model, spec, params)
         index = 0
         async for message in request_iterator:
@@ -176,20 +167,8 @@ class VoiceActivityServicer(vad_pb2_grpc.VoiceActivityServicer):
             sample_rate_hz=rate,
         )
 
-    def _check_audio_seconds(self, seconds: float) -> None:
-        if seconds > self._limits.max_audio_seconds:
-            raise LimitExceeded("max_audio_seconds", self._limits.max_audio_seconds,
-                                round(seconds, 1), "s")
-
     def _check_stream_seconds(self, seconds: float) -> None:
         if seconds > self._limits.max_stream_seconds:
-            raise LimitExceeded("max_stream_seconds", self._limits.max_stream_seconds,
-                                round(seconds, 1), "s")
-
-
-def _decode_container(audio: audio_pb2.Audio) -> tuple[AudioSpec, bytes]:
-    """Decodes a container that cannot be fed incrementally (FLAC, Ogg/Opus) up front."""
-    spec = AudioSpec.from_proto(audio.format, "audio.format")
-    decoded = decode(audio.data, spec, "audio.data")
-    raw = AudioSpec(Encoding.PCM_F32LE, decoded.sample_rate_hz, 1)
-    return raw, encode(decoded.samples, decoded.sample_rate_hz, raw)
+            raise LimitExceeded(
+                "max_stream_seconds", self._limits.max_stream_seconds, round(seconds, 1), "s"
+            )

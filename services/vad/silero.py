@@ -98,6 +98,4 @@ class SileroVad(Engine):
             states[:, active] = new_state
             for row, i in enumerate(active):
                 probabilities[i][step] = output[row, 0]
-        return [
-            VadResult(probabilities[i], states[:, i : i + 1].copy()) for i in range(len(items))
-        ]
+        return [VadResult(probabilities[i], states[:, i : i + 1].copy()) for i in range(len(items))]

@@ -45,9 +45,9 @@ def audio_format_for(path: Path, sample_rate_hz: int) -> audio_pb2.AudioFormat:
     if encoding is None:
         known = ", ".join(sorted(SUFFIX_ENCODINGS))
         raise typer.BadParameter(f"unknown audio file type {path.suffix!r} (known: {known})")
-    if encoding in (audio_pb2.AUDIO_ENCODING_PCM_S16LE, audio_pb2.AUDIO_ENCODING_MULAW):
-        if not sample_rate_hz:
-            raise typer.BadParameter(f"{path.name} is raw audio: give its --rate")
+    raw = (audio_pb2.AUDIO_ENCODING_PCM_S16LE, audio_pb2.AUDIO_ENCODING_MULAW)
+    if encoding in raw and not sample_rate_hz:
+        raise typer.BadParameter(f"{path.name} is raw audio: give its --rate")
     return audio_pb2.AudioFormat(encoding=encoding, sample_rate_hz=sample_rate_hz)
 
 

@@ -17,7 +17,10 @@ from speechmesh.runtime.server import MeshServer, run_servers
 console = Console()
 
 ConfigOption = typer.Option(
-    None, "--config", "-c", envvar="SPEECHMESH_CONFIG",
+    None,
+    "--config",
+    "-c",
+    envvar="SPEECHMESH_CONFIG",
     help="mesh config YAML (default: the embedded config)",
 )
 LogLevelOption = typer.Option("info", "--log-level", help="debug, info, warning or error")
@@ -41,8 +44,10 @@ def _announce(servers: list[MeshServer]) -> None:
     for server in servers:
         models = ", ".join(m.id for m in server.pool.models) or "no models"
         # This line is parsed by tests and scripts waiting for the server: keep its shape.
-        print(f"speechmesh {server.spec.name} listening on {server.host}:{server.port} "
-              f"({models})", flush=True)
+        print(
+            f"speechmesh {server.spec.name} listening on {server.host}:{server.port} ({models})",
+            flush=True,
+        )
 
 
 def _run(services: list[str], config: MeshConfig, port: int | None) -> None:
@@ -62,7 +67,9 @@ def serve(
     """Serve one service of the mesh until SIGTERM/Ctrl-C (then drain and stop)."""
     _setup_logging(log_level)
     if service not in registry.SERVICES:
-        raise typer.BadParameter(f"no service {service!r}; available: {', '.join(registry.SERVICES)}")
+        raise typer.BadParameter(
+            f"no service {service!r}; available: {', '.join(registry.SERVICES)}"
+        )
     _run([service], _load(config_path), port)
 
 

@@ -53,9 +53,13 @@ def vad(
             request, metadata=call_metadata(api_key), timeout=600
         )
     if as_json:
-        print(json.dumps(MessageToDict(response, always_print_fields_with_no_presence=True), indent=2))
+        print(
+            json.dumps(MessageToDict(response, always_print_fields_with_no_presence=True), indent=2)
+        )
         return
-    table = Table(title=f"{file.name}: {len(response.segments)} speech segment(s) ({response.model})")
+    table = Table(
+        title=f"{file.name}: {len(response.segments)} speech segment(s) ({response.model})"
+    )
     for column in ("#", "start s", "end s", "length s"):
         table.add_column(column, justify="right")
     for index, segment in enumerate(response.segments, 1):

@@ -267,7 +267,7 @@ def raw_duration_s(num_bytes: int, spec: AudioSpec) -> float | None:
 
 def _check_duration(frames: int, rate_hz: int, max_duration_s: float | None) -> None:
     if max_duration_s is not None and frames > max_duration_s * rate_hz:
-        raise LimitExceeded("max_audio_duration_s", max_duration_s, round(frames / rate_hz, 3), "s")
+        raise LimitExceeded("max_audio_seconds", max_duration_s, round(frames / rate_hz, 3), "s")
 
 
 def _check_header(spec: AudioSpec, rate_hz: int, channels: int, field: str) -> None:

@@ -48,7 +48,9 @@ class InvalidArgument(SpeechmeshError):
     def details(self) -> list[any_pb2.Any]:
         bad_request = error_details_pb2.BadRequest(
             field_violations=[
-                error_details_pb2.BadRequest.FieldViolation(field=v.field, description=v.description)
+                error_details_pb2.BadRequest.FieldViolation(
+                    field=v.field, description=v.description
+                )
                 for v in self.violations
             ]
         )
@@ -82,7 +84,9 @@ class LimitExceeded(SpeechmeshError):
     def details(self) -> list[any_pb2.Any]:
         quota = error_details_pb2.QuotaFailure(
             violations=[
-                error_details_pb2.QuotaFailure.Violation(subject=self.limit, description=self.message)
+                error_details_pb2.QuotaFailure.Violation(
+                    subject=self.limit, description=self.message
+                )
             ]
         )
         packed = any_pb2.Any()

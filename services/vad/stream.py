@@ -84,8 +84,12 @@ class DetectionRun:
         """[count, CONTEXT + WINDOW]: each window behind the last CONTEXT samples before it."""
         with_context = np.concatenate([self._context, audio])
         self._context = audio[-CONTEXT:].copy()
-        frames = np.lib.stride_tricks.sliding_window_view(with_context, CONTEXT + WINDOW)
-        return np.ascontiguousarray(frames[::WINDOW][:count], dtype=np.float32)
+        # Overlapping rows over one buffer (a strided view), copied once into the batch.
+        step = with_context.strides[0]
+        frames = np.lib.stride_tricks.as_strided(
+            with_context, (count, CONTEXT + WINDOW), (WINDOW * step, step), writeable=False
+        )
+        return frames.copy()
 
     def _map(self, events: list[Event]) -> list[SpeechEvent]:
         return [

@@ -1,8 +1,9 @@
 """A dynamic batcher per model: gathers concurrent requests into one model call.
 
-Items wait at most `max_wait_s` for company (or none while the model is busy: the
-queue fills during a call, so load itself makes batches bigger), then run together
-in the model's own worker thread, so inference never blocks the event loop.
+While the model is busy the queue fills, so load itself makes batches bigger. Once
+concurrency is seen (the last batch had more than one item), a batch also waits up to
+`max_wait_s` for company; a lone caller never waits. Batches run in the model's own
+worker thread, so inference never blocks the event loop.
 """
 
 from __future__ import annotations
@@ -44,6 +45,11 @@ class DynamicBatcher(Generic[In, Out]):
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"batch-{name}")
         self._worker: asyncio.Task[None] | None = None
         self._closed = False
+        self._last_batch_size = 0
+        # Labelled metric children, looked up once: they are touched on every item.
+        self._queue_depth = QUEUE_DEPTH.labels(name)
+        self._batch_size = BATCH_SIZE.labels(name)
+        self._batch_seconds = BATCH_SECONDS.labels(name)
 
     def start(self) -> None:
         if self._worker is None:
@@ -61,7 +67,7 @@ class DynamicBatcher(Generic[In, Out]):
         self.start()
         future: asyncio.Future[Out] = asyncio.get_running_loop().create_future()
         self._queue.put_nowait((item, future))
-        QUEUE_DEPTH.labels(self.name).set(self._queue.qsize())
+        self._queue_depth.set(self._queue.qsize())
         return await future
 
     async def close(self) -> None:
@@ -78,7 +84,8 @@ class DynamicBatcher(Generic[In, Out]):
 
     async def _collect(self) -> list[tuple[In, asyncio.Future[Out]]]:
         batch = [await self._queue.get()]
-        deadline = time.monotonic() + self._max_wait_s
+        wait_s = self._max_wait_s if self._last_batch_size > 1 else 0.0
+        deadline = time.monotonic() + wait_s
         while len(batch) < self._max_batch_size:
             if not self._queue.empty():
                 batch.append(self._queue.get_nowait())
@@ -90,7 +97,8 @@ class DynamicBatcher(Generic[In, Out]):
                 batch.append(await asyncio.wait_for(self._queue.get(), remaining))
             except TimeoutError:
                 break
-        QUEUE_DEPTH.labels(self.name).set(self._queue.qsize())
+        self._queue_depth.set(self._queue.qsize())
+        self._last_batch_size = len(batch)
         # A caller that gave up (cancelled, deadline) costs no model time.
         return [(item, fut) for item, fut in batch if not fut.done()]
 
@@ -114,8 +122,8 @@ class DynamicBatcher(Generic[In, Out]):
                         future.set_exception(error)
                 continue
             finally:
-                BATCH_SIZE.labels(self.name).observe(len(items))
-                BATCH_SECONDS.labels(self.name).observe(time.perf_counter() - started)
+                self._batch_size.observe(len(items))
+                self._batch_seconds.observe(time.perf_counter() - started)
             for (_, future), result in zip(batch, results, strict=True):
                 if not future.done():
                     future.set_result(result)

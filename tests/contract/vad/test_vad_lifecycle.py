@@ -184,3 +184,51 @@ def test_sigterm_during_a_stream_lets_it_finish(tmp_path):
         assert server.process.wait(30) == 0
     finally:
         server.stop()
+
+
+def test_missing_weights_fail_the_model_with_failed_precondition(tmp_path):
+    config = vad_config(
+        services={
+            "vad": {
+                "port": 0,
+                "models": [
+                    {
+                        "id": "hub-vad",
+                        "family": "silero-vad",
+                        "source": "speechmesh-test/missing-vad",
+                    }
+                ],
+            }
+        }
+    )
+    env = {"HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf")}
+    server = start_server("vad", config, tmp_path, env=env, wait_serving=False)
+    try:
+        with server.channel() as channel:
+            models = models_pb2_grpc.ModelsStub(channel)
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                (model,) = models.ListModels(models_pb2.ListModelsRequest(), timeout=10).models
+                if model.state != models_pb2.MODEL_STATE_LOADING:
+                    break
+                time.sleep(0.1)
+            assert model.state == models_pb2.MODEL_STATE_FAILED
+            assert "speechmesh-test/missing-vad" in model.state_message
+            with pytest.raises(grpc.RpcError) as raised:
+                vad_pb2_grpc.VoiceActivityStub(channel).Detect(
+                    vad_pb2.DetectRequest(
+                        audio=audio_pb2.Audio(
+                            format=audio_pb2.AudioFormat(
+                                encoding=audio_pb2.AUDIO_ENCODING_PCM_S16LE, sample_rate_hz=16000
+                            ),
+                            data=b"\0\0" * 1600,
+                        )
+                    ),
+                    timeout=10,
+                )
+            assert raised.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+            assert "missing-vad" in raised.value.details()
+        assert server.health("model/hub-vad") == NOT_SERVING
+        assert server.health() == NOT_SERVING
+    finally:
+        server.stop()

@@ -1,0 +1,157 @@
+"""The `speechmesh` command against real servers: serve/up, the vad client, models list."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import soundfile as sf
+import yaml
+from support import LISTENING, speech_in_silence, vad_config
+
+CLI = [sys.executable, "-m", "speechmesh.cli.main"]
+
+
+def cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=120)
+
+
+def test_vad_command_prints_the_segments_as_json(vad_server, tmp_path):
+    clip = speech_in_silence([1.0, 1.4, 0.7])
+    wav = tmp_path / "speech.wav"
+    sf.write(wav, clip.audio, clip.rate, subtype="PCM_16")
+    result = cli(
+        "vad",
+        str(wav),
+        "--json",
+        "--address",
+        vad_server.address,
+        "--min-silence-ms",
+        "300",
+        "--speech-pad-ms",
+        "0",
+    )
+    assert result.returncode == 0, result.stderr
+    response = json.loads(result.stdout)
+    assert response["model"] == "silero-vad"
+    assert len(response["segments"]) == 2
+    for segment, (start, _) in zip(response["segments"], clip.truth, strict=True):
+        assert abs(int(segment["startSample"]) - start) / clip.rate <= 0.1
+    table = cli("vad", str(wav), "--address", vad_server.address)
+    assert "2 speech segment(s)" in table.stdout
+
+
+def test_vad_command_reports_the_status_of_a_failed_call(vad_server, tmp_path):
+    raw = tmp_path / "noise.pcm"
+    raw.write_bytes(b"\0\0" * 8000)
+    result = cli(
+        "vad", str(raw), "--rate", "16000", "--threshold", "2", "--address", vad_server.address
+    )
+    assert result.returncode == 1
+    assert "INVALID_ARGUMENT" in result.stderr and "options.threshold" in result.stderr
+    unknown = tmp_path / "sound.xyz"
+    unknown.write_bytes(b"x")
+    result = cli("vad", str(unknown), "--address", vad_server.address)
+    assert result.returncode != 0 and "unknown audio file type" in result.stderr
+
+
+def test_models_list(vad_server):
+    result = cli("models", "list", "--json", "--address", vad_server.address)
+    assert result.returncode == 0, result.stderr
+    (model,) = json.loads(result.stdout)["models"]
+    assert model["id"] == "silero-vad" and model["state"] == "MODEL_STATE_READY"
+
+
+def test_up_serves_every_configured_service_and_stops_on_ctrl_c(tmp_path):
+    config = tmp_path / "mesh.yaml"
+    config.write_text(yaml.safe_dump(vad_config(drain_grace_s=5)))
+    process = subprocess.Popen(
+        [*CLI, "up", "--config", str(config)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        match = None
+        for line in process.stdout:
+            match = LISTENING.search(line)
+            if match:
+                break
+        assert match and match.group(1) == "vad"
+        address = f"127.0.0.1:{match.group(3)}"
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            listed = cli("models", "list", "--json", "--address", address)
+            if listed.returncode == 0 and "MODEL_STATE_READY" in listed.stdout:
+                break
+            time.sleep(0.2)
+        assert "MODEL_STATE_READY" in listed.stdout
+        process.send_signal(signal.SIGINT)
+        assert process.wait(30) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+
+
+def test_serve_refuses_a_bad_config_naming_the_field(tmp_path):
+    config = tmp_path / "bad.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "services": {
+                    "vad": {
+                        "port": 0,
+                        "models": [{"id": "v", "family": "silero-vad", "max_batch_size": 0}],
+                    }
+                }
+            }
+        )
+    )
+    result = cli("serve", "vad", "--config", str(config))
+    assert result.returncode == 2
+    assert "services.vad.models[0].max_batch_size" in result.stdout + result.stderr
+
+
+def test_serve_refuses_an_unknown_model_family(tmp_path):
+    config = tmp_path / "family.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {"services": {"vad": {"port": 0, "models": [{"id": "v", "family": "no-such-family"}]}}}
+        )
+    )
+    result = cli("serve", "vad", "--config", str(config))
+    assert result.returncode == 2
+    assert "unknown model family 'no-such-family'" in result.stdout + result.stderr
+
+
+def test_models_pull_finds_cached_weights_and_explains_missing_ones(tmp_path):
+    revision = "0123456789abcdef0123456789abcdef01234567"
+    repo = tmp_path / "hf" / "hub" / "models--acme--tiny-vad"
+    (repo / "snapshots" / revision).mkdir(parents=True)
+    (repo / "snapshots" / revision / "model.onnx").write_bytes(b"onnx")
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(revision)
+    env = {"HF_HOME": str(tmp_path / "hf"), "HF_HUB_OFFLINE": "1", "COLUMNS": "400"}
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*CLI, "models", "pull", *args],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={**os.environ, **env},
+        )
+
+    cached = run("acme/tiny-vad")
+    assert cached.returncode == 0, cached.stdout + cached.stderr
+    assert str(repo / "snapshots" / revision) in cached.stdout
+    embedded = run("silero-vad")
+    assert embedded.returncode == 0 and "nothing to pull" in embedded.stdout
+    missing = run("acme/absent")
+    assert missing.returncode == 1
+    assert "acme/absent" in missing.stdout and "not cached" in missing.stdout

@@ -1,10 +1,13 @@
-"""`speechmesh vad FILE`: find the speech in an audio file."""
+"""`speechmesh vad FILE`: find the speech in an audio file, whole or as a live stream."""
 
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
+import soundfile as sf
 import typer
 from google.protobuf.json_format import MessageToDict
 from rich.console import Console
@@ -22,15 +25,20 @@ from speechmesh.cli.common import (
 from speechmesh.vad.v1 import vad_pb2, vad_pb2_grpc
 
 console = Console()
+CHUNK_S = 0.1
 
 
 def vad(
     file: Path = typer.Argument(..., exists=True, dir_okay=False, help="audio file"),
-    as_json: bool = typer.Option(False, "--json", help="print the response as JSON"),
+    as_json: bool = typer.Option(False, "--json", help="print responses as JSON"),
     address: str = AddressOption,
     api_key: str | None = ApiKeyOption,
     model: str = typer.Option("", "--model", "-m", help="VAD model id (default: the server's)"),
     rate: int = typer.Option(0, "--rate", help="sample rate of a raw .pcm/.ulaw file, Hz"),
+    stream: bool = typer.Option(
+        False, "--stream", help="send the file as a stream (wav or raw) and print live events"
+    ),
+    realtime: bool = typer.Option(False, "--realtime", help="with --stream: send at real time"),
     threshold: float | None = typer.Option(None, help="speech probability threshold (0-1)"),
     min_speech_ms: int | None = typer.Option(None, help="shortest speech kept, ms"),
     min_silence_ms: int | None = typer.Option(None, help="silence that ends speech, ms"),
@@ -43,23 +51,70 @@ def vad(
         min_silence_duration_ms=min_silence_ms,
         speech_pad_ms=speech_pad_ms,
     )
-    request = vad_pb2.DetectRequest(
-        model=model,
-        audio=audio_pb2.Audio(format=audio_format_for(file, rate), data=file.read_bytes()),
-        options=options,
-    )
+    fmt = audio_format_for(file, rate)
+    metadata = call_metadata(api_key)
     with rpc_errors(), channel(address) as chan:
-        response = vad_pb2_grpc.VoiceActivityStub(chan).Detect(
-            request, metadata=call_metadata(api_key), timeout=600
+        stub = vad_pb2_grpc.VoiceActivityStub(chan)
+        if stream:
+            config = vad_pb2.StreamingDetectConfig(model=model, format=fmt, options=options)
+            requests = _stream_requests(file, config, realtime)
+            for response in stub.StreamingDetect(requests, metadata=metadata):
+                _print_stream_response(response, as_json)
+            return
+        request = vad_pb2.DetectRequest(
+            model=model, audio=audio_pb2.Audio(format=fmt, data=file.read_bytes()), options=options
         )
+        response = stub.Detect(request, metadata=metadata, timeout=600)
     if as_json:
-        print(
-            json.dumps(MessageToDict(response, always_print_fields_with_no_presence=True), indent=2)
-        )
+        print(json.dumps(MessageToDict(response), indent=2))
         return
-    table = Table(
-        title=f"{file.name}: {len(response.segments)} speech segment(s) ({response.model})"
-    )
+    _print_segments(file, response)
+
+
+def _bytes_per_second(file: Path, fmt: audio_pb2.AudioFormat) -> float:
+    if fmt.encoding == audio_pb2.AUDIO_ENCODING_WAV:
+        info = sf.info(str(file))
+        return file.stat().st_size / max(info.duration, 1e-9)
+    width = 1 if fmt.encoding == audio_pb2.AUDIO_ENCODING_MULAW else 2
+    return fmt.sample_rate_hz * width
+
+
+def _stream_requests(
+    file: Path, config: vad_pb2.StreamingDetectConfig, realtime: bool
+) -> Iterator[vad_pb2.StreamingDetectRequest]:
+    yield vad_pb2.StreamingDetectRequest(config=config)
+    data = file.read_bytes()
+    chunk = max(1, int(_bytes_per_second(file, config.format) * CHUNK_S))
+    started = time.monotonic()
+    for index, offset in enumerate(range(0, len(data), chunk)):
+        if realtime:
+            time.sleep(max(0.0, started + index * CHUNK_S - time.monotonic()))
+        yield vad_pb2.StreamingDetectRequest(
+            audio=audio_pb2.AudioChunk(data=data[offset : offset + chunk])
+        )
+
+
+def _print_stream_response(response: vad_pb2.StreamingDetectResponse, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(MessageToDict(response)), flush=True)
+        return
+    rate = response.sample_rate_hz or 1
+    if response.end_of_stream:
+        console.print(f"end of stream: {response.processed_samples / rate:.3f} s processed")
+        return
+    event, segment = response.event, response.event.segment
+    decided = f"(decided at {event.decided_at_sample / rate:.3f} s)"
+    if event.type == vad_pb2.SPEECH_EVENT_TYPE_START:
+        console.print(f"speech start {segment.start_ms / 1000:.3f} s {decided}")
+    else:
+        console.print(
+            f"speech end   {segment.start_ms / 1000:.3f} – {segment.end_ms / 1000:.3f} s {decided}"
+        )
+
+
+def _print_segments(file: Path, response: vad_pb2.DetectResponse) -> None:
+    title = f"{file.name}: {len(response.segments)} speech segment(s) ({response.model})"
+    table = Table(title=title)
     for column in ("#", "start s", "end s", "length s"):
         table.add_column(column, justify="right")
     for index, segment in enumerate(response.segments, 1):

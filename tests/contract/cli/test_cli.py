@@ -155,3 +155,22 @@ def test_models_pull_finds_cached_weights_and_explains_missing_ones(tmp_path):
     missing = run("acme/absent")
     assert missing.returncode == 1
     assert "acme/absent" in missing.stdout and "not cached" in missing.stdout
+
+
+def test_vad_command_streams_a_file_and_prints_events_as_json_lines(vad_server, tmp_path):
+    clip = speech_in_silence([0.8, 1.2, 0.6])
+    wav = tmp_path / "speech.wav"
+    sf.write(wav, clip.audio, clip.rate, subtype="PCM_16")
+    whole = json.loads(cli("vad", str(wav), "--json", "--address", vad_server.address).stdout)
+    result = cli("vad", str(wav), "--stream", "--json", "--address", vad_server.address)
+    assert result.returncode == 0, result.stderr
+    responses = [json.loads(line) for line in result.stdout.splitlines()]
+    ends = [
+        r["event"]["segment"]
+        for r in responses
+        if r.get("event", {}).get("type") == "SPEECH_EVENT_TYPE_END"
+    ]
+    assert ends == whole["segments"]
+    assert responses[-1]["endOfStream"] is True
+    text = cli("vad", str(wav), "--stream", "--address", vad_server.address).stdout
+    assert text.count("speech start") == 2 and text.count("speech end") == 2

@@ -128,16 +128,17 @@ async def test_concurrent_stream_limit_is_named_and_frees_up():
 async def test_concurrent_requests_share_model_calls():
     def observed() -> tuple[float, float]:
         labels = {"model": "silero-vad"}
-        return (REGISTRY.get_sample_value("speechmesh_batch_size_sum", labels) or 0.0,
-                REGISTRY.get_sample_value("speechmesh_batch_size_count", labels) or 0.0)
+        return (
+            REGISTRY.get_sample_value("speechmesh_batch_size_sum", labels) or 0.0,
+            REGISTRY.get_sample_value("speechmesh_batch_size_count", labels) or 0.0,
+        )
 
     server = await started()
     try:
         items_before, batches_before = observed()
         async with grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as channel:
             stub = vad_pb2_grpc.VoiceActivityStub(channel)
-            request = vad_pb2.DetectRequest(audio=audio_pb2.Audio(format=S16,
-                                                                  data=b"\1\0" * 32000))
+            request = vad_pb2.DetectRequest(audio=audio_pb2.Audio(format=S16, data=b"\1\0" * 32000))
             await asyncio.gather(*(stub.Detect(request) for _ in range(32)))
         items, batches = observed()
         # Each request: 62 whole windows in jobs of at most 32 (2 jobs), then the padded
@@ -153,12 +154,16 @@ async def test_stream_audio_limit_is_named():
     try:
         async with grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as channel:
             call = vad_pb2_grpc.VoiceActivityStub(channel).StreamingDetect()
-            await call.write(vad_pb2.StreamingDetectRequest(
-                config=vad_pb2.StreamingDetectConfig(format=S16)))
+            await call.write(
+                vad_pb2.StreamingDetectRequest(config=vad_pb2.StreamingDetectConfig(format=S16))
+            )
             with pytest.raises(grpc.aio.AioRpcError) as raised:
                 for _ in range(30):  # 3 s of audio, 100 ms at a time
-                    await call.write(vad_pb2.StreamingDetectRequest(
-                        audio=audio_pb2.AudioChunk(data=b"\0\0" * 1600)))
+                    await call.write(
+                        vad_pb2.StreamingDetectRequest(
+                            audio=audio_pb2.AudioChunk(data=b"\0\0" * 1600)
+                        )
+                    )
                 await call.done_writing()
                 async for _ in call:
                     pass

@@ -83,10 +83,10 @@ class CallGuard(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler:
         handler = await continuation(details)
-        method: str = details.method  # type: ignore[attr-defined]
+        method: str = details.method
         if handler is None or method.startswith(EXEMPT_PREFIXES):
             return handler
-        metadata = {k: v for k, v in details.invocation_metadata or () if isinstance(v, str)}  # type: ignore[attr-defined]
+        metadata = {k: v for k, v in details.invocation_metadata or () if isinstance(v, str)}
         streaming = bool(handler.request_streaming or handler.response_streaming)
 
         def around(context: Context) -> AbstractAsyncContextManager[None]:
@@ -139,10 +139,21 @@ class CallGuard(grpc.aio.ServerInterceptor):  # type: ignore[misc]
                     ACTIVE_STREAMS.labels(method).dec()
                 if entered:
                     self._drain.leave()
+                elapsed = time.perf_counter() - started
                 span.set_attribute("rpc.grpc.status_code", code.value[0])
                 span.set_attribute("speechmesh.request_id", request_id())
+                if code != grpc.StatusCode.OK:
+                    span.set_status(trace.Status(trace.StatusCode.ERROR, code.name))
                 REQUESTS.labels(method, code.name).inc()
-                LATENCY.labels(method).observe(time.perf_counter() - started)
+                LATENCY.labels(method).observe(elapsed)
+                log.log(
+                    logging.DEBUG if code == grpc.StatusCode.OK else logging.INFO,
+                    "%s %s %.1f ms request=%s",
+                    method,
+                    code.name,
+                    elapsed * 1000,
+                    request_id(),
+                )
 
     def _admit_stream(self) -> None:
         limit = self._limits.max_concurrent_streams

@@ -119,7 +119,17 @@ async def run_servers(
         on_ready(servers)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+    forced: list[asyncio.Task[None]] = []
+
+    def on_signal() -> None:
+        # The first signal drains; a second one (an impatient Ctrl-C) cancels the calls
+        # in flight, which ends the drain at once.
+        if stop.is_set() and not forced:
+            log.warning("second signal: cancelling the calls in flight")
+            forced.extend(loop.create_task(server.server.stop(0)) for server in servers)
+        stop.set()
+
     for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(sig, on_signal)
     await stop.wait()
     await asyncio.gather(*(server.drain_and_stop() for server in servers))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -64,7 +63,3 @@ def rpc_errors() -> Iterator[None]:
 def channel(address: str) -> grpc.Channel:
     options = [("grpc.max_receive_message_length", 256 * 1024 * 1024)]
     return grpc.insecure_channel(address, options=options)
-
-
-def env_flag(name: str) -> bool:
-    return os.environ.get(name, "").lower() in {"1", "true", "yes"}

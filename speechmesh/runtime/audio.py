@@ -253,15 +253,6 @@ def _decode_pcm(data: bytes, layout: _RawLayout) -> Samples:
     return _to_mono(_TO_FLOAT[layout.kind](data), layout.channels)
 
 
-def raw_duration_s(num_bytes: int, spec: AudioSpec) -> float | None:
-    """Seconds of raw audio in num_bytes, without decoding; None for containers, whose
-    duration is only known from their header (see decode's max_duration_s)."""
-    if not spec.is_raw:
-        return None
-    layout = _raw_layout(spec)
-    return num_bytes / (layout.frame_bytes * spec.sample_rate_hz)
-
-
 # --- Decoding ----------------------------------------------------------------------------
 
 

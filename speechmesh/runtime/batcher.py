@@ -20,7 +20,6 @@ from speechmesh.runtime.telemetry import BATCH_SECONDS, BATCH_SIZE, QUEUE_DEPTH
 
 In = TypeVar("In")
 Out = TypeVar("Out")
-RunBatch = Callable[[Sequence[In]], Sequence[Out]]
 
 
 class DynamicBatcher(Generic[In, Out]):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from speechmesh.models.v1 import models_pb2
@@ -33,7 +33,6 @@ class ModelDescription:
     languages: tuple[str, ...] = ()
     voices: tuple[VoiceInfo, ...] = ()
     native_sample_rate_hz: int = 0
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 class Engine(ABC):

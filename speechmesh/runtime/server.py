@@ -56,7 +56,6 @@ class MeshServer:
         )
         self.health = health.aio.HealthServicer()
         self.pool = ModelPool(service_config.models, self.health)
-        self._stopped = asyncio.Event()
 
     async def start(self) -> int:
         """Binds, starts serving (models NOT_SERVING until loaded) and returns the port."""
@@ -98,10 +97,6 @@ class MeshServer:
             )
         await self.server.stop(grace=0 if not finished else 1.0)
         await self.pool.close()
-        self._stopped.set()
-
-    async def wait_stopped(self) -> None:
-        await self._stopped.wait()
 
 
 async def run_servers(

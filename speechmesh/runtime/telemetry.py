@@ -83,9 +83,3 @@ def setup_telemetry(config: TelemetryConfig, service_name: str) -> None:
 def extract_context(metadata: Mapping[str, str]) -> Context:
     """The trace context a caller sent in its metadata (W3C traceparent)."""
     return propagate.extract(carrier=dict(metadata))
-
-
-def inject_context(metadata: dict[str, str]) -> dict[str, str]:
-    """Adds the current trace context to outgoing metadata, for calls to other services."""
-    propagate.inject(carrier=metadata)
-    return metadata

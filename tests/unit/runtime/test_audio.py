@@ -416,18 +416,6 @@ def test_decode_reads_a_wav_whose_writer_left_the_size_at_zero() -> None:
     np.testing.assert_array_equal(decoded.samples * 32768, np.frombuffer(pcm, "<i2"))
 
 
-# --- raw_duration_s --------------------------------------------------------------------------
-
-
-def test_raw_duration_from_byte_length() -> None:
-    assert audio.raw_duration_s(32000, AudioSpec(Encoding.PCM_S16LE, 16000)) == 1.0
-    assert audio.raw_duration_s(32000, AudioSpec(Encoding.PCM_S16LE, 16000, 2)) == 0.5
-    assert audio.raw_duration_s(64000, AudioSpec(Encoding.PCM_F32LE, 8000)) == 2.0
-    assert audio.raw_duration_s(4000, AudioSpec(Encoding.MULAW, 8000, 1)) == 0.5
-    assert audio.raw_duration_s(32000, AudioSpec(Encoding.WAV, 16000)) is None
-    assert audio.raw_duration_s(32000, AudioSpec(Encoding.OGG_OPUS)) is None
-
-
 # --- StreamDecoder --------------------------------------------------------------------------
 
 

@@ -32,9 +32,9 @@ from pathlib import Path
 import grpc
 import numpy as np
 import onnxruntime as ort
-from speechmesh.services.vad.silero import CONTEXT, WINDOW, embedded_model_path
 
 from speechmesh.audio.v1 import audio_pb2
+from speechmesh.services.vad.silero import CONTEXT, WINDOW, embedded_model_path
 from speechmesh.vad.v1 import vad_pb2, vad_pb2_grpc
 
 RATE = 16000

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import grpc
-from speechmesh.services.vad.servicer import VoiceActivityServicer
 
 from speechmesh.runtime.config import MeshConfig
 from speechmesh.runtime.pool import ModelPool
 from speechmesh.runtime.service import ServiceSpec
+from speechmesh.services.vad.servicer import VoiceActivityServicer
 from speechmesh.vad.v1 import vad_pb2, vad_pb2_grpc
 
 

@@ -10,11 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from speechmesh.services.vad.segmenter import Event, EventKind, Segmenter, VadParams
-from speechmesh.services.vad.silero import CONTEXT, SAMPLE_RATE, STATE_SHAPE, WINDOW, VadJob
 
 from speechmesh.runtime.audio import AudioSpec, StreamDecoder
 from speechmesh.runtime.pool import HostedModel
+from speechmesh.services.vad.segmenter import Event, EventKind, Segmenter, VadParams
+from speechmesh.services.vad.silero import CONTEXT, SAMPLE_RATE, STATE_SHAPE, WINDOW, VadJob
 
 # Windows per model job: bounds how long one stream's job holds a batch, so a long
 # file never delays the live streams batched with it.

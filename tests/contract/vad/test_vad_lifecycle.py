@@ -13,7 +13,6 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
     ProtoReflectionDescriptorDatabase,
 )
-from speechmesh.services.vad.silero import SileroVad
 from support import start_server, vad_config
 
 from speechmesh.audio.v1 import audio_pb2
@@ -21,6 +20,7 @@ from speechmesh.models.v1 import models_pb2, models_pb2_grpc
 from speechmesh.runtime import registry
 from speechmesh.runtime.config import parse_config
 from speechmesh.runtime.server import MeshServer
+from speechmesh.services.vad.silero import SileroVad
 from speechmesh.vad.v1 import vad_pb2, vad_pb2_grpc
 
 SERVING = health_pb2.HealthCheckResponse.SERVING

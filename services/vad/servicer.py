@@ -14,6 +14,7 @@ from speechmesh.runtime.config import LimitsConfig
 from speechmesh.runtime.errors import InvalidArgument, LimitExceeded
 from speechmesh.runtime.pool import ModelPool
 from speechmesh.runtime.requests import request_id
+from speechmesh.runtime.streams import config_first
 from speechmesh.runtime.telemetry import REAL_TIME_FACTOR
 from speechmesh.services.vad.segmenter import EventKind, VadParams
 from speechmesh.services.vad.silero import SileroVad
@@ -117,24 +118,13 @@ class VoiceActivityServicer(vad_pb2_grpc.VoiceActivityServicer):
     async def StreamingDetect(
         self, request_iterator: AsyncIterator[vad_pb2.StreamingDetectRequest], context: Context
     ) -> AsyncIterator[vad_pb2.StreamingDetectResponse]:
-        first = await anext(aiter(request_iterator), None)
-        if first is None:
-            raise InvalidArgument("config", "the stream ended before its config message")
-        if first.WhichOneof("request") != "config":
-            raise InvalidArgument("config", "the first message must carry the config, not audio")
-        config = first.config
+        config, payload = await config_first(request_iterator)
         rid = request_id(config.request_id)
         model = self._pool.get(config.model, SileroVad.service)
         params = vad_params(config.options, "config.options")
         spec = AudioSpec.from_proto(config.format, "config.format")
         run = DetectionRun(model, spec, params)
-        index = 0
-        async for message in request_iterator:
-            index += 1
-            if message.WhichOneof("request") != "audio":
-                raise InvalidArgument(
-                    f"requests[{index}]", "only the first message may carry config; send audio"
-                )
+        async for message in payload:
             events = await run.feed(message.audio.data)
             if run.input_rate_hz:
                 self._check_stream_seconds(run.samples_in / run.input_rate_hz)

@@ -88,6 +88,7 @@ STREAM_CASES = {
     "no config at all": ([], "config"),
     "audio before config": ([audio_message(), config_message()], "config"),
     "second config": ([config_message(), audio_message(), config_message()], "requests[2]"),
+    "empty message": ([config_message(), vad_pb2.StreamingDetectRequest()], "requests[1]"),
     "stream of an unstreamable encoding": (
         [config_message(audio_pb2.AUDIO_ENCODING_FLAC, 0)],
         "config.format.encoding",

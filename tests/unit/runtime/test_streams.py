@@ -1,0 +1,47 @@
+"""The config-first convention: config once and first, payload after, nothing empty."""
+
+from __future__ import annotations
+
+import pytest
+
+from speechmesh.audio.v1 import audio_pb2
+from speechmesh.runtime.errors import InvalidArgument
+from speechmesh.runtime.streams import config_first
+from speechmesh.vad.v1 import vad_pb2
+
+CONFIG = vad_pb2.StreamingDetectRequest(config=vad_pb2.StreamingDetectConfig(model="m"))
+AUDIO = vad_pb2.StreamingDetectRequest(audio=audio_pb2.AudioChunk(data=b"\0\0"))
+EMPTY = vad_pb2.StreamingDetectRequest()
+
+
+async def messages(*items):
+    for item in items:
+        yield item
+
+
+async def drain(*items):
+    config, payload = await config_first(messages(*items))
+    return config, [m async for m in payload]
+
+
+async def test_config_then_payload():
+    config, payload = await drain(CONFIG, AUDIO, AUDIO)
+    assert config.model == "m"
+    assert payload == [AUDIO, AUDIO]
+    assert await drain(CONFIG) == (CONFIG.config, [])
+
+
+@pytest.mark.parametrize(
+    ("items", "field", "reason"),
+    [
+        ((), "config", "ended before its config"),
+        ((AUDIO, CONFIG), "config", "not audio"),
+        ((EMPTY,), "config", "not nothing"),
+        ((CONFIG, AUDIO, CONFIG), "requests[2]", "only the first message"),
+        ((CONFIG, EMPTY), "requests[1]", "carries nothing"),
+    ],
+)
+async def test_violations_name_where(items, field, reason):
+    with pytest.raises(InvalidArgument, match=reason) as raised:
+        await drain(*items)
+    assert raised.value.violations[0].field == field

@@ -118,7 +118,7 @@ class VoiceActivityServicer(vad_pb2_grpc.VoiceActivityServicer):
     async def StreamingDetect(
         self, request_iterator: AsyncIterator[vad_pb2.StreamingDetectRequest], context: Context
     ) -> AsyncIterator[vad_pb2.StreamingDetectResponse]:
-        config, payload = await config_first(request_iterator)
+        config, payload = await config_first(request_iterator, self._limits.stream_idle_timeout_s)
         rid = request_id(config.request_id)
         model = self._pool.get(config.model, SileroVad.service)
         params = vad_params(config.options, "config.options")

@@ -84,6 +84,8 @@ class LimitsConfig(_Strict):
     max_stream_seconds: float = Field(default=4 * 3600.0, gt=0)
     """Longest audio accepted over one stream."""
     max_text_chars: int = Field(default=20_000, ge=1)
+    stream_idle_timeout_s: float = Field(default=60.0, gt=0)
+    """A stream whose client sends nothing for this long is ended (DEADLINE_EXCEEDED)."""
 
 
 class AuthConfig(_Strict):

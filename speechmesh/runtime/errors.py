@@ -112,6 +112,12 @@ class Unavailable(SpeechmeshError):
     code = grpc.StatusCode.UNAVAILABLE
 
 
+class IdleTimeout(SpeechmeshError):
+    """A client went quiet on a stream for longer than the server waits."""
+
+    code = grpc.StatusCode.DEADLINE_EXCEEDED
+
+
 class Unauthenticated(SpeechmeshError):
     """Missing or wrong credentials."""
 

@@ -2,24 +2,29 @@
 
 A stream's first message carries only its config (one case of the request's oneof);
 every later message carries payload (any other case); the client half-closes to end.
-Violations are INVALID_ARGUMENT naming where they happened.
+Violations are INVALID_ARGUMENT naming where they happened; a client that sends
+nothing for `idle_timeout_s` gets DEADLINE_EXCEEDED, so a forgotten stream never holds
+a slot forever.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterable, AsyncIterator
 from typing import Any
 
-from speechmesh.runtime.errors import InvalidArgument
+from speechmesh.runtime.errors import IdleTimeout, InvalidArgument
 
 ONEOF = "request"
 CONFIG = "config"
 
 
-async def config_first(requests: AsyncIterable[Any]) -> tuple[Any, AsyncIterator[Any]]:
+async def config_first(
+    requests: AsyncIterable[Any], idle_timeout_s: float
+) -> tuple[Any, AsyncIterator[Any]]:
     """The stream's config message, and an iterator over the payload messages after it."""
     iterator = aiter(requests)
-    first = await anext(iterator, None)
+    first = await _next(iterator, idle_timeout_s)
     if first is None:
         raise InvalidArgument(CONFIG, "the stream ended before its config message")
     kind = first.WhichOneof(ONEOF)
@@ -27,12 +32,23 @@ async def config_first(requests: AsyncIterable[Any]) -> tuple[Any, AsyncIterator
         raise InvalidArgument(
             CONFIG, f"the first message must carry the config, not {kind or 'nothing'}"
         )
-    return getattr(first, CONFIG), _payload(iterator)
+    return getattr(first, CONFIG), _payload(iterator, idle_timeout_s)
 
 
-async def _payload(iterator: AsyncIterator[Any]) -> AsyncIterator[Any]:
+async def _next(iterator: AsyncIterator[Any], idle_timeout_s: float) -> Any:
+    try:
+        async with asyncio.timeout(idle_timeout_s):
+            return await anext(iterator, None)
+    except TimeoutError:
+        raise IdleTimeout(
+            f"no message for {idle_timeout_s:g} s (limit stream_idle_timeout_s); "
+            "send audio at least that often or half-close the stream"
+        ) from None
+
+
+async def _payload(iterator: AsyncIterator[Any], idle_timeout_s: float) -> AsyncIterator[Any]:
     index = 0
-    async for message in iterator:
+    while (message := await _next(iterator, idle_timeout_s)) is not None:
         index += 1
         kind = message.WhichOneof(ONEOF)
         if kind == CONFIG:

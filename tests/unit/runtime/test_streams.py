@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+
+import grpc
 import pytest
 
 from speechmesh.audio.v1 import audio_pb2
-from speechmesh.runtime.errors import InvalidArgument
+from speechmesh.runtime.errors import IdleTimeout, InvalidArgument
 from speechmesh.runtime.streams import config_first
 from speechmesh.vad.v1 import vad_pb2
 
@@ -20,7 +23,7 @@ async def messages(*items):
 
 
 async def drain(*items):
-    config, payload = await config_first(messages(*items))
+    config, payload = await config_first(messages(*items), idle_timeout_s=5)
     return config, [m async for m in payload]
 
 
@@ -45,3 +48,17 @@ async def test_violations_name_where(items, field, reason):
     with pytest.raises(InvalidArgument, match=reason) as raised:
         await drain(*items)
     assert raised.value.violations[0].field == field
+
+
+async def quiet_after(*items):
+    for item in items:
+        yield item
+    await asyncio.sleep(10)
+
+
+@pytest.mark.parametrize("items", [(), (CONFIG, AUDIO)])
+async def test_a_quiet_client_gets_deadline_exceeded(items):
+    with pytest.raises(IdleTimeout, match="stream_idle_timeout_s") as raised:
+        _, payload = await config_first(quiet_after(*items), idle_timeout_s=0.05)
+        [m async for m in payload]
+    assert raised.value.code == grpc.StatusCode.DEADLINE_EXCEEDED

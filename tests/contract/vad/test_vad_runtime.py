@@ -1,4 +1,4 @@
-"""Tracing, metrics and the concurrent-stream limit, on an in-process server."""
+"""Runtime behaviour on an in-process VAD server: tracing, metrics, limits, cancellation."""
 
 from __future__ import annotations
 
@@ -169,5 +169,58 @@ async def test_stream_audio_limit_is_named():
                     pass
             assert raised.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
             assert "max_stream_seconds" in raised.value.details()
+    finally:
+        await server.drain_and_stop()
+
+
+async def test_a_quiet_stream_is_ended_with_deadline_exceeded():
+    server = await started(limits={"stream_idle_timeout_s": 0.3})
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+            call = vad_pb2_grpc.VoiceActivityStub(channel).StreamingDetect()
+            await call.write(
+                vad_pb2.StreamingDetectRequest(config=vad_pb2.StreamingDetectConfig(format=S16))
+            )
+            await call.write(
+                vad_pb2.StreamingDetectRequest(audio=audio_pb2.AudioChunk(data=b"\0\0" * 1600))
+            )
+            with pytest.raises(grpc.aio.AioRpcError) as raised:
+                await call.read()
+            assert raised.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+            assert "stream_idle_timeout_s" in raised.value.details()
+        assert server.drain.in_flight == 0
+    finally:
+        await server.drain_and_stop()
+
+
+async def test_a_cancelled_stream_frees_its_slot_at_once():
+    server = await started()
+    method = "/speechmesh.vad.v1.VoiceActivity/StreamingDetect"
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+            call = vad_pb2_grpc.VoiceActivityStub(channel).StreamingDetect()
+            await call.write(
+                vad_pb2.StreamingDetectRequest(config=vad_pb2.StreamingDetectConfig(format=S16))
+            )
+            for _ in range(5):
+                await call.write(
+                    vad_pb2.StreamingDetectRequest(audio=audio_pb2.AudioChunk(data=b"\1\0" * 1600))
+                )
+            await asyncio.sleep(0.1)
+            assert server.drain.in_flight == 1
+            assert REGISTRY.get_sample_value("speechmesh_active_streams", {"method": method}) == 1
+            call.cancel()
+            for _ in range(50):
+                if server.drain.in_flight == 0:
+                    break
+                await asyncio.sleep(0.01)
+        assert server.drain.in_flight == 0
+        assert REGISTRY.get_sample_value("speechmesh_active_streams", {"method": method}) == 0
+        assert (
+            REGISTRY.get_sample_value(
+                "speechmesh_requests_total", {"method": method, "code": "CANCELLED"}
+            )
+            >= 1
+        )
     finally:
         await server.drain_and_stop()

@@ -32,13 +32,11 @@ MODELS_SERVICE = models_pb2.DESCRIPTOR.services_by_name["Models"].full_name
 class MeshServer:
     """One gRPC server hosting one service of the mesh and its models."""
 
-    def __init__(
-        self, service: str, config: MeshConfig, *, host: str | None = None, port: int | None = None
-    ) -> None:
+    def __init__(self, service: str, config: MeshConfig, *, port: int | None = None) -> None:
         self.spec = registry.service_spec(service)
         self.config = config
         service_config = config.service(service)
-        self.host = host or service_config.host
+        self.host = service_config.host
         self.requested_port = service_config.port if port is None else port
         self.port = 0
         self.drain = DrainState()
@@ -66,9 +64,10 @@ class MeshServer:
         names = (*self.spec.grpc_services, MODELS_SERVICE, HEALTH_SERVICE)
         reflection.enable_server_reflection((*names, reflection.SERVICE_NAME), self.server)
         address = f"{self.host}:{self.requested_port}"
-        self.port = self.server.add_insecure_port(address)
-        if self.port == 0:
-            raise OSError(f"cannot listen on {address}")
+        try:
+            self.port = self.server.add_insecure_port(address)
+        except RuntimeError as error:  # grpc's way of saying the bind failed
+            raise OSError(f"cannot listen on {address} (in use?)") from error
         await self.server.start()
         await self.pool.start()
         log.info("%s listening on %s:%d", self.spec.name, self.host, self.port)

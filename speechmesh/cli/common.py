@@ -29,6 +29,12 @@ err_console = Console(stderr=True)
 AddressOption = typer.Option(
     DEFAULT_ADDRESS, "--address", "-a", envvar="SPEECHMESH_ADDRESS", help="host:port to call"
 )
+CaFileOption = typer.Option(
+    None,
+    "--ca-file",
+    envvar="SPEECHMESH_CA_FILE",
+    help="PEM CA bundle: call over TLS, trusting these roots",
+)
 ApiKeyOption = typer.Option(
     None, "--api-key", envvar=API_KEY_ENV, help="API key (sent as 'authorization: Bearer')"
 )
@@ -60,6 +66,10 @@ def rpc_errors() -> Iterator[None]:
         raise typer.Exit(1) from None
 
 
-def channel(address: str) -> grpc.Channel:
+def channel(address: str, ca_file: Path | None = None) -> grpc.Channel:
+    """A channel to `address`: over TLS when a CA bundle is given, else plaintext."""
     options = [("grpc.max_receive_message_length", 256 * 1024 * 1024)]
-    return grpc.insecure_channel(address, options=options)
+    if ca_file is None:
+        return grpc.insecure_channel(address, options=options)
+    credentials = grpc.ssl_channel_credentials(root_certificates=ca_file.read_bytes())
+    return grpc.secure_channel(address, credentials, options=options)

@@ -10,7 +10,14 @@ from google.protobuf.json_format import MessageToDict
 from rich.console import Console
 from rich.table import Table
 
-from speechmesh.cli.common import AddressOption, ApiKeyOption, call_metadata, channel, rpc_errors
+from speechmesh.cli.common import (
+    AddressOption,
+    ApiKeyOption,
+    CaFileOption,
+    call_metadata,
+    channel,
+    rpc_errors,
+)
 from speechmesh.cli.serve import ConfigOption
 from speechmesh.models.v1 import models_pb2, models_pb2_grpc
 from speechmesh.runtime import weights
@@ -25,10 +32,11 @@ console = Console()
 def list_models(
     address: str = AddressOption,
     api_key: str | None = ApiKeyOption,
+    ca_file: Path | None = CaFileOption,
     as_json: bool = typer.Option(False, "--json", help="print the response as JSON"),
 ) -> None:
     """List the models at ADDRESS with their state."""
-    with rpc_errors(), channel(address) as chan:
+    with rpc_errors(), channel(address, ca_file) as chan:
         response = models_pb2_grpc.ModelsStub(chan).ListModels(
             models_pb2.ListModelsRequest(), metadata=call_metadata(api_key), timeout=30
         )

@@ -17,6 +17,7 @@ from speechmesh.audio.v1 import audio_pb2
 from speechmesh.cli.common import (
     AddressOption,
     ApiKeyOption,
+    CaFileOption,
     audio_format_for,
     call_metadata,
     channel,
@@ -33,6 +34,7 @@ def vad(
     as_json: bool = typer.Option(False, "--json", help="print responses as JSON"),
     address: str = AddressOption,
     api_key: str | None = ApiKeyOption,
+    ca_file: Path | None = CaFileOption,
     model: str = typer.Option("", "--model", "-m", help="VAD model id (default: the server's)"),
     rate: int = typer.Option(0, "--rate", help="sample rate of a raw .pcm/.ulaw file, Hz"),
     stream: bool = typer.Option(
@@ -53,7 +55,7 @@ def vad(
     )
     fmt = audio_format_for(file, rate)
     metadata = call_metadata(api_key)
-    with rpc_errors(), channel(address) as chan:
+    with rpc_errors(), channel(address, ca_file) as chan:
         stub = vad_pb2_grpc.VoiceActivityStub(chan)
         if stream:
             config = vad_pb2.StreamingDetectConfig(model=model, format=fmt, options=options)

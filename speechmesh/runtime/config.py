@@ -98,6 +98,17 @@ class AuthConfig(_Strict):
     """An environment variable with comma-separated keys (or sha256:<hex> digests)."""
 
 
+class TlsConfig(_Strict):
+    """Serve over TLS; with client_ca_file, also require client certificates (mutual TLS)."""
+
+    cert_file: Path
+    """PEM certificate chain of the server."""
+    key_file: Path
+    """PEM private key of the server."""
+    client_ca_file: Path | None = None
+    """PEM CA bundle that client certificates must chain to; unset: no client certificates."""
+
+
 class TelemetryConfig(_Strict):
     """Prometheus metrics and OpenTelemetry tracing."""
 
@@ -113,6 +124,8 @@ class MeshConfig(_Strict):
     services: dict[ServiceName, ServiceConfig]
     limits: LimitsConfig = LimitsConfig()
     auth: AuthConfig = AuthConfig()
+    tls: TlsConfig | None = None
+    """Unset: plaintext (inside a cluster, behind a mesh sidecar, or on localhost)."""
     telemetry: TelemetryConfig = TelemetryConfig()
     drain_grace_s: float = Field(default=30.0, ge=0)
     """On SIGTERM: how long in-flight calls may run before the server stops."""

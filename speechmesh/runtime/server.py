@@ -11,6 +11,7 @@ import asyncio
 import logging
 import signal
 from collections.abc import Callable
+from pathlib import Path
 
 import grpc
 from grpc_health.v1 import health, health_pb2_grpc
@@ -19,7 +20,7 @@ from grpc_reflection.v1alpha import reflection
 from speechmesh.models.v1 import models_pb2, models_pb2_grpc
 from speechmesh.runtime import registry
 from speechmesh.runtime.auth import ApiKeyVerifier, load_key_digests
-from speechmesh.runtime.config import MeshConfig
+from speechmesh.runtime.config import ConfigError, MeshConfig, TlsConfig
 from speechmesh.runtime.interceptors import CallGuard, DrainState
 from speechmesh.runtime.pool import ModelPool, ModelsServicer
 from speechmesh.runtime.telemetry import setup_telemetry
@@ -27,6 +28,25 @@ from speechmesh.runtime.telemetry import setup_telemetry
 log = logging.getLogger(__name__)
 HEALTH_SERVICE = "grpc.health.v1.Health"
 MODELS_SERVICE = models_pb2.DESCRIPTOR.services_by_name["Models"].full_name
+
+
+def tls_credentials(tls: TlsConfig) -> grpc.ServerCredentials:
+    """Server credentials from the PEM files the config names."""
+
+    def read(field: str, path: Path) -> bytes:
+        try:
+            return path.read_bytes()
+        except OSError as error:
+            raise ConfigError(f"tls.{field} {path}: {error.strerror}") from None
+
+    client_ca = None
+    if tls.client_ca_file is not None:
+        client_ca = read("client_ca_file", tls.client_ca_file)
+    return grpc.ssl_server_credentials(
+        [(read("key_file", tls.key_file), read("cert_file", tls.cert_file))],
+        root_certificates=client_ca,
+        require_client_auth=client_ca is not None,
+    )
 
 
 class MeshServer:
@@ -50,6 +70,11 @@ class MeshServer:
                 ("grpc.max_receive_message_length", limit),
                 ("grpc.max_send_message_length", limit),
                 ("grpc.so_reuseport", 0),
+                # Long-lived streams sit behind proxies that drop quiet connections, so
+                # clients keep them alive with pings; accept pings every 10 s, even
+                # between calls, instead of answering them with GOAWAY.
+                ("grpc.keepalive_permit_without_calls", 1),
+                ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
             ],
         )
         self.health = health.aio.HealthServicer()
@@ -65,7 +90,10 @@ class MeshServer:
         reflection.enable_server_reflection((*names, reflection.SERVICE_NAME), self.server)
         address = f"{self.host}:{self.requested_port}"
         try:
-            self.port = self.server.add_insecure_port(address)
+            if self.config.tls is None:
+                self.port = self.server.add_insecure_port(address)
+            else:
+                self.port = self.server.add_secure_port(address, tls_credentials(self.config.tls))
         except RuntimeError as error:  # grpc's way of saying the bind failed
             raise OSError(f"cannot listen on {address} (in use?)") from error
         await self.server.start()

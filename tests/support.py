@@ -6,8 +6,10 @@ import functools
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -106,6 +108,13 @@ class RunningServer:
         return self.process.returncode
 
 
+def free_port() -> int:
+    """A TCP port nothing listens on right now, for servers that need one up front."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
 def start_server(
     service: str,
     config: dict,
@@ -166,8 +175,6 @@ def wait_for_serving(server: RunningServer, timeout_s: float = 60) -> None:
 
 def _drain_output(process: subprocess.Popen[str], log: list[str]) -> None:
     # Keep reading the child's output so it never blocks on a full pipe.
-    import threading
-
     def pump() -> None:
         assert process.stdout is not None
         for line in process.stdout:

@@ -7,13 +7,12 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-import grpc
-
 from speechmesh.runtime.audio import AudioSpec, Encoding, decode
 from speechmesh.runtime.config import LimitsConfig
 from speechmesh.runtime.errors import InvalidArgument, LimitExceeded
 from speechmesh.runtime.pool import ModelPool
 from speechmesh.runtime.requests import request_id
+from speechmesh.runtime.service import Context
 from speechmesh.runtime.streams import config_first
 from speechmesh.runtime.telemetry import REAL_TIME_FACTOR
 from speechmesh.services.vad.segmenter import EventKind, VadParams
@@ -21,7 +20,6 @@ from speechmesh.services.vad.silero import SileroVad
 from speechmesh.services.vad.stream import DetectionRun, SpeechEvent
 from speechmesh.vad.v1 import vad_pb2, vad_pb2_grpc
 
-Context = grpc.aio.ServicerContext[Any, Any]
 MAX_DURATION_OPTION_MS = 600_000
 # Hysteresis: inside speech, a window is silence only well below the threshold.
 NEGATIVE_THRESHOLD_GAP = 0.15
@@ -142,7 +140,8 @@ class VoiceActivityServicer(vad_pb2_grpc.VoiceActivityServicer):
     def _event_response(
         self, rid: str, event: SpeechEvent, run: DetectionRun
     ) -> vad_pb2.StreamingDetectResponse:
-        rate = run.input_rate_hz or 1
+        rate = run.input_rate_hz
+        assert rate, "events come only after the stream's rate is known"
         kind = (
             vad_pb2.SPEECH_EVENT_TYPE_START
             if event.kind is EventKind.START

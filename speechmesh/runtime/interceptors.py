@@ -13,7 +13,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import Any, TypeAlias
+from typing import Any
 
 import grpc
 from grpc_status import rpc_status
@@ -28,12 +28,11 @@ from speechmesh.runtime.errors import (
     to_rpc_status,
 )
 from speechmesh.runtime.requests import REQUEST_ID_METADATA, bind_request_id, request_id
+from speechmesh.runtime.service import Context
 from speechmesh.runtime.telemetry import ACTIVE_STREAMS, LATENCY, REQUESTS, extract_context, tracer
 
 log = logging.getLogger(__name__)
 EXEMPT_PREFIXES = ("/grpc.health.v1.", "/grpc.reflection.")
-# grpc ships no type stubs: its objects are Any to the type checker.
-Context: TypeAlias = Any
 Around = Callable[[Context], AbstractAsyncContextManager[None]]
 
 

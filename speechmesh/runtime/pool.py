@@ -15,7 +15,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import grpc
 from grpc_health.v1 import health, health_pb2
 
 from speechmesh.models.v1 import models_pb2, models_pb2_grpc
@@ -25,6 +24,7 @@ from speechmesh.runtime.config import ModelConfig
 from speechmesh.runtime.engine import Engine, ModelDescription
 from speechmesh.runtime.errors import FailedPrecondition, NotFound, SpeechmeshError, Unavailable
 from speechmesh.runtime.requests import request_id
+from speechmesh.runtime.service import Context
 
 log = logging.getLogger(__name__)
 SERVING = health_pb2.HealthCheckResponse.SERVING
@@ -200,7 +200,7 @@ class ModelsServicer(models_pb2_grpc.ModelsServicer):
         self._pool = pool
 
     async def ListModels(
-        self, request: models_pb2.ListModelsRequest, context: grpc.aio.ServicerContext[Any, Any]
+        self, request: models_pb2.ListModelsRequest, context: Context
     ) -> models_pb2.ListModelsResponse:
         models = sorted(self._pool.models, key=lambda m: m.id)
         if request.task:

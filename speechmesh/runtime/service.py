@@ -4,11 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import grpc
 
 from speechmesh.runtime.config import MeshConfig
-from speechmesh.runtime.pool import ModelPool
+
+if TYPE_CHECKING:
+    from speechmesh.runtime.pool import ModelPool
+
+# A grpc.aio.ServicerContext; grpc ships no type stubs, so it is Any to the type checker.
+Context: TypeAlias = Any
 
 
 @dataclass(frozen=True)

@@ -2,22 +2,15 @@
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 import urllib.request
 
-from support import start_server, vad_config
+from support import free_port, start_server, vad_config
 
 from speechmesh.audio.v1 import audio_pb2
 from speechmesh.models.v1 import models_pb2, models_pb2_grpc
 from speechmesh.vad.v1 import vad_pb2, vad_pb2_grpc
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def test_metrics_endpoint_counts_calls_and_batches(tmp_path):

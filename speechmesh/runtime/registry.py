@@ -17,10 +17,12 @@ if TYPE_CHECKING:
 
 FAMILIES: dict[str, str] = {
     "silero-vad": "speechmesh.services.vad.silero:SileroVad",
+    "faster-whisper": "speechmesh.services.stt.whisper:FasterWhisper",
 }
 
 SERVICES: dict[str, str] = {
     "vad": "speechmesh.services.vad.service:SERVICE",
+    "stt": "speechmesh.services.stt.service:SERVICE",
 }
 
 

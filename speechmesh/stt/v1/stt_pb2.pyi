@@ -163,8 +163,9 @@ class RecognitionOptions(_message.Message):
     ratio (repetitive text) is decoded again at the next temperature. Default 2.4.
     """
     hallucination_silence_threshold_s: _builtins.float
-    """Hallucination guard (needs word_timestamps): silent gaps longer than this, in
-    seconds, around a likely hallucination are skipped. Unset: off.
+    """Hallucination guard: a segment that overlaps no speech found by voice activity
+    detection and lies in a pause at least this long, in seconds, is dropped
+    (text invented in silence). Unset: off.
     """
     @_builtins.property
     def temperatures(self) -> _containers.RepeatedScalarFieldContainer[_builtins.float]:

@@ -1,0 +1,57 @@
+"""VadOptions from a request → validated VadParams; shared by every service that segments speech."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from speechmesh.runtime.errors import InvalidArgument
+from speechmesh.services.vad.segmenter import VadParams
+from speechmesh.vad.v1 import vad_pb2
+
+MAX_DURATION_OPTION_MS = 600_000
+# Hysteresis: inside speech, a window is silence only well below the threshold.
+NEGATIVE_THRESHOLD_GAP = 0.15
+
+
+def vad_params(
+    options: vad_pb2.VadOptions, field: str = "options", defaults: VadParams | None = None
+) -> VadParams:
+    """Validated detector settings from the request's options, `defaults` filled in."""
+    defaults = defaults or VadParams()
+
+    def value(name: str, default: float) -> Any:
+        return getattr(options, name) if options.HasField(name) else default
+
+    threshold = value("threshold", defaults.threshold)
+    if not 0.0 < threshold < 1.0:
+        raise InvalidArgument(f"{field}.threshold", f"must be between 0 and 1, got {threshold}")
+    negative = value("negative_threshold", max(threshold - NEGATIVE_THRESHOLD_GAP, 0.01))
+    if not 0.0 < negative <= threshold:
+        raise InvalidArgument(
+            f"{field}.negative_threshold", f"must be in (0, threshold={threshold}], got {negative}"
+        )
+    durations = {
+        "min_speech_duration_ms": value("min_speech_duration_ms", defaults.min_speech_ms),
+        "min_silence_duration_ms": value("min_silence_duration_ms", defaults.min_silence_ms),
+        "speech_pad_ms": value("speech_pad_ms", defaults.speech_pad_ms),
+    }
+    for name, milliseconds in durations.items():
+        if milliseconds > MAX_DURATION_OPTION_MS:
+            raise InvalidArgument(
+                f"{field}.{name}",
+                f"must be at most {MAX_DURATION_OPTION_MS} ms, got {milliseconds}",
+            )
+    max_speech = value("max_speech_duration_s", defaults.max_speech_s)
+    if max_speech < 0 or (0 < max_speech * 1000 < durations["min_speech_duration_ms"]):
+        raise InvalidArgument(
+            f"{field}.max_speech_duration_s",
+            f"must be 0 (no limit) or at least min_speech_duration_ms, got {max_speech} s",
+        )
+    return VadParams(
+        threshold=threshold,
+        negative_threshold=negative,
+        min_speech_ms=durations["min_speech_duration_ms"],
+        min_silence_ms=durations["min_silence_duration_ms"],
+        speech_pad_ms=durations["speech_pad_ms"],
+        max_speech_s=max_speech,
+    )

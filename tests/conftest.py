@@ -9,12 +9,20 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from support import RunningServer, start_server, vad_config
+from support import RunningServer, start_server, stt_config, vad_config
 
 
 @pytest.fixture(scope="session")
 def vad_server(tmp_path_factory: pytest.TempPathFactory) -> RunningServer:
     """A real VAD server (the embedded Silero model) shared by a test session."""
     server = start_server("vad", vad_config(), tmp_path_factory.mktemp("vad"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def stt_server(tmp_path_factory: pytest.TempPathFactory) -> RunningServer:
+    """A real STT server (whisper tiny.en and Silero VAD from wheels) shared by a session."""
+    server = start_server("stt", stt_config(), tmp_path_factory.mktemp("stt"))
     yield server
     server.stop()

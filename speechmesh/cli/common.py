@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import grpc
+import soundfile as sf
 import typer
 from rich.console import Console
 
@@ -54,6 +56,27 @@ def audio_format_for(path: Path, sample_rate_hz: int) -> audio_pb2.AudioFormat:
     if encoding in raw and not sample_rate_hz:
         raise typer.BadParameter(f"{path.name} is raw audio: give its --rate")
     return audio_pb2.AudioFormat(encoding=encoding, sample_rate_hz=sample_rate_hz)
+
+
+def _bytes_per_second(file: Path, fmt: audio_pb2.AudioFormat) -> float:
+    if fmt.encoding == audio_pb2.AUDIO_ENCODING_WAV:
+        info = sf.info(str(file))
+        return file.stat().st_size / max(info.duration, 1e-9)
+    width = 1 if fmt.encoding == audio_pb2.AUDIO_ENCODING_MULAW else 2
+    return fmt.sample_rate_hz * width
+
+
+def audio_chunks(
+    file: Path, fmt: audio_pb2.AudioFormat, realtime: bool, chunk_s: float = 0.1
+) -> Iterator[bytes]:
+    """The file's bytes in pieces of about chunk_s of audio, paced at real time if asked."""
+    data = file.read_bytes()
+    chunk = max(1, int(_bytes_per_second(file, fmt) * chunk_s))
+    started = time.monotonic()
+    for index, offset in enumerate(range(0, len(data), chunk)):
+        if realtime:
+            time.sleep(max(0.0, started + index * chunk_s - time.monotonic()))
+        yield data[offset : offset + chunk]
 
 
 @contextmanager

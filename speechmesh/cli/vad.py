@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import soundfile as sf
 import typer
 from google.protobuf.json_format import MessageToDict
 from rich.console import Console
@@ -18,6 +16,7 @@ from speechmesh.cli.common import (
     AddressOption,
     ApiKeyOption,
     CaFileOption,
+    audio_chunks,
     audio_format_for,
     call_metadata,
     channel,
@@ -26,7 +25,6 @@ from speechmesh.cli.common import (
 from speechmesh.vad.v1 import vad_pb2, vad_pb2_grpc
 
 console = Console()
-CHUNK_S = 0.1
 
 
 def vad(
@@ -73,27 +71,12 @@ def vad(
     _print_segments(file, response)
 
 
-def _bytes_per_second(file: Path, fmt: audio_pb2.AudioFormat) -> float:
-    if fmt.encoding == audio_pb2.AUDIO_ENCODING_WAV:
-        info = sf.info(str(file))
-        return file.stat().st_size / max(info.duration, 1e-9)
-    width = 1 if fmt.encoding == audio_pb2.AUDIO_ENCODING_MULAW else 2
-    return fmt.sample_rate_hz * width
-
-
 def _stream_requests(
     file: Path, config: vad_pb2.StreamingDetectConfig, realtime: bool
 ) -> Iterator[vad_pb2.StreamingDetectRequest]:
     yield vad_pb2.StreamingDetectRequest(config=config)
-    data = file.read_bytes()
-    chunk = max(1, int(_bytes_per_second(file, config.format) * CHUNK_S))
-    started = time.monotonic()
-    for index, offset in enumerate(range(0, len(data), chunk)):
-        if realtime:
-            time.sleep(max(0.0, started + index * CHUNK_S - time.monotonic()))
-        yield vad_pb2.StreamingDetectRequest(
-            audio=audio_pb2.AudioChunk(data=data[offset : offset + chunk])
-        )
+    for data in audio_chunks(file, config.format, realtime):
+        yield vad_pb2.StreamingDetectRequest(audio=audio_pb2.AudioChunk(data=data))
 
 
 def _print_stream_response(response: vad_pb2.StreamingDetectResponse, as_json: bool) -> None:

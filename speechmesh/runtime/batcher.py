@@ -50,6 +50,11 @@ class DynamicBatcher(Generic[In, Out]):
         self._batch_size = BATCH_SIZE.labels(name)
         self._batch_seconds = BATCH_SECONDS.labels(name)
 
+    @property
+    def pending(self) -> int:
+        """Items waiting for a batch (not counting the batch the model is running)."""
+        return self._queue.qsize()
+
     def start(self) -> None:
         if self._worker is None:
             self._worker = asyncio.get_running_loop().create_task(self._serve())

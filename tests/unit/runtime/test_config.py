@@ -67,5 +67,5 @@ def test_unreadable_and_malformed_files(tmp_path):
 
 def test_unknown_service_lookup_names_the_configured_ones():
     config = load_config()
-    with pytest.raises(ConfigError, match="configured: vad"):
-        config.service("stt")
+    with pytest.raises(ConfigError, match="configured: stt, vad"):
+        config.service("gateway")

@@ -118,6 +118,26 @@ class TelemetryConfig(_Strict):
     otlp_endpoint: str | None = None
 
 
+class BackendConfig(_Strict):
+    """Where the gateway finds replicas of one service."""
+
+    name: str
+    target: str
+    """host:port (one replica), or dns:///name:port: every address the name resolves to is a
+    replica (a headless Service in Kubernetes)."""
+
+
+class GatewayConfig(_Strict):
+    """The front door: its backends, how often it looks at them, and named graphs."""
+
+    backends: list[BackendConfig] = []
+    """Empty: every other service of this config, at its host and port (the embedded mesh)."""
+    refresh_interval_s: float = Field(default=2.0, gt=0)
+    """How often each backend's replicas are resolved, health-checked and asked ListModels."""
+    graphs: dict[str, dict[str, Any]] = {}
+    """Named orchestrator graphs (speechmesh.orchestrator.v1.Graph, as YAML)."""
+
+
 class MeshConfig(_Strict):
     """The whole file."""
 
@@ -129,6 +149,17 @@ class MeshConfig(_Strict):
     telemetry: TelemetryConfig = TelemetryConfig()
     drain_grace_s: float = Field(default=30.0, ge=0)
     """On SIGTERM: how long in-flight calls may run before the server stops."""
+    gateway: GatewayConfig = GatewayConfig()
+
+    def backends(self) -> list[BackendConfig]:
+        """The gateway's backends: configured, or every other service of this config."""
+        if self.gateway.backends:
+            return self.gateway.backends
+        return [
+            BackendConfig(name=name, target=f"{service.host}:{service.port}")
+            for name, service in self.services.items()
+            if name != "gateway"
+        ]
 
     def service(self, name: str) -> ServiceConfig:
         if name not in self.services:

@@ -75,6 +75,10 @@ class ModelPool:
         self.all_loaded = asyncio.Event()
 
     @property
+    def health(self) -> health.aio.HealthServicer:
+        return self._health
+
+    @property
     def models(self) -> list[HostedModel]:
         return list(self._models.values())
 
@@ -126,7 +130,8 @@ class ModelPool:
             )
             all_ready &= ready
             await self._health.set(service, SERVING if ready else NOT_SERVING)
-        await self._health.set("", SERVING if all_ready else NOT_SERVING)
+        if self._models:  # a server without models (the gateway) sets its own
+            await self._health.set("", SERVING if all_ready else NOT_SERVING)
 
     def get(self, model_id: str, service: str) -> HostedModel:
         """The READY model `model_id` of `service` (its default when empty), or a clear error."""

@@ -23,6 +23,7 @@ FAMILIES: dict[str, str] = {
 SERVICES: dict[str, str] = {
     "vad": "speechmesh.services.vad.service:SERVICE",
     "stt": "speechmesh.services.stt.service:SERVICE",
+    "gateway": "speechmesh.gateway.service:SERVICE",
 }
 
 

@@ -84,7 +84,8 @@ class MeshServer:
         """Binds, starts serving (models NOT_SERVING until loaded) and returns the port."""
         setup_telemetry(self.config.telemetry, f"speechmesh-{self.spec.name}")
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
-        models_pb2_grpc.add_ModelsServicer_to_server(ModelsServicer(self.pool), self.server)
+        if self.spec.hosts_models:
+            models_pb2_grpc.add_ModelsServicer_to_server(ModelsServicer(self.pool), self.server)
         self.spec.add_servicers(self.server, self.pool, self.config)
         names = (*self.spec.grpc_services, MODELS_SERVICE, HEALTH_SERVICE)
         reflection.enable_server_reflection((*names, reflection.SERVICE_NAME), self.server)

@@ -26,3 +26,6 @@ class ServiceSpec:
     grpc_services: tuple[str, ...]
     """Full names of the gRPC services it serves (for health and reflection)."""
     add_servicers: Callable[[grpc.aio.Server, ModelPool, MeshConfig], None]
+    hosts_models: bool = True
+    """False for the gateway: it answers Models/ListModels for the mesh and sets the
+    server's health from its backends."""

@@ -14,7 +14,8 @@ from rich.console import Console
 
 from speechmesh.audio.v1 import audio_pb2
 
-DEFAULT_ADDRESS = "127.0.0.1:50061"
+# The gateway of the embedded mesh: one address for every service.
+DEFAULT_ADDRESS = "127.0.0.1:50051"
 API_KEY_ENV = "SPEECHMESH_API_KEY"
 SUFFIX_ENCODINGS = {
     ".wav": audio_pb2.AUDIO_ENCODING_WAV,

@@ -9,6 +9,7 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
+from speechmesh.cli.supervisor import Supervisor
 from speechmesh.runtime import registry
 from speechmesh.runtime.auth import AuthConfigError
 from speechmesh.runtime.config import ConfigError, MeshConfig, load_config
@@ -75,11 +76,15 @@ def serve(
 
 
 def up(config_path: Path | None = ConfigOption, log_level: str = LogLevelOption) -> None:
-    """Bring up every configured service of the mesh on its configured port."""
+    """Bring up the mesh: every configured service as a child process, the gateway in front.
+
+    Waits until all are SERVING, restarts a child that dies, and drains them all on
+    Ctrl-C or SIGTERM.
+    """
     _setup_logging(log_level)
     config = _load(config_path)
     services = [name for name in config.services if name in registry.SERVICES]
     if not services:
         console.print("[red]the config names no service this installation can run[/red]")
         raise typer.Exit(2)
-    _run(services, config, None)
+    raise typer.Exit(Supervisor(services, config, config_path, log_level).run())

@@ -13,6 +13,7 @@ from rich.table import Table
 
 from speechmesh.audio.v1 import audio_pb2
 from speechmesh.cli.common import (
+    AddressOption,
     ApiKeyOption,
     CaFileOption,
     audio_chunks,
@@ -24,7 +25,6 @@ from speechmesh.cli.common import (
 from speechmesh.stt.v1 import stt_pb2, stt_pb2_grpc
 
 console = Console()
-STT_ADDRESS = "127.0.0.1:50062"
 
 
 def transcribe(
@@ -37,9 +37,7 @@ def transcribe(
         help="send the file at real-time pace as a stream (wav or raw) and print interim "
         "text as it changes, then the finals",
     ),
-    address: str = typer.Option(
-        STT_ADDRESS, "--address", "-a", envvar="SPEECHMESH_ADDRESS", help="host:port to call"
-    ),
+    address: str = AddressOption,
     api_key: str | None = ApiKeyOption,
     ca_file: Path | None = CaFileOption,
     model: str = typer.Option("", "--model", "-m", help="STT model id (default: the server's)"),

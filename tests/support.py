@@ -252,3 +252,27 @@ def stt_config(**overrides: object) -> dict:
     }
     config.update(overrides)
     return config
+
+
+def gateway_config(backends: dict[str, str], **overrides: object) -> dict:
+    """A gateway config in front of the given backends (name → host:port)."""
+    config: dict = {
+        "services": {"gateway": {"port": 0}},
+        "gateway": {
+            "backends": [{"name": name, "target": target} for name, target in backends.items()],
+            "refresh_interval_s": 0.5,
+        },
+        "drain_grace_s": 5,
+    }
+    config.update(overrides)
+    return config
+
+
+def wait_until(predicate, timeout_s: float = 30.0, interval_s: float = 0.1) -> None:
+    """Polls `predicate` until it is true; AssertionError when it never is."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(interval_s)
+    raise AssertionError(f"condition not met within {timeout_s} s")

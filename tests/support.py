@@ -157,8 +157,9 @@ def start_server(
     tmp_path: Path,
     env: dict[str, str] | None = None,
     wait_serving: bool = True,
+    port: int = 0,
 ) -> RunningServer:
-    """Runs `speechmesh serve SERVICE` as a child process on a free port of 127.0.0.1."""
+    """Runs `speechmesh serve SERVICE` as a child process on 127.0.0.1 (any free port: 0)."""
     config_path = tmp_path / f"{service}-config.yaml"
     config_path.write_text(yaml.safe_dump(config))
     process = subprocess.Popen(
@@ -171,7 +172,7 @@ def start_server(
             "--config",
             str(config_path),
             "--port",
-            "0",
+            str(port),
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

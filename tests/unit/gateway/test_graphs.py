@@ -1,0 +1,208 @@
+"""Graph validation names the step and input at fault, before anything runs."""
+
+from __future__ import annotations
+
+import pytest
+from google.protobuf import json_format
+
+from speechmesh.gateway.graphs import OPS, validate
+from speechmesh.models.v1 import models_pb2
+from speechmesh.orchestrator.v1 import orchestrator_pb2 as pb
+from speechmesh.runtime.errors import InvalidArgument
+
+MODELS = {
+    "whisper": ("faster-whisper", "speechmesh.stt.v1.SpeechToText"),
+    "silero": ("silero-vad", "speechmesh.vad.v1.VoiceActivity"),
+    "piper": ("piper", "speechmesh.tts.v1.TextToSpeech"),
+    "harmony": ("harmonyspeech", "speechmesh.tts.v1.TextToSpeech"),
+    "melgan": ("harmonyspeech", "speechmesh.tts.v1.Vocoder"),
+    "ge2e": ("ge2e", "speechmesh.conversion.v1.SpeakerEncoder"),
+    "openvoice-enc": ("openvoice-v2", "speechmesh.conversion.v1.SpeakerEncoder"),
+    "rnnoise": ("rnnoise", "speechmesh.conversion.v1.AudioRestoration"),
+}
+ACCEPTS = {"harmonyspeech": {"ge2e"}}
+
+
+def find_model(model_id, services):
+    for name, (family, service) in MODELS.items():
+        if (model_id in ("", name)) and service in services:
+            return models_pb2.ModelInfo(id=name, family=family, service=service)
+    return None
+
+
+def graph(steps, outputs, inputs=()):
+    return json_format.ParseDict(
+        {"steps": steps, "outputs": outputs, "inputs": list(inputs)}, pb.Graph()
+    )
+
+
+def check(g):
+    return validate(g, find_model, ACCEPTS.get)
+
+
+def invalid(g) -> InvalidArgument:
+    with pytest.raises(InvalidArgument) as raised:
+        check(g)
+    return raised.value
+
+
+def test_a_clone_voice_graph_is_planned_in_dependency_order():
+    plan = check(
+        graph(
+            [
+                {
+                    "id": "vocode",
+                    "op": "OP_VOCODE",
+                    "model": "melgan",
+                    "inputs": {"mel": "synth.mel"},
+                },
+                {
+                    "id": "synth",
+                    "op": "OP_SYNTHESIZE_SPECTROGRAM",
+                    "model": "harmony",
+                    "inputs": {"text": "$text", "embedding": "embed.embedding"},
+                },
+                {
+                    "id": "embed",
+                    "op": "OP_EMBED",
+                    "model": "ge2e",
+                    "inputs": {"audio": "$reference"},
+                },
+            ],
+            ["vocode.audio"],
+        )
+    )
+    assert [s.id for s in plan.order] == ["embed", "synth", "vocode"]
+    assert plan.inputs == {"text": pb.VALUE_KIND_TEXT, "reference": pb.VALUE_KIND_AUDIO}
+    assert plan.required_inputs == {"text", "reference"}
+
+
+def test_a_transcript_feeds_a_text_input():
+    check(
+        graph(
+            [
+                {"id": "stt", "op": "OP_TRANSCRIBE", "inputs": {"audio": "$audio"}},
+                {
+                    "id": "tts",
+                    "op": "OP_SYNTHESIZE",
+                    "model": "piper",
+                    "inputs": {"text": "stt.transcript"},
+                },
+            ],
+            ["tts.audio"],
+        )
+    )
+
+
+@pytest.mark.parametrize(
+    ("steps", "outputs", "field", "words"),
+    [
+        ([{"id": "x", "op": "OP_UNSPECIFIED"}], ["x.audio"], "steps[0].op", "unknown op"),
+        (
+            [{"id": "x", "op": "OP_TRANSCRIBE", "model": "nope", "inputs": {"audio": "$a"}}],
+            ["x.transcript"],
+            "steps[0].model",
+            "'nope'",
+        ),
+        (
+            [{"id": "x", "op": "OP_TRANSCRIBE", "model": "piper", "inputs": {"audio": "$a"}}],
+            ["x.transcript"],
+            "steps[0].model",
+            "SpeechToText",
+        ),
+        ([{"id": "x", "op": "OP_TRANSCRIBE"}], ["x.transcript"], "steps[0].inputs", "'audio'"),
+        (
+            [{"id": "x", "op": "OP_TRANSCRIBE", "inputs": {"audio": "$a", "video": "$v"}}],
+            ["x.transcript"],
+            "steps[0].inputs[video]",
+            "no input 'video'",
+        ),
+        (
+            [
+                {
+                    "id": "mel",
+                    "op": "OP_SYNTHESIZE_SPECTROGRAM",
+                    "model": "harmony",
+                    "inputs": {"text": "$t"},
+                },
+                {"id": "stt", "op": "OP_TRANSCRIBE", "inputs": {"audio": "mel.mel"}},
+            ],
+            ["stt.transcript"],
+            "steps[1].inputs[audio]",
+            "takes AUDIO, but mel.mel is TENSOR",
+        ),
+        (
+            [
+                {
+                    "id": "enc",
+                    "op": "OP_EMBED",
+                    "model": "openvoice-enc",
+                    "inputs": {"audio": "$ref"},
+                },
+                {
+                    "id": "mel",
+                    "op": "OP_SYNTHESIZE_SPECTROGRAM",
+                    "model": "harmony",
+                    "inputs": {"text": "$t", "embedding": "enc.embedding"},
+                },
+            ],
+            ["mel.mel"],
+            "steps[1].inputs[embedding]",
+            "cannot use an embedding made by 'openvoice-enc' (openvoice-v2)",
+        ),
+        (
+            [
+                {"id": "a", "op": "OP_RESTORE", "inputs": {"audio": "b.audio"}},
+                {"id": "b", "op": "OP_RESTORE", "inputs": {"audio": "a.audio"}},
+            ],
+            ["a.audio"],
+            "steps",
+            "cycle",
+        ),
+        (
+            [{"id": "a", "op": "OP_RESTORE", "inputs": {"audio": "ghost.audio"}}],
+            ["a.audio"],
+            "steps[0].inputs[audio]",
+            "no step 'ghost'",
+        ),
+        (
+            [{"id": "a", "op": "OP_RESTORE", "inputs": {"audio": "$x"}}],
+            ["a.transcript"],
+            "outputs[0]",
+            "not an output",
+        ),
+        (
+            [{"id": "a", "op": "OP_RESTORE", "inputs": {"audio": "$x"}, "vad": {}}],
+            ["a.audio"],
+            "steps[0].vad",
+            "takes params restoration",
+        ),
+        (
+            [{"id": "A", "op": "OP_RESTORE", "inputs": {"audio": "$x"}}],
+            ["A.audio"],
+            "steps[0].id",
+            "must match",
+        ),
+    ],
+)
+def test_invalid_graphs_name_the_step_and_input(steps, outputs, field, words):
+    error = invalid(graph(steps, outputs))
+    assert error.violations[0].field == f"inline_graph.{field}"
+    assert words in str(error)
+
+
+def test_a_declared_input_of_the_wrong_kind_is_refused():
+    error = invalid(
+        graph(
+            [{"id": "stt", "op": "OP_TRANSCRIBE", "inputs": {"audio": "$audio"}}],
+            ["stt.transcript"],
+            [{"name": "audio", "kind": "VALUE_KIND_TEXT"}],
+        )
+    )
+    assert "graph input $audio is TEXT" in str(error)
+
+
+def test_every_op_has_a_runner():
+    from speechmesh.gateway.orchestrator import STEP_RUNNERS
+
+    assert set(STEP_RUNNERS) == set(OPS)

@@ -14,7 +14,7 @@ PYTEST_ARGS ?=
 SERVED_PROTOS := protos/speechmesh/audio protos/speechmesh/models protos/speechmesh/vad \
 	protos/speechmesh/stt
 
-.PHONY: install up test lint format protos protos-release bench bench-stt clean
+.PHONY: install up test lint format protos protos-release bench bench-stt bench-gateway clean
 
 install: $(STAMP)
 
@@ -56,6 +56,9 @@ bench: $(STAMP)
 
 bench-stt: $(STAMP)
 	$(PY) benchmarks/stt.py
+
+bench-gateway: $(STAMP)
+	$(PY) benchmarks/gateway.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache .mypy_cache

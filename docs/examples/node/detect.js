@@ -14,7 +14,7 @@ const definition = protoLoader.loadSync(path.join(PROTOS, "speechmesh/vad/v1/vad
 });
 const vad = grpc.loadPackageDefinition(definition).speechmesh.vad.v1;
 
-const [file, address = "127.0.0.1:50061"] = process.argv.slice(2);
+const [file, address = "127.0.0.1:50051"] = process.argv.slice(2);
 const client = new vad.VoiceActivity(address, grpc.credentials.createInsecure());
 const metadata = new grpc.Metadata();
 if (process.env.SPEECHMESH_API_KEY) {

@@ -18,7 +18,7 @@ const stt = grpc.loadPackageDefinition(definition).speechmesh.stt.v1;
 
 const args = process.argv.slice(2);
 const fast = args.includes("--fast");
-const [file, address = "127.0.0.1:50062"] = args.filter((a) => a !== "--fast");
+const [file, address = "127.0.0.1:50051"] = args.filter((a) => a !== "--fast");
 const client = new stt.SpeechToText(address, grpc.credentials.createInsecure());
 const metadata = new grpc.Metadata();
 if (process.env.SPEECHMESH_API_KEY) {

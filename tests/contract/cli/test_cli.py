@@ -11,7 +11,7 @@ import time
 
 import soundfile as sf
 import yaml
-from support import LISTENING, speech_in_silence, vad_config
+from support import LISTENING, free_port, speech_in_silence, vad_config
 
 CLI = [sys.executable, "-m", "speechmesh.cli.main"]
 
@@ -66,33 +66,50 @@ def test_models_list(vad_server):
     assert model["id"] == "silero-vad" and model["state"] == "MODEL_STATE_READY"
 
 
-def test_up_serves_every_configured_service_and_stops_on_ctrl_c(tmp_path):
-    config = tmp_path / "mesh.yaml"
-    config.write_text(yaml.safe_dump(vad_config(drain_grace_s=5)))
+def test_up_runs_the_services_as_children_restarts_them_and_stops_on_ctrl_c(tmp_path):
+    vad_port, gateway_port = free_port(), free_port()
+    config = vad_config(drain_grace_s=5)
+    config["services"]["vad"]["port"] = vad_port
+    config["services"]["gateway"] = {"port": gateway_port}
+    config["gateway"] = {"refresh_interval_s": 0.5}
+    path = tmp_path / "mesh.yaml"
+    path.write_text(yaml.safe_dump(config))
     process = subprocess.Popen(
-        [*CLI, "up", "--config", str(config)],
+        [*CLI, "up", "--config", str(path)],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
     )
+    lines: list[str] = []
     try:
         assert process.stdout is not None
-        match = None
         for line in process.stdout:
-            match = LISTENING.search(line)
-            if match:
+            lines.append(line)
+            if "mesh ready" in line:
                 break
-        assert match and match.group(1) == "vad"
-        address = f"127.0.0.1:{match.group(3)}"
-        deadline = time.monotonic() + 30
+        assert f"gateway on 127.0.0.1:{gateway_port}" in lines[-1], lines
+        assert any(LISTENING.search(line) and "vad" in line for line in lines)
+        gateway = f"127.0.0.1:{gateway_port}"
+        listed = cli("models", "list", "--json", "--address", gateway)
+        assert "silero-vad" in listed.stdout, listed.stderr
+        # A child killed outright comes back, and the gateway serves it again.
+        child = subprocess.run(
+            ["pgrep", "-f", f"serve vad --config {path}"], capture_output=True, text=True
+        )
+        os.kill(int(child.stdout.split()[0]), signal.SIGKILL)
+        for line in process.stdout:
+            lines.append(line)
+            if "restart #1" in line:
+                break
+        deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
-            listed = cli("models", "list", "--json", "--address", address)
-            if listed.returncode == 0 and "MODEL_STATE_READY" in listed.stdout:
+            listed = cli("models", "list", "--json", "--address", gateway)
+            if "MODEL_STATE_READY" in listed.stdout:
                 break
-            time.sleep(0.2)
+            time.sleep(0.5)
         assert "MODEL_STATE_READY" in listed.stdout
         process.send_signal(signal.SIGINT)
-        assert process.wait(30) == 0
+        assert process.wait(60) == 0
     finally:
         if process.poll() is None:
             process.kill()

@@ -97,7 +97,7 @@ def test_interim_results_arrive_before_the_utterance_ends(stt_server):
     audio = np.concatenate([silence(0.5, rate), speech, silence(1.2, rate)])
     responses = stream(
         stt_server,
-        stream_requests(audio, rate, pace=2.0, interim=True, interim_interval_ms=400),
+        stream_requests(audio, rate, pace=1.0, interim=True, interim_interval_ms=300),
     )
     final = finals(responses)[0]
     interims = [(response, r) for response in responses for r in response.results if not r.is_final]

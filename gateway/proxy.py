@@ -136,7 +136,7 @@ class ProxyHandler(grpc.GenericRpcHandler):  # type: ignore[misc]
             tried: set[str] = set()
             while True:
                 replica = self._router.pick(route.service, model, tried)
-                call = replica.channel.unary_unary(route.path)(
+                call = replica.callable("unary_unary", route.path)(
                     request,
                     timeout=context.time_remaining(),
                     metadata=outgoing_metadata(context),
@@ -157,7 +157,7 @@ class ProxyHandler(grpc.GenericRpcHandler):  # type: ignore[misc]
             tried: set[str] = set()
             while True:
                 replica = self._router.pick(route.service, model, tried)
-                call = replica.channel.unary_stream(route.path)(
+                call = replica.callable("unary_stream", route.path)(
                     request,
                     timeout=context.time_remaining(),
                     metadata=outgoing_metadata(context),
@@ -184,7 +184,7 @@ class ProxyHandler(grpc.GenericRpcHandler):  # type: ignore[misc]
             if first is None:
                 raise InvalidArgument("config", "the stream ended before its config message")
             replica = self._router.pick(route.service, route.model_of(first))
-            call = replica.channel.stream_stream(route.path)(
+            call = replica.callable("stream_stream", route.path)(
                 timeout=context.time_remaining(), metadata=outgoing_metadata(context)
             )
             pump = asyncio.create_task(_pump(first, iterator, call))

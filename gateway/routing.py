@@ -17,6 +17,7 @@ import logging
 import socket
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -45,6 +46,14 @@ class Replica:
     healthy: bool = False
     reason: str = "not probed yet"
     models: dict[str, models_pb2.ModelInfo] = field(default_factory=dict)
+    _callables: dict[tuple[str, str], Any] = field(default_factory=dict, repr=False)
+
+    def callable(self, kind: str, path: str) -> Any:
+        """The channel's multi-callable for a method (made once: they are not free)."""
+        key = (kind, path)
+        if key not in self._callables:
+            self._callables[key] = getattr(self.channel, kind)(path)
+        return self._callables[key]
 
     def serves(self, service: str, model_id: str) -> bool:
         if model_id:

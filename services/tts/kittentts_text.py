@@ -67,12 +67,21 @@ def _end_with_punctuation(text: str) -> str:
     return text if not text or text[-1] in _CHUNK_END else text + ","
 
 
-def token_ids(text: str) -> list[int]:
-    """The model's input ids for one chunk."""
+def phonemes(text: str) -> str:
+    """espeak-ng's phonemes of a chunk, clause by clause with their punctuation."""
     clauses = espeak.clauses(text, ESPEAK_VOICE)
-    phonemes = " ".join(clause.phonemes + clause.terminator for clause in clauses)
+    return " ".join(clause.phonemes + clause.terminator for clause in clauses)
+
+
+def ids_of_phonemes(phonemes: str) -> list[int]:
+    """Words and punctuation marks joined by single spaces, through the symbol table."""
     spaced = " ".join(_TOKEN.findall(phonemes))
     return [START_ID, *(SYMBOLS[c] for c in spaced if c in SYMBOLS), *END_IDS]
+
+
+def token_ids(text: str) -> list[int]:
+    """The model's input ids for one chunk."""
+    return ids_of_phonemes(phonemes(text))
 
 
 # --- Cleaning ---------------------------------------------------------------------------

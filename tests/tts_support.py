@@ -26,6 +26,7 @@ KITTEN_ALIASES = {
 KITTEN_MODEL_FILE = "kitten_tts_nano_v0_8.onnx"
 KITTEN_HOP = 600  # samples per input id in the tiny model
 KITTEN_VOCAB = 178
+KITTEN_TRIM = 5000  # samples KittenTTS cuts from each chunk's end
 
 
 def tts_config(models: list[dict] | None = None, **overrides: object) -> dict:
@@ -53,8 +54,7 @@ def write_tiny_kittentts(folder: Path, speed_priors: dict[str, float] | None = N
     from onnx import TensorProto, helper, numpy_helper
 
     folder.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(3)
-    table = rng.uniform(-0.5, 0.5, (KITTEN_VOCAB, KITTEN_HOP)).astype(np.float32)
+    table, styles = kitten_arrays()
     nodes = [
         helper.make_node("Gather", ["table", "input_ids"], ["frames"], axis=0),
         helper.make_node("ReduceMean", ["style"], ["gain"], axes=[1], keepdims=1),
@@ -90,7 +90,6 @@ def write_tiny_kittentts(folder: Path, speed_priors: dict[str, float] | None = N
     model.ir_version = 8
     onnx.checker.check_model(model)
     onnx.save(model, folder / KITTEN_MODEL_FILE)
-    styles = {name: rng.uniform(0.5, 1.5, (400, 256)).astype(np.float32) for name in KITTEN_VOICES}
     np.savez(folder / "voices.npz", **styles)
     config = {
         "name": "Kitten TTS Nano",
@@ -106,10 +105,30 @@ def write_tiny_kittentts(folder: Path, speed_priors: dict[str, float] | None = N
     return folder
 
 
-def kitten_table() -> np.ndarray:
-    """The table the tiny model's graph holds (same seed, same draw order)."""
+def kitten_arrays() -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """The tiny model's id table and its voices' style vectors (fixed seed)."""
     rng = np.random.default_rng(3)
-    return rng.uniform(-0.5, 0.5, (KITTEN_VOCAB, KITTEN_HOP)).astype(np.float32)
+    table = rng.uniform(-0.5, 0.5, (KITTEN_VOCAB, KITTEN_HOP)).astype(np.float32)
+    styles = {name: rng.uniform(0.5, 1.5, (400, 256)).astype(np.float32) for name in KITTEN_VOICES}
+    return table, styles
+
+
+def kitten_table() -> np.ndarray:
+    return kitten_arrays()[0]
+
+
+def kitten_waveform(text: str, voice: str, speed: float) -> np.ndarray:
+    """The waveform the tiny model must give for one piece of text, from its arrays."""
+    from speechmesh.services.tts import kittentts_text
+
+    table, styles = kitten_arrays()
+    parts = []
+    for chunk in kittentts_text.chunks(text):
+        ids = kittentts_text.token_ids(chunk)
+        gain = styles[voice][min(len(chunk), len(styles[voice]) - 1)].mean()
+        wave = (table[ids] * gain * np.float32(speed)).reshape(-1)
+        parts.append(wave[: max(len(wave) - KITTEN_TRIM, 0)])
+    return np.concatenate(parts) if parts else np.zeros(0, np.float32)
 
 
 @functools.cache

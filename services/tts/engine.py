@@ -131,7 +131,8 @@ class TtsEngine(Engine):
     @abstractmethod
     def settings(self, params: SynthesisParams) -> Any:
         """The family's settings for these options; InvalidArgument or NotFound when
-        they do not fit this model. Common controls are already checked."""
+        they do not fit this model. Common controls are already checked. Fields are
+        named as in SynthesisOptions, e.g. "piper.noise_scale"."""
 
     @abstractmethod
     def synthesize(self, text: str, settings: Any) -> Samples:
@@ -145,7 +146,8 @@ class TtsEngine(Engine):
         return tuple(seen) or tuple(self.config.languages)
 
     def prepare(self, params: SynthesisParams) -> Any:
-        """Checks a request's options against this model; its settings for `run_batch`."""
+        """Checks a request's options against this model; its settings for `run_batch`.
+        InvalidArgument names fields as in SynthesisOptions ("speed", "piper.noise_w")."""
         self._check_common(params)
         return self.settings(params)
 
@@ -153,7 +155,7 @@ class TtsEngine(Engine):
         what = f"model {self.config.id!r} ({self.family})"
         if not (math.isfinite(params.speed) and MIN_SPEED <= params.speed <= MAX_SPEED):
             raise InvalidArgument(
-                "options.speed",
+                "speed",
                 f"must be between {MIN_SPEED} and {MAX_SPEED} (1.0 is normal), got {params.speed}",
             )
         requested = {
@@ -165,27 +167,27 @@ class TtsEngine(Engine):
         }
         for name, given in requested.items():
             if given and name not in self.controls:
-                raise InvalidArgument(f"options.{name}", f"{what} has no {name} control")
+                raise InvalidArgument(name, f"{what} has no {name} control")
         for name in ("pitch", "energy"):
             value = getattr(params, name)
             if value is not None and not (math.isfinite(value) and value > 0):
-                raise InvalidArgument(f"options.{name}", f"must be > 0, got {value}")
+                raise InvalidArgument(name, f"must be > 0, got {value}")
         embedding = params.speaker_embedding
         if embedding is not None and embedding.model_family != self.speaker_family:
             raise InvalidArgument(
-                "options.speaker_embedding.model_family",
+                "speaker_embedding.model_family",
                 f"{what} takes embeddings of family {self.speaker_family!r}, "
                 f"not {embedding.model_family!r}",
             )
         case = params.family_options_case
         if case is not None and case != self.options_field:
             raise InvalidArgument(
-                f"options.{case}",
+                case,
                 f"{what} takes options.{self.options_field}, not options.{case}",
             )
         if params.language and not _speaks(self.languages(), params.language):
             raise InvalidArgument(
-                "options.language",
+                "language",
                 f"{what} speaks {', '.join(self.languages()) or 'no declared language'}, "
                 f"not {params.language!r}",
             )

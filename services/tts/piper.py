@@ -203,7 +203,7 @@ class Piper(TtsEngine):
         silence_ms = int(options.get("sentence_silence_ms", 0))
         if silence_ms > MAX_SILENCE_MS:
             raise InvalidArgument(
-                "options.piper.sentence_silence_ms",
+                "piper.sentence_silence_ms",
                 f"must be at most {MAX_SILENCE_MS} ms, got {silence_ms}",
             )
         scales = np.array([noise_scale, length_scale / params.speed, noise_w], np.float32)
@@ -286,5 +286,5 @@ def _option(options: Mapping[str, Any], name: str, default: float) -> float:
     value = float(options.get(name, default))
     low, high = OPTION_RANGES[name]
     if not (math.isfinite(value) and low <= value <= high):
-        raise InvalidArgument(f"options.piper.{name}", f"must be in {low}..{high}, got {value}")
+        raise InvalidArgument(f"piper.{name}", f"must be in {low}..{high}, got {value}")
     return value

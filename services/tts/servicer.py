@@ -99,6 +99,15 @@ def synthesis_params(
     )
 
 
+def prepare(engine: TtsEngine, params: SynthesisParams, field: str) -> Any:
+    """The engine's settings; its field names put under the request's options field."""
+    try:
+        return engine.prepare(params)
+    except InvalidArgument as error:
+        violation = error.violations[0]
+        raise InvalidArgument(f"{field}.{violation.field}", violation.description) from None
+
+
 def check_text(text: str, field: str, limit: int) -> None:
     if not text.strip():
         raise InvalidArgument(field, "is empty: give the text to speak")
@@ -116,11 +125,13 @@ def span(piece: Piece) -> tts_pb2.TextSpan:
 class Synthesis:
     """One synthesis in progress: its model, settings, output and totals."""
 
-    def __init__(self, model: HostedModel, params: SynthesisParams, spec: AudioSpec) -> None:
+    def __init__(
+        self, model: HostedModel, params: SynthesisParams, spec: AudioSpec, field: str
+    ) -> None:
         self.started = time.perf_counter()
         self.model = model
         self.engine: TtsEngine = model.engine  # type: ignore[assignment]
-        self.settings = self.engine.prepare(params)
+        self.settings = prepare(self.engine, params, field)
         self.out = AudioOut(spec, self.engine.sample_rate_hz)
         self.spans = 0
         self.chars = 0
@@ -186,7 +197,7 @@ class TextToSpeechServicer(tts_pb2_grpc.TextToSpeechServicer):
         model = self._pool.get(model_id, TEXT_TO_SPEECH)
         spec = output_spec(fmt, default, f"{field_prefix}output_format")
         params = synthesis_params(options, f"{field_prefix}options", self._limits)
-        return Synthesis(model, params, spec)
+        return Synthesis(model, params, spec, f"{field_prefix}options")
 
     async def Synthesize(
         self, request: tts_pb2.SynthesizeRequest, context: Context
@@ -282,7 +293,8 @@ class TextToSpeechServicer(tts_pb2_grpc.TextToSpeechServicer):
         check_text(request.text, "text", self._limits.max_text_chars)
         model = self._spectrogram_model(request.model)
         engine: TtsEngine = model.engine  # type: ignore[assignment]
-        settings = engine.prepare(synthesis_params(request.options, "options", self._limits))
+        params = synthesis_params(request.options, "options", self._limits)
+        settings = prepare(engine, params, "options")
         pieces = split_text(request.text, engine.max_piece_chars)
         mels = [await model.run(SynthesisJob(p.text, settings, spectrogram=True)) for p in pieces]
         first = mels[0]

@@ -112,3 +112,25 @@ def test_a_wrong_config_type_or_voices_shape_is_refused(tmp_path):
     np.savez(folder / "voices.npz", **{"expr-voice-2-m": np.zeros((400, 128), np.float32)})
     with pytest.raises(FailedPrecondition, match=r"shape \[400, 128\]"):
         load(folder)
+
+
+def test_a_hub_repo_in_the_cache_loads_like_a_folder(monkeypatch, tmp_path):
+    from huggingface_hub import constants as hf_constants
+
+    cache = tmp_path / "hub"
+    monkeypatch.setattr(hf_constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.setattr(hf_constants, "HF_HUB_CACHE", str(cache))
+    revision = "0123456789abcdef0123456789abcdef01234567"
+    repo = cache / "models--KittenML--kitten-tts-nano-0.8"
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text(revision)
+    write_tiny_kittentts(repo / "snapshots" / revision)
+    engine = KittenTts(
+        ModelConfig(id="nano", family="kittentts", source="KittenML/kitten-tts-nano-0.8")
+    )
+    engine.load()
+    assert engine.default_voice == "expr-voice-5-m"
+    with pytest.raises(FailedPrecondition, match="offline"):
+        KittenTts(
+            ModelConfig(id="mini", family="kittentts", source="KittenML/kitten-tts-mini-0.8")
+        ).load()

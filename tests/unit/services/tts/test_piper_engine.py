@@ -166,3 +166,35 @@ def test_without_piper_tts_the_engine_says_what_to_install(monkeypatch):
     )
     with pytest.raises(FailedPrecondition, match=r"GPL-3.0.*pip install 'speechmesh\[piper\]'"):
         Piper(ModelConfig(id="x", family="piper")).load()
+
+
+def hub_cache(monkeypatch, tmp_path: Path, repo_id: str) -> Path:
+    """An offline hub cache holding `repo_id`; returns its snapshot folder to fill."""
+    from huggingface_hub import constants as hf_constants
+
+    cache = tmp_path / "hub"
+    monkeypatch.setattr(hf_constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.setattr(hf_constants, "HF_HUB_CACHE", str(cache))
+    revision = "0123456789abcdef0123456789abcdef01234567"
+    repo = cache / ("models--" + repo_id.replace("/", "--"))
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text(revision)
+    return repo / "snapshots" / revision
+
+
+def test_a_voice_in_a_hub_repo_of_many_resolves_through_the_cache(monkeypatch, tmp_path):
+    snapshot = hub_cache(monkeypatch, tmp_path, "rhasspy/piper-voices")
+    copy_voice(snapshot / "en" / "en_US" / "joe" / "medium", "en_US-joe-medium")
+    copy_voice(snapshot / "en" / "en_US" / "amy" / "low", "en_US-amy-low")
+    chosen = Piper(
+        ModelConfig(
+            id="joe",
+            family="piper",
+            source="rhasspy/piper-voices",
+            options={"file": "en/en_US/joe/medium/en_US-joe-medium.onnx"},
+        )
+    )
+    chosen.load()
+    assert chosen.describe().native_sample_rate_hz == 22050
+    with pytest.raises(FailedPrecondition, match=r"options\.file"):
+        Piper(ModelConfig(id="x", family="piper", source="rhasspy/piper-voices")).load()

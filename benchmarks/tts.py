@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import re
 import statistics
 import subprocess
@@ -55,6 +56,12 @@ def bare_voice(threads: int):
     options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
     voice.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     return voice
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (all its threads)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def bare_synthesize(voice, text: str) -> tuple[np.ndarray, float, float]:
@@ -125,6 +132,13 @@ def service_unary(stub, text: str) -> tuple[bytes, float]:
     return reply.audio.data, time.perf_counter() - started
 
 
+def service_unary_cpu(stub, pid: int) -> tuple[bytes, float, float]:
+    """service_unary on the paragraph, with the server's CPU seconds for it."""
+    before = cpu_seconds(pid)
+    data, elapsed = service_unary(stub, PARAGRAPH)
+    return data, elapsed, cpu_seconds(pid) - before
+
+
 def service_first_audio(stub, text: str) -> tuple[float, float]:
     """(seconds to the first chunk, seconds to the summary) of StreamingSynthesize."""
     started = time.perf_counter()
@@ -178,14 +192,19 @@ def main() -> None:
             wait_ready(stub)
             service_unary(stub, PARAGRAPH)  # warm-up
             bare_times, bare_firsts, service_times, ratios = [], [], [], []
+            bare_cpu = service_cpu = 0.0
             for repeat in range(repeats):
                 # Back to back, alternating who goes first: each pair sees the same load
                 # on this shared machine, and neither always follows the other's work.
                 if repeat % 2:
-                    data, elapsed = service_unary(stub, PARAGRAPH)
+                    data, elapsed, cpu = service_unary_cpu(stub, process.pid)
+                    service_cpu += cpu
+                cpu_before = cpu_seconds(os.getpid())
                 audio, first, total = bare_synthesize(voice, PARAGRAPH)
+                bare_cpu += cpu_seconds(os.getpid()) - cpu_before
                 if not repeat % 2:
-                    data, elapsed = service_unary(stub, PARAGRAPH)
+                    data, elapsed, cpu = service_unary_cpu(stub, process.pid)
+                    service_cpu += cpu
                 bare_times.append(total)
                 bare_firsts.append(first)
                 service_times.append(elapsed)
@@ -209,6 +228,11 @@ def main() -> None:
             f"  service unary:    {service * 1000:7.1f} ms (RTF {service / duration:.3f}); "
             f"service / bare, per pair: median {statistics.median(ratios):.3f} "
             f"(range {min(ratios):.3f}–{max(ratios):.3f}; goal ≤ 1.03); same samples: {same}"
+        )
+        print(
+            f"  CPU time per request: bare {bare_cpu / repeats * 1000:.1f} ms, server process "
+            f"{service_cpu / repeats * 1000:.1f} ms → {service_cpu / bare_cpu:.3f}× bare "
+            "(less sensitive than wall time to other load on the machine)"
         )
         print(
             f"  service stream:   first audio after {statistics.median(firsts) * 1000:.1f} ms, "

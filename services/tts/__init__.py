@@ -1,4 +1,1 @@
-"""The TTS service (speechmesh.tts.v1.TextToSpeech, Vocoder).
-
-The contract is in protos/speechmesh/tts/v1; no server yet.
-"""
+"""The TTS service: speechmesh.tts.v1.TextToSpeech and Vocoder, on Piper and KittenTTS."""

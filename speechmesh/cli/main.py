@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from speechmesh.cli import models, serve, transcribe, vad
+from speechmesh.cli import models, say, serve, transcribe, vad
 
 app = typer.Typer(
     name="speechmesh",
@@ -16,6 +16,7 @@ app.command()(serve.serve)
 app.command()(serve.up)
 app.command()(vad.vad)
 app.command()(transcribe.transcribe)
+app.command()(say.say)
 app.add_typer(models.app, name="models")
 
 if __name__ == "__main__":

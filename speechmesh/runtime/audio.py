@@ -17,6 +17,7 @@ import io
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import av
 import numpy as np
@@ -47,6 +48,10 @@ MAX_WAV_HEADER_BYTES = 1 << 20
 RESAMPLE_QUALITY = "HQ"
 
 _EMPTY: Samples = np.zeros(0, dtype=np.float32)
+
+# libsndfile's frame count for a file whose header does not say its length (a FLAC
+# written by a streaming encoder stores 0 samples, which it reports as SF_COUNT_MAX).
+_UNKNOWN_FRAMES = 1 << 62
 
 
 class Encoding(enum.IntEnum):
@@ -294,9 +299,31 @@ def _decode_soundfile(
         if f.frames == 0 and spec.encoding == Encoding.WAV:
             # Written by a streaming writer that never patched the sizes: read it raw.
             return _decode_wav_unknown_length(data, field, max_duration_s)
+        if f.frames >= _UNKNOWN_FRAMES:
+            # A FLAC stream whose writer could not go back to fill in its length.
+            return _decode_flac_stream(data, max_duration_s)
         _check_duration(f.frames, f.samplerate, max_duration_s)
         frames = f.read(dtype="float32", always_2d=True)
         return DecodedAudio(_to_mono(frames, f.channels), f.samplerate)
+
+
+def _decode_flac_stream(data: bytes, max_duration_s: float | None) -> DecodedAudio:
+    """A FLAC without a length in its header, which libsndfile cannot read to the end."""
+    with av.open(io.BytesIO(data), mode="r", format="flac") as container:
+        stream = container.streams.audio[0]
+        rate, channels = stream.codec_context.sample_rate, stream.codec_context.channels
+        pieces: list[Samples] = []
+        total = 0
+        for frame in container.decode(stream):
+            array = frame.to_ndarray()
+            # FFmpeg decodes 16-bit FLAC to s16 and deeper ones to left-aligned s32.
+            bits = 16 if array.dtype == np.int16 else 32
+            floats = array.astype(np.float32) * np.float32(2.0 ** (1 - bits))
+            mono = floats.mean(axis=0) if frame.format.is_planar else _to_mono(floats, channels)
+            pieces.append(mono.astype(np.float32, copy=False))
+            total += len(mono)
+            _check_duration(total, rate, max_duration_s)
+    return DecodedAudio(np.concatenate(pieces) if pieces else _EMPTY, rate)
 
 
 def _decode_wav_unknown_length(
@@ -714,3 +741,120 @@ class StreamDecoder:
         if self._resampler is None:
             return samples
         return np.asarray(self._resampler.resample_chunk(samples), dtype=np.float32)
+
+
+class _ByteSink:
+    """A write-only file for PyAV: without seek, muxers write a stream they never revisit."""
+
+    def __init__(self) -> None:
+        self._buffer = bytearray()
+
+    def write(self, data: bytes) -> int:
+        self._buffer += data
+        return len(data)
+
+    def take(self) -> bytes:
+        out = bytes(self._buffer)
+        self._buffer.clear()
+        return out
+
+
+def _streamed_wav_header(rate_hz: int) -> bytes:
+    """A 16-bit mono WAV header whose size fields say "unknown", as streaming writers do."""
+    unknown = 0xFFFFFFFF
+    fmt = struct.pack("<HHIIHH", _WAV_FORMAT_PCM, 1, rate_hz, rate_hz * 2, 2, 16)
+    return (
+        b"RIFF"
+        + struct.pack("<I", unknown)
+        + b"WAVE"
+        + b"fmt "
+        + struct.pack("<I", len(fmt))
+        + fmt
+        + b"data"
+        + struct.pack("<I", unknown)
+    )
+
+
+class StreamEncoder:
+    """Encodes mono float32 audio that arrives in pieces into one stream of bytes.
+
+    Everything `encode` and `finish` return, concatenated, is one valid stream: raw
+    samples; a WAV whose size fields say "unknown" (0xFFFFFFFF); a FLAC whose header
+    leaves the length out; Ogg/Opus with a page per packet, so bytes leave as soon as a
+    packet is ready. FLAC and Opus hold up to one codec frame back until the next piece
+    or `finish`. The rate is fixed for the stream (Opus: one of OPUS_RATES_HZ), so
+    resample before encoding.
+    """
+
+    def __init__(self, encoding: Encoding, sample_rate_hz: int) -> None:
+        if encoding == Encoding.OGG_OPUS and sample_rate_hz not in OPUS_RATES_HZ:
+            raise ValueError(f"Opus cannot run at {sample_rate_hz} Hz; use one of {OPUS_RATES_HZ}")
+        self.encoding = encoding
+        self.sample_rate_hz = sample_rate_hz
+        self._pending_header = (
+            _streamed_wav_header(sample_rate_hz) if encoding == Encoding.WAV else b""
+        )
+        self._samples = 0
+        self._sink: _ByteSink | None = None
+        self._container: Any = None
+        self._stream: Any = None
+        if encoding in (Encoding.FLAC, Encoding.OGG_OPUS):
+            self._open_codec()
+
+    def _open_codec(self) -> None:
+        self._sink = _ByteSink()
+        if self.encoding == Encoding.FLAC:
+            self._container = av.open(self._sink, mode="w", format="flac")
+            self._stream = self._container.add_stream("flac", rate=self.sample_rate_hz)
+        else:
+            # The Ogg muxer otherwise gathers a second of packets per page.
+            options = {"page_duration": "20000"}
+            self._container = av.open(self._sink, mode="w", format="ogg", options=options)
+            self._stream = self._container.add_stream("libopus", rate=self.sample_rate_hz)
+            self._stream.bit_rate = OPUS_BITRATE
+        self._stream.layout = "mono"
+
+    def encode(self, samples: Samples) -> bytes:
+        """The bytes these samples complete (for WAV, the header comes with the first)."""
+        if samples.ndim != 1:
+            raise ValueError(f"encode takes mono samples of shape [n], got {samples.shape}")
+        header, self._pending_header = self._pending_header, b""
+        if self.encoding == Encoding.PCM_S16LE or self.encoding == Encoding.WAV:
+            return header + _to_s16(samples).tobytes()
+        if self.encoding == Encoding.PCM_F32LE:
+            finite = np.nan_to_num(samples, nan=0.0, posinf=1.0, neginf=-1.0)
+            return np.clip(finite, -1.0, 1.0).astype("<f4").tobytes()
+        if self.encoding == Encoding.MULAW:
+            return linear_to_mulaw(_to_s16(samples)).tobytes()
+        if len(samples) == 0:
+            return b""
+        return self._encode_frame(samples)
+
+    def _encode_frame(self, samples: Samples) -> bytes:
+        assert self._sink is not None
+        if self.encoding == Encoding.FLAC:
+            # Our own 16-bit scale, as in whole-file FLAC.
+            frame = av.AudioFrame.from_ndarray(
+                _to_s16(samples).reshape(1, -1), format="s16", layout="mono"
+            )
+        else:
+            clipped = np.clip(samples, -1.0, 1.0).astype(np.float32).reshape(1, -1)
+            frame = av.AudioFrame.from_ndarray(clipped, format="flt", layout="mono")
+        frame.sample_rate = self.sample_rate_hz
+        frame.pts = self._samples
+        self._samples += len(samples)
+        for packet in self._stream.encode(frame):
+            self._container.mux(packet)
+        return self._sink.take()
+
+    def finish(self) -> bytes:
+        """The last bytes of the stream; the encoder is done after this."""
+        header, self._pending_header = self._pending_header, b""
+        if self._container is None:
+            return header
+        assert self._sink is not None
+        for packet in self._stream.encode(None):
+            self._container.mux(packet)
+        self._container.close()
+        self._container = None
+        return self._sink.take()

@@ -16,12 +16,14 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 import grpc
+from google.protobuf.message import DecodeError
 from grpc_status import rpc_status
 from opentelemetry import trace
 
 from speechmesh.runtime.auth import ApiKeyVerifier
 from speechmesh.runtime.config import LimitsConfig
 from speechmesh.runtime.errors import (
+    InvalidArgument,
     LimitExceeded,
     SpeechmeshError,
     Unavailable,
@@ -118,6 +120,11 @@ class CallGuard(grpc.aio.ServerInterceptor):  # type: ignore[misc]
             except SpeechmeshError as error:
                 code = error.code
                 await _abort(context, error)
+            except DecodeError as error:
+                # A message that does not parse (e.g. a string field holding invalid
+                # UTF-8, which protobuf forbids) is the client's error, not ours.
+                code = grpc.StatusCode.INVALID_ARGUMENT
+                await _abort(context, _unparsable(error))
             except (asyncio.CancelledError, GeneratorExit):
                 code = grpc.StatusCode.CANCELLED
                 raise
@@ -170,29 +177,61 @@ async def _abort(context: Context, error: SpeechmeshError) -> None:
     )
 
 
+def _unparsable(error: DecodeError) -> InvalidArgument:
+    return InvalidArgument("", f"the request is not a valid message: {error}")
+
+
+class _Unparsable:
+    """A unary request that failed to parse, carried into the call so that the error
+    maps to INVALID_ARGUMENT there (gRPC would answer UNKNOWN before the call)."""
+
+    def __init__(self, error: DecodeError) -> None:
+        self.error = error
+
+
+def _deferring(deserializer: Callable[[bytes], Any] | None) -> Callable[[bytes], Any] | None:
+    if deserializer is None:
+        return None
+
+    def parse(data: bytes) -> Any:
+        try:
+            return deserializer(data)
+        except DecodeError as error:
+            return _Unparsable(error)
+
+    return parse
+
+
+def _parsed(request: Any) -> Any:
+    if isinstance(request, _Unparsable):
+        raise request.error
+    return request
+
+
 def _wrap(handler: grpc.RpcMethodHandler, around: Around) -> grpc.RpcMethodHandler:
     """The same handler with its behaviour run inside `around`."""
     codec = {
         "request_deserializer": handler.request_deserializer,
         "response_serializer": handler.response_serializer,
     }
+    unary_codec = {**codec, "request_deserializer": _deferring(handler.request_deserializer)}
     if handler.unary_unary:
         unary_unary = handler.unary_unary
 
         async def _unary_unary(request: Any, context: Context) -> Any:
             async with around(context):
-                return await unary_unary(request, context)
+                return await unary_unary(_parsed(request), context)
 
-        return grpc.unary_unary_rpc_method_handler(_unary_unary, **codec)
+        return grpc.unary_unary_rpc_method_handler(_unary_unary, **unary_codec)
     if handler.unary_stream:
         unary_stream = handler.unary_stream
 
         async def _unary_stream(request: Any, context: Context) -> AsyncIterator[Any]:
             async with around(context):
-                async for response in unary_stream(request, context):
+                async for response in unary_stream(_parsed(request), context):
                     yield response
 
-        return grpc.unary_stream_rpc_method_handler(_unary_stream, **codec)
+        return grpc.unary_stream_rpc_method_handler(_unary_stream, **unary_codec)
     if handler.stream_unary:
         stream_unary = handler.stream_unary
 

@@ -18,12 +18,15 @@ if TYPE_CHECKING:
 FAMILIES: dict[str, str] = {
     "silero-vad": "speechmesh.services.vad.silero:SileroVad",
     "faster-whisper": "speechmesh.services.stt.whisper:FasterWhisper",
+    "piper": "speechmesh.services.tts.piper:Piper",
+    "kittentts": "speechmesh.services.tts.kittentts:KittenTts",
 }
 
 SERVICES: dict[str, str] = {
     "vad": "speechmesh.services.vad.service:SERVICE",
     "stt": "speechmesh.services.stt.service:SERVICE",
     "gateway": "speechmesh.gateway.service:SERVICE",
+    "tts": "speechmesh.services.tts.service:SERVICE",
 }
 
 

@@ -1,14 +1,26 @@
-"""A gateway in front of the session's real VAD and STT servers."""
+"""A gateway in front of the session's real VAD, STT and TTS servers."""
 
 from __future__ import annotations
 
 import pytest
 from support import RunningServer, gateway_config, start_server
 
+ROUND_TRIP = {
+    "description": "Text spoken and transcribed again.",
+    "steps": [
+        {"id": "tts", "op": "OP_SYNTHESIZE", "model": "piper-joe", "inputs": {"text": "$text"}},
+        {"id": "stt", "op": "OP_TRANSCRIBE", "inputs": {"audio": "tts.audio"}},
+    ],
+    "outputs": ["tts.audio", "stt.transcript"],
+}
+
 
 @pytest.fixture(scope="module")
-def gateway(vad_server, stt_server, tmp_path_factory) -> RunningServer:
-    config = gateway_config({"vad": vad_server.address, "stt": stt_server.address})
+def gateway(vad_server, stt_server, tts_server, tmp_path_factory) -> RunningServer:
+    config = gateway_config(
+        {"vad": vad_server.address, "stt": stt_server.address, "tts": tts_server.address}
+    )
+    config["gateway"]["graphs"] = {"round-trip": ROUND_TRIP}
     server = start_server("gateway", config, tmp_path_factory.mktemp("gateway"))
     yield server
     server.stop()

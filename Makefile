@@ -12,9 +12,9 @@ PYTEST_ARGS ?=
 
 # The contracts of the services that have a server: buf breaking guards them.
 SERVED_PROTOS := protos/speechmesh/audio protos/speechmesh/models protos/speechmesh/vad \
-	protos/speechmesh/stt
+	protos/speechmesh/stt protos/speechmesh/indextts
 
-.PHONY: install up test lint format protos protos-release bench bench-stt clean
+.PHONY: install up test lint format protos protos-release bench bench-stt bench-indextts clean
 
 install: $(STAMP)
 
@@ -56,6 +56,9 @@ bench: $(STAMP)
 
 bench-stt: $(STAMP)
 	$(PY) benchmarks/stt.py
+
+bench-indextts: $(STAMP)
+	$(PY) benchmarks/indextts.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache .mypy_cache

@@ -18,11 +18,13 @@ if TYPE_CHECKING:
 FAMILIES: dict[str, str] = {
     "silero-vad": "speechmesh.services.vad.silero:SileroVad",
     "faster-whisper": "speechmesh.services.stt.whisper:FasterWhisper",
+    "indextts2": "speechmesh.services.indextts.engine:IndexTTSEngine",
 }
 
 SERVICES: dict[str, str] = {
     "vad": "speechmesh.services.vad.service:SERVICE",
     "stt": "speechmesh.services.stt.service:SERVICE",
+    "indextts": "speechmesh.services.indextts.service:SERVICE",
 }
 
 

@@ -10,6 +10,8 @@ from speechmesh.runtime.errors import FailedPrecondition
 from speechmesh.services.indextts.config import IndexTTSConfig
 from speechmesh.services.indextts.layout import locate
 
+pytestmark = pytest.mark.xdist_group("indextts-checkpoint")
+
 OFFICIAL_YAML = (Path(__file__).parent / "official_config.yaml").read_text(encoding="utf-8")
 
 

@@ -13,6 +13,8 @@ from speechmesh.services.indextts.pipeline import Crossfader, EmotionRequest, In
 from speechmesh.services.indextts.s2mel import mel_frames
 from speechmesh.services.indextts.sampling import SamplingSettings
 
+pytestmark = pytest.mark.xdist_group("indextts-checkpoint")
+
 FAST = SamplingSettings(num_beams=1, max_mel_tokens=10)
 
 

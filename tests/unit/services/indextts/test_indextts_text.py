@@ -2,7 +2,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from speechmesh.services.indextts.text import TextFrontEnd, normalize, pre_tokenize, split_segments
+
+pytestmark = pytest.mark.xdist_group("indextts-checkpoint")
 
 
 def test_normalisation_and_cjk_pre_tokenisation():

@@ -12,9 +12,9 @@ PYTEST_ARGS ?=
 
 # The contracts of the services that have a server: buf breaking guards them.
 SERVED_PROTOS := protos/speechmesh/audio protos/speechmesh/models protos/speechmesh/vad \
-	protos/speechmesh/stt protos/speechmesh/tts
+	protos/speechmesh/stt protos/speechmesh/tts protos/speechmesh/indextts
 
-.PHONY: install up test lint format protos protos-release bench bench-stt bench-gateway clean
+.PHONY: install up test lint format protos protos-release bench bench-stt bench-gateway bench-indextts clean
 
 install: $(STAMP)
 
@@ -60,6 +60,9 @@ bench-stt: $(STAMP)
 
 bench-gateway: $(STAMP)
 	$(PY) benchmarks/gateway.py
+
+bench-indextts: $(STAMP)
+	$(PY) benchmarks/indextts.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache .mypy_cache

@@ -20,6 +20,7 @@ FAMILIES: dict[str, str] = {
     "faster-whisper": "speechmesh.services.stt.whisper:FasterWhisper",
     "piper": "speechmesh.services.tts.piper:Piper",
     "kittentts": "speechmesh.services.tts.kittentts:KittenTts",
+    "indextts2": "speechmesh.services.indextts.engine:IndexTTSEngine",
 }
 
 SERVICES: dict[str, str] = {
@@ -27,6 +28,7 @@ SERVICES: dict[str, str] = {
     "stt": "speechmesh.services.stt.service:SERVICE",
     "gateway": "speechmesh.gateway.service:SERVICE",
     "tts": "speechmesh.services.tts.service:SERVICE",
+    "indextts": "speechmesh.services.indextts.service:SERVICE",
 }
 
 

@@ -32,6 +32,7 @@ TEXT, AUDIO, EMBEDDING, TENSOR, SEGMENTS, TRANSCRIPT = (
 ACCEPTS = {TEXT: {TEXT, TRANSCRIPT}, AUDIO: {AUDIO}, EMBEDDING: {EMBEDDING}, TENSOR: {TENSOR}}
 STEP_ID = re.compile(r"^[a-z][a-z0-9_]*$")
 TTS = "speechmesh.tts.v1.TextToSpeech"
+INDEX_TTS = "speechmesh.indextts.v1.IndexTTS"
 
 
 @dataclass(frozen=True)
@@ -59,14 +60,15 @@ OPS: dict[int, OpSpec] = {
         {"embedding": EMBEDDING},
     ),
     pb.OP_SYNTHESIZE: OpSpec(
-        (TTS,),
+        (TTS, INDEX_TTS),
         {
             "text": _in(TEXT),
             "embedding": _in(EMBEDDING, required=False),
             "reference": _in(AUDIO, required=False),
+            "emotion": _in(AUDIO, required=False),
         },
         {"audio": AUDIO},
-        ("synthesis",),
+        ("synthesis", "index_tts"),
     ),
     pb.OP_SYNTHESIZE_SPECTROGRAM: OpSpec(
         (TTS,),

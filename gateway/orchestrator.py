@@ -26,6 +26,7 @@ from speechmesh.gateway import graphs
 from speechmesh.gateway.graphs import Plan
 from speechmesh.gateway.proxy import outgoing_metadata
 from speechmesh.gateway.routing import Router
+from speechmesh.indextts.v1 import indextts_pb2, indextts_pb2_grpc
 from speechmesh.models.v1 import models_pb2
 from speechmesh.orchestrator.v1 import orchestrator_pb2 as pb
 from speechmesh.orchestrator.v1 import orchestrator_pb2_grpc
@@ -275,21 +276,58 @@ async def _synthesis_options(run: Run, step: pb.Step) -> tts_pb2.SynthesisOption
 async def _synthesize(run: Run, step: pb.Step, put: Callable[[Any], Any]) -> None:
     text = run.source(step, "text")
     assert text is not None
+    model = run.plan.models[step.id]
+    if model.service == graphs.INDEX_TTS:
+        await _synthesize_index_tts(run, step, put, text)
+        return
     options = await _synthesis_options(run, step)
     stub = run.stub(step, tts_pb2_grpc.TextToSpeechStub, graphs.TTS)
     async for sentence in _texts(text):
         request = tts_pb2.StreamingSynthesizeRequest(
             request_id=run.rid,
-            model=run.plan.models[step.id].id,
+            model=model.id,
             text=sentence,
             options=options,
             output_format=audio_pb2.AudioFormat(encoding=F32),
         )
-        async for response in stub.StreamingSynthesize(request, **run.call_options()):
-            if response.WhichOneof("response") == "chunk":
-                chunk = response.chunk
-                samples = np.frombuffer(chunk.audio.data, "<f4")
-                await put(AudioPiece(samples.copy(), chunk.format.sample_rate_hz))
+        await _put_chunks(stub.StreamingSynthesize(request, **run.call_options()), put)
+
+
+async def _synthesize_index_tts(
+    run: Run, step: pb.Step, put: Callable[[Any], Any], text: Topic
+) -> None:
+    """IndexTTS: the reference input is the speaker prompt, the emotion input its emotion."""
+    options = indextts_pb2.SynthesisOptions()
+    options.CopyFrom(step.index_tts)
+    emotion = run.source(step, "emotion")
+    if emotion is not None:
+        options.emotion.audio.CopyFrom(f32_audio(joined(await emotion.whole(), step.id)))
+    reference = run.source(step, "reference")
+    if reference is None:
+        raise InvalidArgument(
+            f"steps[{step.id}].inputs", "IndexTTS needs a reference input (the speaker prompt)"
+        )
+    prompt = f32_audio(joined(await reference.whole(), f"{step.id}.reference"))
+    stub = run.stub(step, indextts_pb2_grpc.IndexTTSStub, graphs.INDEX_TTS)
+    async for sentence in _texts(text):
+        request = indextts_pb2.StreamingSynthesizeRequest(
+            request_id=run.rid,
+            model=run.plan.models[step.id].id,
+            text=sentence,
+            speaker_prompt=prompt,
+            options=options,
+            output_format=audio_pb2.AudioFormat(encoding=F32),
+        )
+        await _put_chunks(stub.StreamingSynthesize(request, **run.call_options()), put)
+
+
+async def _put_chunks(responses: AsyncIterator[Any], put: Callable[[Any], Any]) -> None:
+    """Audio chunks of a synthesis stream (TextToSpeech or IndexTTS) as audio pieces."""
+    async for response in responses:
+        if response.WhichOneof("response") == "chunk":
+            chunk = response.chunk
+            samples = np.frombuffer(chunk.audio.data, "<f4").copy()
+            await put(AudioPiece(samples, chunk.format.sample_rate_hz))
 
 
 async def _synthesize_spectrogram(run: Run, step: pb.Step, put: Callable[[Any], Any]) -> None:

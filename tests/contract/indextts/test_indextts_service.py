@@ -144,3 +144,55 @@ def test_a_model_without_weights_is_failed_with_the_reason(tmp_path):
             assert error.value.code() == grpc.StatusCode.FAILED_PRECONDITION
     finally:
         running.stop()
+
+
+def test_a_graph_through_the_gateway_speaks_with_the_prompt(server: RunningServer, tmp_path):
+    from google.protobuf import json_format
+    from support import gateway_config, wait_until
+
+    from speechmesh.orchestrator.v1 import orchestrator_pb2 as pb
+    from speechmesh.orchestrator.v1 import orchestrator_pb2_grpc
+
+    gateway = start_server("gateway", gateway_config({"indextts": server.address}), tmp_path)
+    try:
+        wait_until(lambda: gateway.health() == 1)  # SERVING
+        graph = json_format.ParseDict(
+            {
+                "steps": [
+                    {
+                        "id": "speak",
+                        "op": "OP_SYNTHESIZE",
+                        "model": "indextts-tiny",
+                        "inputs": {"text": "$text", "reference": "$voice"},
+                        "indexTts": json_format.MessageToDict(_options(seed=3)),
+                    }
+                ],
+                "outputs": ["speak.audio"],
+            },
+            pb.Graph(),
+        )
+        f32 = audio_pb2.AudioFormat(encoding=audio_pb2.AUDIO_ENCODING_PCM_F32LE)
+        request = pb.RunGraphRequest(
+            inline_graph=graph,
+            inputs={"text": pb.Value(text="Hello world."), "voice": pb.Value(audio=_prompt())},
+            output_format=f32,
+        )
+        with gateway.channel() as channel:
+            responses = list(orchestrator_pb2_grpc.OrchestratorStub(channel).RunGraph(request))
+        through = b"".join(
+            r.output.audio.data for r in responses if r.WhichOneof("response") == "output"
+        )
+        with server.channel() as channel:
+            direct = indextts_pb2_grpc.IndexTTSStub(channel).StreamingSynthesize(
+                indextts_pb2.StreamingSynthesizeRequest(
+                    text="Hello world.",
+                    speaker_prompt=_prompt(),
+                    options=_options(seed=3),
+                    output_format=f32,
+                )
+            )
+            expected = b"".join(r.chunk.audio.data for r in direct if r.HasField("chunk"))
+        assert through and through == expected
+        assert responses[-1].summary.outputs[0].total_samples == len(expected) // 4
+    finally:
+        gateway.stop()

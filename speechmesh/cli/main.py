@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from speechmesh.cli import models, serve, vad
+from speechmesh.cli import conversion, models, serve, vad
 
 app = typer.Typer(
     name="speechmesh",
@@ -15,6 +15,7 @@ app = typer.Typer(
 app.command()(serve.serve)
 app.command()(serve.up)
 app.command()(vad.vad)
+app.command()(conversion.embed)
 app.add_typer(models.app, name="models")
 
 if __name__ == "__main__":

@@ -17,10 +17,13 @@ if TYPE_CHECKING:
 
 FAMILIES: dict[str, str] = {
     "silero-vad": "speechmesh.services.vad.silero:SileroVad",
+    "ge2e-resemblyzer": "speechmesh.services.conversion.encoders:ResemblyzerEncoder",
+    "harmonyspeech-v1-encoder": "speechmesh.services.conversion.encoders:HarmonySpeechEncoder",
 }
 
 SERVICES: dict[str, str] = {
     "vad": "speechmesh.services.vad.service:SERVICE",
+    "conversion": "speechmesh.services.conversion.service:SERVICE",
 }
 
 

@@ -66,6 +66,6 @@ def test_unreadable_and_malformed_files(tmp_path):
 
 
 def test_unknown_service_lookup_names_the_configured_ones():
-    config = load_config()
+    config = parse_config({"services": {"vad": {"port": 0}}})
     with pytest.raises(ConfigError, match="configured: vad"):
         config.service("stt")

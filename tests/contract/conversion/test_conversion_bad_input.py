@@ -1,0 +1,115 @@
+"""Bad input to every conversion RPC gets the right status and reason; the server stays up."""
+
+from __future__ import annotations
+
+import grpc
+import numpy as np
+import pytest
+from google.rpc import error_details_pb2
+from grpc_health.v1 import health_pb2
+from grpc_status import rpc_status
+
+from speechmesh.audio.v1 import audio_pb2
+from speechmesh.conversion.v1 import conversion_pb2, conversion_pb2_grpc
+
+pytestmark = pytest.mark.xdist_group("conversion")
+S16 = audio_pb2.AUDIO_ENCODING_PCM_S16LE
+F32 = audio_pb2.AUDIO_ENCODING_PCM_F32LE
+MULAW = audio_pb2.AUDIO_ENCODING_MULAW
+INVALID = grpc.StatusCode.INVALID_ARGUMENT
+
+
+def audio(encoding=S16, rate=16000, data=b"\0\0" * 1600):
+    return audio_pb2.Audio(
+        format=audio_pb2.AudioFormat(encoding=encoding, sample_rate_hz=rate), data=data
+    )
+
+
+def f32(values) -> bytes:
+    return np.asarray(values, dtype="<f4").tobytes()
+
+
+# (audio, where the reason is, code): the foundation matrix, for any audio field.
+AUDIO_CASES = {
+    "empty audio": (audio(data=b""), "data", INVALID),
+    "garbage wav": (
+        audio(audio_pb2.AUDIO_ENCODING_WAV, 0, b"\x13\x37not a wav" * 50),
+        "data",
+        INVALID,
+    ),
+    "garbage flac": (audio(audio_pb2.AUDIO_ENCODING_FLAC, 0, b"fLaC-nope" * 40), "data", INVALID),
+    "unsupported encoding": (audio(encoding=42), "format.encoding", INVALID),
+    "encoding unset": (audio(encoding=0), "format.encoding", INVALID),
+    "sample rate 0": (audio(rate=0), "format.sample_rate_hz", INVALID),
+    "sample rate 1 MHz": (audio(rate=1_000_000), "format.sample_rate_hz", INVALID),
+    "odd byte count": (audio(data=b"\0" * 3201), "data", INVALID),
+    "NaN samples": (audio(F32, data=f32([0.1, np.nan] * 8000)), "data", INVALID),
+    "infinite samples": (audio(F32, data=f32([0.1, np.inf] * 8000)), "data", INVALID),
+    "2 h of audio": (
+        audio(MULAW, 8000, b"\xff" * (8000 * 7200)),
+        "max_audio_seconds",
+        grpc.StatusCode.RESOURCE_EXHAUSTED,
+    ),
+}
+
+
+def assert_status(error: grpc.RpcError, code: grpc.StatusCode, reason: str) -> None:
+    assert error.code() == code, error.details()
+    assert reason in error.details(), error.details()
+    if code == INVALID:
+        status = rpc_status.from_call(error)
+        bad_request = error_details_pb2.BadRequest()
+        assert status.details[0].Unpack(bad_request)
+        assert bad_request.field_violations[0].field.endswith(reason), bad_request
+
+
+def assert_still_serving(server):
+    assert server.health() == health_pb2.HealthCheckResponse.SERVING
+
+
+def call(server, method: str, request):
+    with server.channel() as channel:
+        stub = {
+            "Embed": conversion_pb2_grpc.SpeakerEncoderStub,
+        }[method](channel)
+        return getattr(stub, method)(request, timeout=60)
+
+
+@pytest.mark.parametrize("case", list(AUDIO_CASES))
+def test_embed_bad_clip(conversion_server, case):
+    clip, reason, code = AUDIO_CASES[case]
+    request = conversion_pb2.EmbedRequest(clips=[audio(data=b"\0\0" * 32000), clip])
+    with pytest.raises(grpc.RpcError) as raised:
+        call(conversion_server, "Embed", request)
+    expected = reason if code != INVALID else f"clips[1].{reason}"
+    assert_status(raised.value, code, expected)
+    assert_still_serving(conversion_server)
+
+
+EMBED_CASES = {
+    "no clips": (conversion_pb2.EmbedRequest(), INVALID, "clips"),
+    "silence only": (
+        conversion_pb2.EmbedRequest(clips=[audio(data=b"\0\0" * 48000)]),
+        INVALID,
+        "clips",
+    ),
+    "unknown model": (
+        conversion_pb2.EmbedRequest(model="nope", clips=[audio()]),
+        grpc.StatusCode.NOT_FOUND,
+        "nope",
+    ),
+    "oversized message": (
+        conversion_pb2.EmbedRequest(clips=[audio(data=b"\0\0" * (40 * 1024 * 1024))]),
+        grpc.StatusCode.RESOURCE_EXHAUSTED,
+        "larger than max",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(EMBED_CASES))
+def test_embed_bad_request(conversion_server, case):
+    request, code, reason = EMBED_CASES[case]
+    with pytest.raises(grpc.RpcError) as raised:
+        call(conversion_server, "Embed", request)
+    assert_status(raised.value, code, reason)
+    assert_still_serving(conversion_server)

@@ -1,0 +1,39 @@
+"""The conversion commands of the `speechmesh` CLI against a real server."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import soundfile as sf
+from voices import piper_say
+
+pytestmark = pytest.mark.xdist_group("conversion")
+CLI = [sys.executable, "-m", "speechmesh.cli.main"]
+
+
+def cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=300)
+
+
+def test_embed_prints_and_saves_the_embedding(conversion_server, tmp_path):
+    wav = tmp_path / "joe.wav"
+    sf.write(wav, *piper_say("The quick brown fox jumps over the lazy dog"), subtype="PCM_16")
+    saved = tmp_path / "joe.json"
+    result = cli("embed", str(wav), "-o", str(saved), "--address", conversion_server.address)
+    assert result.returncode == 0, result.stderr
+    printed = json.loads(result.stdout)
+    assert printed == json.loads(saved.read_text())
+    assert printed["modelFamily"] == "ge2e-resemblyzer"
+    assert abs(np.linalg.norm(printed["values"]) - 1) < 1e-4
+
+
+def test_embed_reports_a_failed_call(conversion_server, tmp_path):
+    raw = tmp_path / "silence.pcm"
+    raw.write_bytes(b"\0\0" * 16000)
+    result = cli("embed", str(raw), "--rate", "16000", "--address", conversion_server.address)
+    assert result.returncode == 1
+    assert "INVALID_ARGUMENT" in result.stderr and "at least 1.20 s" in result.stderr

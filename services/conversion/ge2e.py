@@ -14,7 +14,6 @@ This module imports no service code, so other services can reuse the encoder.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +28,7 @@ from torch import nn
 from speechmesh.runtime import weights
 from speechmesh.runtime.audio import resample
 from speechmesh.runtime.errors import FailedPrecondition
+from speechmesh.services.conversion.wheels import wheel_file
 
 SAMPLE_RATE = 16000
 N_FFT = 400  # 25 ms
@@ -128,15 +128,7 @@ def load_checkpoint(config: Ge2eConfig, checkpoint: Path, device: str = "cpu") -
 
 def resemblyzer_checkpoint() -> Path:
     """pretrained.pt inside the installed resemblyzer wheel (found without importing it)."""
-    spec = importlib.util.find_spec("resemblyzer")
-    if spec is None or not spec.submodule_search_locations:
-        raise FailedPrecondition(
-            "the resemblyzer wheel is not installed: pip install --no-deps resemblyzer==0.1.4"
-        )
-    path = Path(next(iter(spec.submodule_search_locations))) / "pretrained.pt"
-    if not path.is_file():
-        raise FailedPrecondition(f"the resemblyzer wheel has no pretrained.pt at {path}")
-    return path
+    return wheel_file("resemblyzer", "resemblyzer==0.1.4", "pretrained.pt")
 
 
 def load_resemblyzer(device: str = "cpu") -> Ge2eEncoder:

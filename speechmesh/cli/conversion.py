@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
+import soundfile as sf
 import typer
 from google.protobuf.json_format import MessageToDict
 from rich.console import Console
@@ -16,12 +19,14 @@ from speechmesh.cli.common import (
     audio_format_for,
     call_metadata,
     channel,
+    err_console,
     rpc_errors,
 )
 from speechmesh.conversion.v1 import conversion_pb2, conversion_pb2_grpc
 
 console = Console()
 DEFAULT_ADDRESS = "127.0.0.1:50064"
+CHUNK_SECONDS = 0.1
 
 AddressOption = typer.Option(
     DEFAULT_ADDRESS, "--address", "-a", envvar="SPEECHMESH_ADDRESS", help="host:port to call"
@@ -56,3 +61,72 @@ def embed(
     if output is not None:
         output.write_text(text + "\n")
     print(text)
+
+
+def _output_format(path: Path, rate: int) -> audio_pb2.AudioFormat:
+    fmt = audio_format_for(path, rate)
+    fmt.sample_rate_hz = rate
+    return fmt
+
+
+def _stream_chunks(path: Path, fmt: audio_pb2.AudioFormat) -> Iterator[bytes]:
+    """The file's bytes in pieces of about CHUNK_SECONDS (the WAV header travels first)."""
+    data = path.read_bytes()
+    width = 1 if fmt.encoding == audio_pb2.AUDIO_ENCODING_MULAW else 2
+    rate = fmt.sample_rate_hz or sf.info(str(path)).samplerate
+    size = max(1, int(rate * width * CHUNK_SECONDS))
+    for offset in range(0, len(data), size):
+        yield data[offset : offset + size]
+
+
+def _write_stream(output: Path, chunks: list[bytes], rate: int) -> None:
+    samples = np.frombuffer(b"".join(chunks), "<i2")
+    sf.write(str(output), samples, rate, subtype="PCM_16")
+
+
+def restore(
+    file: Path = typer.Argument(..., exists=True, dir_okay=False, help="audio to restore"),
+    output: Path = typer.Option(..., "--output", "-o", help="where to write (.wav, .flac, .ogg)"),
+    model: str = typer.Option("", "--model", "-m", help="restoration model id"),
+    stream: bool = typer.Option(False, "--stream", help="send and receive as a stream"),
+    attenuation_limit_db: float | None = typer.Option(
+        None, "--attenuation-limit-db", help="reduce noise by at most this many dB"
+    ),
+    output_rate: int = typer.Option(0, "--output-rate", help="Hz (default: the model's)"),
+    rate: int = RateOption,
+    address: str = AddressOption,
+    api_key: str | None = ApiKeyOption,
+    ca_file: Path | None = CaFileOption,
+) -> None:
+    """Denoise/restore FILE with a restoration model and write the result."""
+    options = conversion_pb2.RestorationOptions(attenuation_limit_db=attenuation_limit_db)
+    metadata = call_metadata(api_key)
+    with rpc_errors(), channel(address, ca_file) as chan:
+        stub = conversion_pb2_grpc.AudioRestorationStub(chan)
+        if stream:
+            config = conversion_pb2.StreamingRestoreConfig(
+                model=model,
+                format=audio_format_for(file, rate),
+                options=options,
+                output_format=audio_pb2.AudioFormat(
+                    encoding=audio_pb2.AUDIO_ENCODING_PCM_S16LE, sample_rate_hz=output_rate
+                ),
+            )
+            requests = [conversion_pb2.StreamingRestoreRequest(config=config)]
+            requests += [
+                conversion_pb2.StreamingRestoreRequest(audio=audio_pb2.AudioChunk(data=piece))
+                for piece in _stream_chunks(file, config.format)
+            ]
+            responses = list(stub.StreamingRestore(iter(requests), metadata=metadata))
+            chunks = [r.audio.data for r in responses if r.HasField("audio")]
+            _write_stream(output, chunks, responses[-1].format.sample_rate_hz)
+        else:
+            request = conversion_pb2.RestoreRequest(
+                model=model,
+                audio=read_audio(file, rate),
+                options=options,
+                output_format=_output_format(output, output_rate),
+            )
+            response = stub.Restore(request, metadata=metadata, timeout=600)
+            output.write_bytes(response.audio.data)
+    err_console.print(f"wrote {output}")

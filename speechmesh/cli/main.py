@@ -16,6 +16,7 @@ app.command()(serve.serve)
 app.command()(serve.up)
 app.command()(vad.vad)
 app.command()(conversion.embed)
+app.command()(conversion.restore)
 app.add_typer(models.app, name="models")
 
 if __name__ == "__main__":

@@ -19,6 +19,8 @@ FAMILIES: dict[str, str] = {
     "silero-vad": "speechmesh.services.vad.silero:SileroVad",
     "ge2e-resemblyzer": "speechmesh.services.conversion.encoders:ResemblyzerEncoder",
     "harmonyspeech-v1-encoder": "speechmesh.services.conversion.encoders:HarmonySpeechEncoder",
+    "rnnoise": "speechmesh.services.conversion.rnnoise:Rnnoise",
+    "deepfilternet3": "speechmesh.services.conversion.deepfilternet:DeepFilterNet3",
 }
 
 SERVICES: dict[str, str] = {

@@ -16,7 +16,9 @@ def conversion_config(models: list[dict], **overrides: object) -> dict:
 
 
 EMBEDDED_MODELS = [
-    {"id": "ge2e-resemblyzer", "family": "ge2e-resemblyzer", "default": True},
+    {"id": "ge2e-resemblyzer", "family": "ge2e-resemblyzer"},
+    {"id": "deepfilternet3", "family": "deepfilternet3"},
+    {"id": "rnnoise", "family": "rnnoise"},
 ]
 
 

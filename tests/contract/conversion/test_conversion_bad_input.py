@@ -71,6 +71,7 @@ def call(server, method: str, request):
     with server.channel() as channel:
         stub = {
             "Embed": conversion_pb2_grpc.SpeakerEncoderStub,
+            "Restore": conversion_pb2_grpc.AudioRestorationStub,
         }[method](channel)
         return getattr(stub, method)(request, timeout=60)
 
@@ -112,4 +113,133 @@ def test_embed_bad_request(conversion_server, case):
     with pytest.raises(grpc.RpcError) as raised:
         call(conversion_server, "Embed", request)
     assert_status(raised.value, code, reason)
+    assert_still_serving(conversion_server)
+
+
+@pytest.mark.parametrize("case", list(AUDIO_CASES))
+def test_restore_bad_audio(conversion_server, case):
+    clip, reason, code = AUDIO_CASES[case]
+    with pytest.raises(grpc.RpcError) as raised:
+        call(conversion_server, "Restore", conversion_pb2.RestoreRequest(audio=clip))
+    assert_status(raised.value, code, reason if code != INVALID else f"audio.{reason}")
+    assert_still_serving(conversion_server)
+
+
+def restore_request(**fields):
+    return conversion_pb2.RestoreRequest(audio=audio(), **fields)
+
+
+Options = conversion_pb2.RestorationOptions
+RESTORE_CASES = {
+    "unknown model": (restore_request(model="nope"), grpc.StatusCode.NOT_FOUND, "nope"),
+    "an encoder as restorer": (
+        restore_request(model="ge2e-resemblyzer"),
+        grpc.StatusCode.NOT_FOUND,
+        "ge2e-resemblyzer",
+    ),
+    "attenuation limit 0": (
+        restore_request(options=Options(attenuation_limit_db=0)),
+        INVALID,
+        "options.attenuation_limit_db",
+    ),
+    "attenuation limit NaN": (
+        restore_request(options=Options(attenuation_limit_db=float("nan"))),
+        INVALID,
+        "options.attenuation_limit_db",
+    ),
+    "options of another family": (
+        restore_request(
+            model="rnnoise", options=Options(voice_fixer=conversion_pb2.VoiceFixerOptions())
+        ),
+        INVALID,
+        "options.voice_fixer",
+    ),
+    "post-filter beta out of range": (
+        restore_request(
+            options=Options(
+                deep_filter_net=conversion_pb2.DeepFilterNetOptions(post_filter_beta=2.0)
+            )
+        ),
+        INVALID,
+        "options.deep_filter_net.post_filter_beta",
+    ),
+    "stereo output": (
+        restore_request(output_format=audio_pb2.AudioFormat(channels=2)),
+        INVALID,
+        "output_format.channels",
+    ),
+    "output rate 1 MHz": (
+        restore_request(output_format=audio_pb2.AudioFormat(sample_rate_hz=1_000_000)),
+        INVALID,
+        "output_format.sample_rate_hz",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(RESTORE_CASES))
+def test_restore_bad_request(conversion_server, case):
+    request, code, reason = RESTORE_CASES[case]
+    with pytest.raises(grpc.RpcError) as raised:
+        call(conversion_server, "Restore", request)
+    assert_status(raised.value, code, reason)
+    assert_still_serving(conversion_server)
+
+
+def restore_config(encoding=S16, rate=16000, **fields):
+    fmt = audio_pb2.AudioFormat(encoding=encoding, sample_rate_hz=rate)
+    return conversion_pb2.StreamingRestoreRequest(
+        config=conversion_pb2.StreamingRestoreConfig(format=fmt, **fields)
+    )
+
+
+def restore_audio(data=b"\0\0" * 512):
+    return conversion_pb2.StreamingRestoreRequest(audio=audio_pb2.AudioChunk(data=data))
+
+
+STREAM_CASES = {
+    "no config at all": ([], "config"),
+    "audio before config": ([restore_audio(), restore_config()], "config"),
+    "second config": ([restore_config(), restore_audio(), restore_config()], "requests[2]"),
+    "empty message": (
+        [restore_config(), conversion_pb2.StreamingRestoreRequest()],
+        "requests[1]",
+    ),
+    "stream of an unstreamable encoding": (
+        [restore_config(audio_pb2.AUDIO_ENCODING_FLAC, 0)],
+        "config.format.encoding",
+    ),
+    "stream sample rate 0": ([restore_config(rate=0)], "config.format.sample_rate_hz"),
+    "stream ends inside a sample": ([restore_config(), restore_audio(b"\0" * 1025)], "stray"),
+    "NaN in a float stream": (
+        [restore_config(F32), restore_audio(f32([0.0, np.nan] * 256))],
+        "audio",
+    ),
+    "WAV output of a stream": (
+        [
+            restore_config(
+                output_format=audio_pb2.AudioFormat(encoding=audio_pb2.AUDIO_ENCODING_WAV)
+            )
+        ],
+        "config.output_format.encoding",
+    ),
+    "options of another family": (
+        [
+            restore_config(
+                model="rnnoise",
+                options=Options(deep_filter_net=conversion_pb2.DeepFilterNetOptions()),
+            )
+        ],
+        "config.options.deep_filter_net",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(STREAM_CASES))
+def test_streaming_restore_bad_input(conversion_server, case):
+    messages, reason = STREAM_CASES[case]
+    with conversion_server.channel() as channel, pytest.raises(grpc.RpcError) as raised:
+        stub = conversion_pb2_grpc.AudioRestorationStub(channel)
+        list(stub.StreamingRestore(iter(messages), timeout=30))
+    assert raised.value.code() == INVALID, raised.value.details()
+    assert reason in raised.value.details()
     assert_still_serving(conversion_server)

@@ -37,3 +37,18 @@ def test_embed_reports_a_failed_call(conversion_server, tmp_path):
     result = cli("embed", str(raw), "--rate", "16000", "--address", conversion_server.address)
     assert result.returncode == 1
     assert "INVALID_ARGUMENT" in result.stderr and "at least 1.20 s" in result.stderr
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["unary", "stream"])
+def test_restore_writes_cleaner_audio(conversion_server, tmp_path, stream):
+    from test_restore import RATE, noisy_speech, si_sdr
+
+    clean, noisy = noisy_speech()
+    source, output = tmp_path / "noisy.wav", tmp_path / "clean.wav"
+    sf.write(source, noisy, RATE, subtype="FLOAT")
+    args = ["restore", str(source), "-o", str(output), "-m", "rnnoise", "--output-rate", "16000"]
+    result = cli(*args, *(["--stream"] if stream else []), "--address", conversion_server.address)
+    assert result.returncode == 0, result.stderr
+    restored, rate = sf.read(output, dtype="float32")
+    assert rate == RATE and len(restored) == len(noisy)
+    assert si_sdr(clean, restored) - si_sdr(clean, noisy) >= 3.0

@@ -7,6 +7,7 @@ are tested on files with the official names, wrappers and keys, and random value
 from __future__ import annotations
 
 import json
+import re
 
 import torch
 
@@ -32,3 +33,90 @@ def save_harmonyspeech_encoder(root, config=TINY_GE2E, nested=True, drop=None, s
     (folder / "config.json").write_text(json.dumps({"model": sizes} if nested else sizes))
     torch.save({"step": 1, "model_state": state, "optimizer_state": {}}, folder / "encoder.pt")
     return module
+
+
+# ------------------------------------------------------------------------- OpenVoice
+
+# A tiny converter: 33 spectrogram bins, 16-sample hop, 8-wide embeddings.
+TINY_OPENVOICE = {
+    "data": {
+        "sampling_rate": 16000,
+        "filter_length": 64,
+        "hop_length": 16,
+        "win_length": 64,
+        "n_speakers": 0,
+    },
+    "model": {
+        "inter_channels": 6,
+        "hidden_channels": 8,
+        "filter_channels": 16,
+        "n_heads": 2,
+        "n_layers": 2,
+        "kernel_size": 3,
+        "p_dropout": 0.1,
+        "resblock": "1",
+        "resblock_kernel_sizes": [3, 5],
+        "resblock_dilation_sizes": [[1, 3, 5], [1, 3, 5]],
+        "upsample_rates": [4, 4],
+        "upsample_initial_channel": 16,
+        "upsample_kernel_sizes": [8, 8],
+        "gin_channels": 8,
+    },
+}
+OPENVOICE_WEIGHT_NORM = re.compile(
+    r"(enc_q\.enc|flow\.flows\.\d+\.enc)\.(in_layers\.\d+|res_skip_layers\.\d+|cond_layer)"
+    r"\.weight|dec\.ups\.\d+\.weight|dec\.resblocks\.\d+\.convs[12]?\.\d+\.weight"
+    r"|ref_enc\.convs\.\d+\.weight"
+)
+
+
+def legacy_weight_norm(state: dict, pattern: re.Pattern, generator: torch.Generator) -> dict:
+    """`X.weight` → `X.weight_g` (random gains, shape [dim0, 1, ...]) and `X.weight_v`."""
+    out = {}
+    for key, value in state.items():
+        if pattern.fullmatch(key):
+            gain_shape = (value.shape[0],) + (1,) * (value.dim() - 1)
+            out[key + "_g"] = torch.rand(gain_shape, generator=generator) + 0.5
+            out[key + "_v"] = value.clone()
+        else:
+            out[key] = value.clone()
+    return out
+
+
+def save_openvoice(root, version="v2", seed=0, drop=None, extra=None) -> dict:
+    """An OpenVoice V1 or V2 snapshot: converter config + checkpoint and base speakers.
+
+    Returns the saved state dict (with weight_g/weight_v) for comparison.
+    """
+    from speechmesh.services.conversion.openvoice.config import ConverterConfig
+    from speechmesh.services.conversion.openvoice.modules import ToneColorConverter
+
+    document = json.loads(json.dumps(TINY_OPENVOICE))
+    if version == "v2":
+        document["_version_"] = "v2"
+        document["model"]["zero_g"] = True
+    generator = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)
+    model = ToneColorConverter(ConverterConfig.from_json(document, "tiny"))
+    for parameter in model.parameters():
+        # Random weights that make every layer matter (the reference zero-inits flow posts).
+        parameter.data = torch.randn(parameter.shape, generator=generator) * 0.3
+    state = legacy_weight_norm(model.state_dict(), OPENVOICE_WEIGHT_NORM, generator)
+    if drop:
+        del state[drop]
+    state.update(extra or {})
+    prefix = "converter" if version == "v2" else "checkpoints/converter"
+    folder = root / prefix
+    folder.mkdir(parents=True)
+    (folder / "config.json").write_text(json.dumps(document))
+    torch.save({"model": state, "iteration": 1, "learning_rate": 0.0002}, folder / "checkpoint.pth")
+    gin = document["model"]["gin_channels"]
+    speakers = (
+        {"base_speakers/ses/en-default.pth": 1, "base_speakers/ses/es.pth": 2}
+        if version == "v2"
+        else {"checkpoints/base_speakers/EN/en_default_se.pth": 1}
+    )
+    for relative, value in speakers.items():
+        (root / relative).parent.mkdir(parents=True, exist_ok=True)
+        torch.save(torch.full((1, gin, 1), float(value)), root / relative)
+    return state

@@ -34,20 +34,27 @@ async def decode_clips(
     decoded: list[DecodedAudio] = []
     left = max_seconds
     for index, clip in enumerate(clips):
-        spec = AudioSpec.from_proto(clip.format, f"{field}[{index}].format")
-        audio = await asyncio.to_thread(
-            decode, clip.data, spec, f"{field}[{index}].data", max_duration_s=left
-        )
+        audio = await decode_audio(clip, f"{field}[{index}]", left)
         left -= audio.duration_s
         decoded.append(audio)
     return decoded
 
 
-async def embed(model: HostedModel, clips: Sequence[DecodedAudio]) -> embeddings.Vector:
+async def decode_audio(audio: audio_pb2.Audio, field: str, max_seconds: float) -> DecodedAudio:
+    """One whole piece of audio, decoded off the event loop; errors name f"{field}.*"."""
+    spec = AudioSpec.from_proto(audio.format, f"{field}.format")
+    return await asyncio.to_thread(
+        decode, audio.data, spec, f"{field}.data", max_duration_s=max_seconds
+    )
+
+
+async def embed(
+    model: HostedModel, clips: Sequence[DecodedAudio], field: str = "clips"
+) -> embeddings.Vector:
     """The embedding of a voice from its decoded clips, on `model`'s encoder."""
     engine = model.engine
     assert isinstance(engine, SpeakerEncoding)
-    job = await asyncio.to_thread(engine.prepare_embedding, clips)
+    job = await asyncio.to_thread(engine.prepare_embedding, clips, field)
     vector: embeddings.Vector = await model.run(job)
     return vector
 

@@ -35,16 +35,17 @@ class SpeakerEncoding(ABC):
     min_speech_s: ClassVar[float]
 
     @abstractmethod
-    def prepare_embedding(self, clips: Sequence[DecodedAudio]) -> Any:
-        """A job for run_batch from decoded clips of one voice; InvalidArgument when the
-        clips hold less than min_speech_s of speech."""
+    def prepare_embedding(self, clips: Sequence[DecodedAudio], field: str = "clips") -> Any:
+        """A job for run_batch from decoded clips of one voice; InvalidArgument (on
+        `field`) when the clips hold less than min_speech_s of speech."""
 
 
-def require_speech(seconds: float, minimum: float, what: str = "speech") -> None:
+def require_speech(
+    seconds: float, minimum: float, what: str = "speech", field: str = "clips"
+) -> None:
     if seconds < minimum:
         raise InvalidArgument(
-            "clips",
-            f"the clips hold {seconds:.2f} s of {what}; at least {minimum:.2f} s is needed",
+            field, f"the audio holds {seconds:.2f} s of {what}; at least {minimum:.2f} s is needed"
         )
 
 
@@ -84,10 +85,10 @@ class Ge2eEngine(Engine, SpeakerEncoding):
     def describe(self) -> ModelDescription:
         return ModelDescription(native_sample_rate_hz=ge2e.SAMPLE_RATE)
 
-    def prepare_embedding(self, clips: Sequence[DecodedAudio]) -> Ge2eJob:
+    def prepare_embedding(self, clips: Sequence[DecodedAudio], field: str = "clips") -> Ge2eJob:
         speech = [ge2e.preprocess(c.samples, c.sample_rate_hz, self.preprocessing) for c in clips]
         total = sum(len(wav) for wav in speech) / ge2e.SAMPLE_RATE
-        require_speech(total, self.min_speech_s, "speech after removing silence")
+        require_speech(total, self.min_speech_s, "speech after removing silence", field)
         step = self.preprocessing.partial_step
         windows = [ge2e.partial_mels(wav, self.front_end, step) for wav in speech if len(wav)]
         return Ge2eJob(np.concatenate(windows))

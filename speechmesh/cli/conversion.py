@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 import typer
+from google.protobuf import json_format
 from google.protobuf.json_format import MessageToDict
-from rich.console import Console
 
 from speechmesh.audio.v1 import audio_pb2
 from speechmesh.cli.common import (
@@ -24,7 +24,6 @@ from speechmesh.cli.common import (
 )
 from speechmesh.conversion.v1 import conversion_pb2, conversion_pb2_grpc
 
-console = Console()
 DEFAULT_ADDRESS = "127.0.0.1:50064"
 CHUNK_SECONDS = 0.1
 
@@ -130,3 +129,43 @@ def restore(
             response = stub.Restore(request, metadata=metadata, timeout=600)
             output.write_bytes(response.audio.data)
     err_console.print(f"wrote {output}")
+
+
+def _target(target: Path, rate: int) -> dict[str, object]:
+    """target_embedding from a .json written by `embed -o`, else target_audio."""
+    if target.suffix.lower() == ".json":
+        embedding = audio_pb2.SpeakerEmbedding()
+        json_format.Parse(target.read_text(), embedding)
+        return {"target_embedding": embedding}
+    return {"target_audio": read_audio(target, rate)}
+
+
+def convert(
+    source: Path = typer.Argument(..., exists=True, dir_okay=False, help="speech to convert"),
+    target: Path = typer.Option(
+        ..., "--target", "-t", exists=True, dir_okay=False, help="target voice: audio or .json"
+    ),
+    output: Path = typer.Option(..., "--output", "-o", help="where to write (.wav, .flac, .ogg)"),
+    model: str = typer.Option("", "--model", "-m", help="conversion model id"),
+    tau: float | None = typer.Option(None, "--tau", help="randomness, >= 0 (default 0.3)"),
+    seed: int | None = typer.Option(None, "--seed", help="seed of the random draw"),
+    output_rate: int = typer.Option(0, "--output-rate", help="Hz (default: the model's)"),
+    rate: int = RateOption,
+    address: str = AddressOption,
+    api_key: str | None = ApiKeyOption,
+    ca_file: Path | None = CaFileOption,
+) -> None:
+    """Convert SOURCE to the voice of --target and write the result."""
+    request = conversion_pb2.ConvertRequest(
+        model=model,
+        source=read_audio(source, rate),
+        options=conversion_pb2.ConversionOptions(tau=tau, seed=seed),
+        output_format=_output_format(output, output_rate),
+        **_target(target, rate),  # type: ignore[arg-type]
+    )
+    with rpc_errors(), channel(address, ca_file) as chan:
+        response = conversion_pb2_grpc.VoiceConversionStub(chan).Convert(
+            request, metadata=call_metadata(api_key), timeout=600
+        )
+    output.write_bytes(response.audio.data)
+    err_console.print(f"wrote {output} ({response.model})")

@@ -17,6 +17,7 @@ app.command()(serve.up)
 app.command()(vad.vad)
 app.command()(conversion.embed)
 app.command()(conversion.restore)
+app.command()(conversion.convert)
 app.add_typer(models.app, name="models")
 
 if __name__ == "__main__":

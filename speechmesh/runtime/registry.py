@@ -21,6 +21,8 @@ FAMILIES: dict[str, str] = {
     "harmonyspeech-v1-encoder": "speechmesh.services.conversion.encoders:HarmonySpeechEncoder",
     "rnnoise": "speechmesh.services.conversion.rnnoise:Rnnoise",
     "deepfilternet3": "speechmesh.services.conversion.deepfilternet:DeepFilterNet3",
+    "openvoice-v1": "speechmesh.services.conversion.openvoice.engine:OpenVoiceV1",
+    "openvoice-v2": "speechmesh.services.conversion.openvoice.engine:OpenVoiceV2",
 }
 
 SERVICES: dict[str, str] = {

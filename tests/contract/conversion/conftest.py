@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from checkpoints import save_openvoice
 from support import RunningServer, start_server
 
 
@@ -24,9 +25,18 @@ EMBEDDED_MODELS = [
 
 @pytest.fixture(scope="session")
 def conversion_server(tmp_path_factory: pytest.TempPathFactory) -> RunningServer:
-    """The real embedded models, served over real gRPC."""
-    server = start_server(
-        "conversion", conversion_config(EMBEDDED_MODELS), tmp_path_factory.mktemp("conversion")
-    )
+    """The real embedded models, and tiny OpenVoice converters, served over real gRPC."""
+    root = tmp_path_factory.mktemp("conversion")
+    tiny = []
+    for version in ("v2", "v1"):
+        save_openvoice(root / f"openvoice-{version}", version)
+        tiny.append(
+            {
+                "id": f"openvoice-{version}-tiny",
+                "family": f"openvoice-{version}",
+                "source": str(root / f"openvoice-{version}"),
+            }
+        )
+    server = start_server("conversion", conversion_config(EMBEDDED_MODELS + tiny), root)
     yield server
     server.stop()

@@ -72,6 +72,7 @@ def call(server, method: str, request):
         stub = {
             "Embed": conversion_pb2_grpc.SpeakerEncoderStub,
             "Restore": conversion_pb2_grpc.AudioRestorationStub,
+            "Convert": conversion_pb2_grpc.VoiceConversionStub,
         }[method](channel)
         return getattr(stub, method)(request, timeout=60)
 
@@ -240,6 +241,170 @@ def test_streaming_restore_bad_input(conversion_server, case):
     with conversion_server.channel() as channel, pytest.raises(grpc.RpcError) as raised:
         stub = conversion_pb2_grpc.AudioRestorationStub(channel)
         list(stub.StreamingRestore(iter(messages), timeout=30))
+    assert raised.value.code() == INVALID, raised.value.details()
+    assert reason in raised.value.details()
+    assert_still_serving(conversion_server)
+
+
+SECOND = b"\0\0" * 16000  # one second of 16 kHz silence
+TARGET = conversion_pb2.ConvertRequest(target_audio=audio(data=SECOND * 2)).target_audio
+
+
+@pytest.mark.parametrize("case", list(AUDIO_CASES))
+def test_convert_bad_source(conversion_server, case):
+    clip, reason, code = AUDIO_CASES[case]
+    request = conversion_pb2.ConvertRequest(source=clip, target_audio=TARGET)
+    with pytest.raises(grpc.RpcError) as raised:
+        call(conversion_server, "Convert", request)
+    assert_status(raised.value, code, reason if code != INVALID else f"source.{reason}")
+    assert_still_serving(conversion_server)
+
+
+@pytest.mark.parametrize("case", [c for c in AUDIO_CASES if AUDIO_CASES[c][2] == INVALID])
+def test_convert_bad_target_audio(conversion_server, case):
+    clip, reason, _ = AUDIO_CASES[case]
+    request = conversion_pb2.ConvertRequest(source=audio(data=SECOND), target_audio=clip)
+    with pytest.raises(grpc.RpcError) as raised:
+        call(conversion_server, "Convert", request)
+    assert_status(raised.value, INVALID, f"target_audio.{reason}")
+    assert_still_serving(conversion_server)
+
+
+def convert_request(**fields):
+    fields.setdefault("source", audio(data=SECOND))
+    if "target_embedding" not in fields:
+        fields.setdefault("target_audio", TARGET)
+    return conversion_pb2.ConvertRequest(**fields)
+
+
+def embedding(family="openvoice-v2", size=8, value=0.1):
+    return audio_pb2.SpeakerEmbedding(model_family=family, values=[value] * size)
+
+
+CONVERT_CASES = {
+    "no target": (
+        conversion_pb2.ConvertRequest(source=audio(data=SECOND)),
+        INVALID,
+        "target",
+    ),
+    "target shorter than the minimum": (
+        convert_request(target_audio=audio(data=b"\0\0" * 8000)),
+        INVALID,
+        "target_audio",
+    ),
+    "target embedding of another family": (
+        convert_request(target_embedding=embedding("ge2e-resemblyzer")),
+        INVALID,
+        "target_embedding.model_family",
+    ),
+    "target embedding without a family": (
+        convert_request(target_embedding=embedding("")),
+        INVALID,
+        "target_embedding.model_family",
+    ),
+    "target embedding of another size": (
+        convert_request(target_embedding=embedding(size=256)),
+        INVALID,
+        "target_embedding.values",
+    ),
+    "NaN in an embedding": (
+        convert_request(target_embedding=embedding(value=float("nan"))),
+        INVALID,
+        "target_embedding.values",
+    ),
+    "source embedding of another family": (
+        convert_request(source_embedding=embedding("openvoice-v1")),
+        INVALID,
+        "source_embedding.model_family",
+    ),
+    "negative tau": (
+        convert_request(options=conversion_pb2.ConversionOptions(tau=-1)),
+        INVALID,
+        "options.tau",
+    ),
+    "a restorer as converter": (
+        convert_request(model="rnnoise"),
+        grpc.StatusCode.NOT_FOUND,
+        "rnnoise",
+    ),
+    "source too short to embed": (
+        convert_request(source=audio(data=b"\0\0" * 4000)),
+        INVALID,
+        "source",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(CONVERT_CASES))
+def test_convert_bad_request(conversion_server, case):
+    request, code, reason = CONVERT_CASES[case]
+    with pytest.raises(grpc.RpcError) as raised:
+        call(conversion_server, "Convert", request)
+    assert_status(raised.value, code, reason)
+    assert_still_serving(conversion_server)
+
+
+def convert_config(encoding=S16, rate=16000, **fields):
+    if "target_embedding" not in fields and "target_audio" not in fields:
+        fields["target_embedding"] = embedding()
+    fmt = audio_pb2.AudioFormat(encoding=encoding, sample_rate_hz=rate)
+    return conversion_pb2.StreamingConvertRequest(
+        config=conversion_pb2.StreamingConvertConfig(format=fmt, **fields)
+    )
+
+
+def convert_audio(data=b"\0\0" * 512):
+    return conversion_pb2.StreamingConvertRequest(audio=audio_pb2.AudioChunk(data=data))
+
+
+CONVERT_STREAM_CASES = {
+    "no config at all": ([], "config"),
+    "audio before config": ([convert_audio(), convert_config()], "config"),
+    "second config": ([convert_config(), convert_audio(), convert_config()], "requests[2]"),
+    "no target": (
+        [
+            conversion_pb2.StreamingConvertRequest(
+                config=conversion_pb2.StreamingConvertConfig(
+                    format=audio_pb2.AudioFormat(encoding=S16, sample_rate_hz=16000)
+                )
+            )
+        ],
+        "config.target",
+    ),
+    "target shorter than the minimum": (
+        [convert_config(target_audio=audio(data=b"\0\0" * 8000))],
+        "config.target_audio",
+    ),
+    "target of another family": (
+        [convert_config(target_embedding=embedding("harmonyspeech-v1", 256))],
+        "config.target_embedding.model_family",
+    ),
+    "stream too short to embed its source": (
+        [convert_config(), convert_audio()],
+        "config.source_embedding",
+    ),
+    "stream sample rate 0": ([convert_config(rate=0)], "config.format.sample_rate_hz"),
+    "NaN in a float stream": (
+        [convert_config(F32), convert_audio(f32([0.0, np.nan] * 256))],
+        "audio",
+    ),
+    "FLAC output of a stream": (
+        [
+            convert_config(
+                output_format=audio_pb2.AudioFormat(encoding=audio_pb2.AUDIO_ENCODING_FLAC)
+            )
+        ],
+        "config.output_format.encoding",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(CONVERT_STREAM_CASES))
+def test_streaming_convert_bad_input(conversion_server, case):
+    messages, reason = CONVERT_STREAM_CASES[case]
+    with conversion_server.channel() as channel, pytest.raises(grpc.RpcError) as raised:
+        stub = conversion_pb2_grpc.VoiceConversionStub(channel)
+        list(stub.StreamingConvert(iter(messages), timeout=30))
     assert raised.value.code() == INVALID, raised.value.details()
     assert reason in raised.value.details()
     assert_still_serving(conversion_server)

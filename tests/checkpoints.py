@@ -120,3 +120,51 @@ def save_openvoice(root, version="v2", seed=0, drop=None, extra=None) -> dict:
         (root / relative).parent.mkdir(parents=True, exist_ok=True)
         torch.save(torch.full((1, gin, 1), float(value)), root / relative)
     return state
+
+
+# ------------------------------------------------------------------------- VoiceFixer
+
+# The mel keeps its 128 bands (the UNet's shape depends on it); everything else shrinks.
+TINY_RESTORER = dict(n_fft=256, n_mel=128, widths=(2, 2, 3, 3, 4, 4))
+TINY_VOCODER = dict(n_mel=128, condition=8, channels=32, depth=2)
+VOCODER_WEIGHT_NORM = re.compile(
+    r"condnet\.\d+\.weight|generator\.(1|16)\.weight|generator\.\d+\.layer\.weight"
+    r"|generator\.\d+\.layers\.\d+\.[13]\.weight"
+)
+
+
+def save_voicefixer(root, seed=0, drop=None, extra=None) -> tuple[dict, dict]:
+    """vf.ckpt and model.ckpt-1490000_trimed.pt in the folders the original caches them in.
+
+    Returns (restorer state, vocoder state as saved, with weight_g / weight_v).
+    """
+    from speechmesh.services.conversion.voicefixer.restorer import Restorer, RestorerSizes
+    from speechmesh.services.conversion.voicefixer.vocoder import Vocoder, VocoderSizes
+
+    generator = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)
+    restorer = Restorer(RestorerSizes(**TINY_RESTORER))
+    state = {k: v.clone() for k, v in restorer.state_dict().items()}
+    for key, value in state.items():
+        if value.is_floating_point() and "running_var" not in key:
+            state[key] = torch.randn(value.shape, generator=generator) * 0.2
+    state["mel.fb"] = torch.rand(state["mel.fb"].shape, generator=generator) * 0.1
+    vocoder = Vocoder(VocoderSizes(**TINY_VOCODER))
+    vocoder_state = {
+        k: torch.randn(v.shape, generator=generator) * 0.2 for k, v in vocoder.state_dict().items()
+    }
+    # vf.ckpt also carries a folded copy of the vocoder and unused inverse-STFT tensors.
+    state.update({f"vocoder.model.{k}": v for k, v in vocoder_state.items()})
+    for name in ("conv_real.weight", "conv_imag.weight", "ola_window", "reverse.weight"):
+        state[f"f_helper.istft.{name}"] = torch.zeros(3)
+    if drop:
+        del state[drop]
+    state.update(extra or {})
+    analysis = root / "analysis_module" / "checkpoints"
+    analysis.mkdir(parents=True)
+    torch.save(state, analysis / "vf.ckpt")
+    legacy = legacy_weight_norm(vocoder_state, VOCODER_WEIGHT_NORM, generator)
+    synthesis = root / "synthesis_module" / "44100"
+    synthesis.mkdir(parents=True)
+    torch.save({"generator": legacy}, synthesis / "model.ckpt-1490000_trimed.pt")
+    return state, legacy

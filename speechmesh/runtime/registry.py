@@ -23,6 +23,7 @@ FAMILIES: dict[str, str] = {
     "deepfilternet3": "speechmesh.services.conversion.deepfilternet:DeepFilterNet3",
     "openvoice-v1": "speechmesh.services.conversion.openvoice.engine:OpenVoiceV1",
     "openvoice-v2": "speechmesh.services.conversion.openvoice.engine:OpenVoiceV2",
+    "voicefixer": "speechmesh.services.conversion.voicefixer.engine:VoiceFixer",
 }
 
 SERVICES: dict[str, str] = {

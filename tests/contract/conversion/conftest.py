@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from checkpoints import save_openvoice
+from checkpoints import save_openvoice, save_voicefixer
 from support import RunningServer, start_server
 
 
@@ -25,7 +25,7 @@ EMBEDDED_MODELS = [
 
 @pytest.fixture(scope="session")
 def conversion_server(tmp_path_factory: pytest.TempPathFactory) -> RunningServer:
-    """The real embedded models, and tiny OpenVoice converters, served over real gRPC."""
+    """The real embedded models, and tiny OpenVoice and VoiceFixer checkpoints, over real gRPC."""
     root = tmp_path_factory.mktemp("conversion")
     tiny = []
     for version in ("v2", "v1"):
@@ -37,6 +37,10 @@ def conversion_server(tmp_path_factory: pytest.TempPathFactory) -> RunningServer
                 "source": str(root / f"openvoice-{version}"),
             }
         )
+    save_voicefixer(root / "voicefixer")
+    tiny.append(
+        {"id": "voicefixer-tiny", "family": "voicefixer", "source": str(root / "voicefixer")}
+    )
     server = start_server("conversion", conversion_config(EMBEDDED_MODELS + tiny), root)
     yield server
     server.stop()

@@ -164,6 +164,14 @@ RESTORE_CASES = {
         INVALID,
         "options.deep_filter_net.post_filter_beta",
     ),
+    "VoiceFixer mode 3": (
+        restore_request(
+            model="voicefixer-tiny",
+            options=Options(voice_fixer=conversion_pb2.VoiceFixerOptions(mode=3)),
+        ),
+        INVALID,
+        "options.voice_fixer.mode",
+    ),
     "stereo output": (
         restore_request(output_format=audio_pb2.AudioFormat(channels=2)),
         INVALID,

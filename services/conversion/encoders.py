@@ -1,19 +1,13 @@
-"""Speaker-encoder engines: what SpeakerEncoder/Embed needs from a model, and GE2E's two.
-
-Any engine that can embed a voice (the GE2E encoders here, OpenVoice's tone-colour
-encoder inside its converters) derives from `SpeakerEncoding`: `prepare_embedding`
-turns decoded clips into a job off the model's thread (resampling, trimming,
-spectrograms), and the engine's `run_batch` turns jobs into vectors.
-"""
+"""The GE2E speaker-encoder engines: resemblyzer's weights and the HarmonySpeech V1 encoder."""
 
 from __future__ import annotations
 
 import itertools
-from abc import ABC, abstractmethod
+from abc import abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import numpy as np
 
@@ -21,33 +15,14 @@ from speechmesh.models.v1 import models_pb2
 from speechmesh.runtime import weights
 from speechmesh.runtime.audio import DecodedAudio
 from speechmesh.runtime.engine import Engine, ModelDescription
-from speechmesh.runtime.errors import InvalidArgument
 from speechmesh.services.conversion import ge2e
+from speechmesh.services.conversion.contracts import (
+    ENCODER_SERVICE,
+    SpeakerEncoding,
+    require_speech,
+)
 from speechmesh.services.conversion.embeddings import EmbeddingSpec, Vector
 from speechmesh.services.conversion.torch_threads import request_threads
-
-ENCODER_SERVICE = "speechmesh.conversion.v1.SpeakerEncoder"
-
-
-class SpeakerEncoding(ABC):
-    """An engine that embeds voices; set `embedding` when the model is loaded."""
-
-    embedding: EmbeddingSpec
-    min_speech_s: ClassVar[float]
-
-    @abstractmethod
-    def prepare_embedding(self, clips: Sequence[DecodedAudio], field: str = "clips") -> Any:
-        """A job for run_batch from decoded clips of one voice; InvalidArgument (on
-        `field`) when the clips hold less than min_speech_s of speech."""
-
-
-def require_speech(
-    seconds: float, minimum: float, what: str = "speech", field: str = "clips"
-) -> None:
-    if seconds < minimum:
-        raise InvalidArgument(
-            field, f"the audio holds {seconds:.2f} s of {what}; at least {minimum:.2f} s is needed"
-        )
 
 
 @dataclass

@@ -19,14 +19,17 @@ from speechmesh.models.v1 import models_pb2
 from speechmesh.runtime import weights
 from speechmesh.runtime.audio import DecodedAudio, resample
 from speechmesh.runtime.engine import Engine, ModelDescription, VoiceInfo
+from speechmesh.services.conversion.contracts import (
+    CONVERSION_SERVICE,
+    VoiceConverter,
+    require_speech,
+)
 from speechmesh.services.conversion.embeddings import EmbeddingSpec, Vector
-from speechmesh.services.conversion.encoders import SpeakerEncoding, require_speech
 from speechmesh.services.conversion.openvoice.checkpoint import load_converter
 from speechmesh.services.conversion.openvoice.modules import ToneColorConverter
 from speechmesh.services.conversion.openvoice.spectrogram import linear_spectrogram
 from speechmesh.services.conversion.torch_threads import request_threads
 
-CONVERSION_SERVICE = "speechmesh.conversion.v1.VoiceConversion"
 MIN_REFERENCE_S = 1.0
 
 
@@ -44,7 +47,7 @@ class ConvertJob:
     generator: torch.Generator
 
 
-class OpenVoiceEngine(Engine, SpeakerEncoding):
+class OpenVoiceEngine(Engine, VoiceConverter):
     tasks = (models_pb2.TASK_VOICE_CONVERSION, models_pb2.TASK_SPEAKER_EMBEDDING)
     service = CONVERSION_SERVICE
     min_speech_s = MIN_REFERENCE_S
@@ -59,9 +62,26 @@ class OpenVoiceEngine(Engine, SpeakerEncoding):
         return self.model.config.sampling_rate
 
     @property
+    def hop_length(self) -> int:
+        return self.model.config.hop_length
+
+    @property
     def min_source_samples(self) -> int:
         """The shortest source the spectrogram's reflect padding allows."""
         return self.model.config.filter_length
+
+    def noise_source(self, seed: int) -> torch.Generator:
+        return torch.Generator().manual_seed(seed)
+
+    def conversion_job(
+        self,
+        samples: np.ndarray,
+        source: Vector,
+        target: Vector,
+        tau: float,
+        noise: torch.Generator,
+    ) -> ConvertJob:
+        return ConvertJob(samples, source, target, tau, noise)
 
     def load(self) -> None:
         request_threads(self.config.threads)

@@ -19,7 +19,8 @@ def conversion_config(models: list[dict], **overrides: object) -> dict:
 EMBEDDED_MODELS = [
     {"id": "ge2e-resemblyzer", "family": "ge2e-resemblyzer"},
     {"id": "deepfilternet3", "family": "deepfilternet3"},
-    {"id": "rnnoise", "family": "rnnoise"},
+    # Two threads: jobs of concurrent streams run side by side.
+    {"id": "rnnoise", "family": "rnnoise", "threads": 2},
 ]
 
 

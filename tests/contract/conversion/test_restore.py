@@ -145,3 +145,18 @@ def test_voicefixer_keeps_timing_whole_and_streamed(conversion_server):
     assert len(native) == round(len(noisy) * 44100 / RATE)
     mode_1 = conversion_pb2.RestorationOptions(voice_fixer=conversion_pb2.VoiceFixerOptions(mode=1))
     assert len(restore(conversion_server, "voicefixer-tiny", noisy, mode_1)) == len(noisy)
+
+
+def test_concurrent_streams_keep_their_own_state(conversion_server):
+    """rnnoise runs with two threads here: jobs of different streams share model calls
+    and run side by side, and each stream still gets exactly its solo result."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    inputs = [noisy_speech(snr_db=snr, seed=seed)[1] for snr, seed in ((0, 1), (5, 2), (10, 3))]
+    solo = [stream_restore(conversion_server, "rnnoise", x, seed=9) for x in inputs]
+    with ThreadPoolExecutor(len(inputs)) as pool:
+        together = list(
+            pool.map(lambda x: stream_restore(conversion_server, "rnnoise", x, seed=9), inputs)
+        )
+    for alone, shared in zip(solo, together, strict=True):
+        np.testing.assert_array_equal(alone, shared)

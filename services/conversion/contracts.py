@@ -62,6 +62,10 @@ class VoiceConverter(SpeakerEncoding):
     def min_source_samples(self) -> int: ...
 
     @abstractmethod
+    def voice_embedding(self, voice: str) -> Vector:
+        """The stored embedding of one of the model's voices; NotFound naming the voices."""
+
+    @abstractmethod
     def noise_source(self, seed: int) -> Any:
         """The random state of one call, seeded: successive jobs draw from it in turn."""
 

@@ -59,10 +59,21 @@ async def target_vector(
     raise InvalidArgument(f"{prefix}target", "is required: give target_audio or target_embedding")
 
 
-def source_vector(model: HostedModel, message: Any, field: str) -> embeddings.Vector | None:
-    if not message.HasField("source_embedding"):
+def source_vector(model: HostedModel, message: Any, prefix: str) -> embeddings.Vector | None:
+    """The source voice when the request gives it (a stored voice or an embedding), else None."""
+    engine = engine_of(model)
+    given = message.HasField("source_embedding")
+    if message.source_voice:
+        if given:
+            raise InvalidArgument(
+                f"{prefix}source_voice", "give source_voice or source_embedding, not both"
+            )
+        return engine.voice_embedding(message.source_voice)
+    if not given:
         return None
-    return embeddings.from_proto(message.source_embedding, engine_of(model).embedding, field)
+    return embeddings.from_proto(
+        message.source_embedding, engine.embedding, f"{prefix}source_embedding"
+    )
 
 
 class VoiceConversionServicer(conversion_pb2_grpc.VoiceConversionServicer):
@@ -78,7 +89,7 @@ class VoiceConversionServicer(conversion_pb2_grpc.VoiceConversionServicer):
         engine = engine_of(model)
         tau, seed = conversion_options(request.options, "options")
         out_spec = output_spec(request.output_format, "output_format", streaming=False)
-        source = source_vector(model, request, "source_embedding")
+        source = source_vector(model, request, "")
         target = await target_vector(model, request, "", self._limits)
         decoded = await decode_audio(request.source, "source", self._limits.max_audio_seconds)
         if source is None:
@@ -109,7 +120,7 @@ class VoiceConversionServicer(conversion_pb2_grpc.VoiceConversionServicer):
         model = self._pool.get(config.model, CONVERSION_SERVICE)
         tau, seed = conversion_options(config.options, "config.options")
         out_spec = output_spec(config.output_format, "config.output_format", streaming=True)
-        source = source_vector(model, config, "config.source_embedding")
+        source = source_vector(model, config, "config.")
         spec = AudioSpec.from_proto(config.format, "config.format")
         target = await target_vector(model, config, "config", self._limits)
         run = ConversionRun(model, spec, target, source, tau, engine_of(model).noise_source(seed))

@@ -19,6 +19,7 @@ from speechmesh.models.v1 import models_pb2
 from speechmesh.runtime import weights
 from speechmesh.runtime.audio import DecodedAudio, resample
 from speechmesh.runtime.engine import Engine, ModelDescription, VoiceInfo
+from speechmesh.runtime.errors import NotFound
 from speechmesh.services.conversion.contracts import (
     CONVERSION_SERVICE,
     VoiceConverter,
@@ -69,6 +70,12 @@ class OpenVoiceEngine(Engine, VoiceConverter):
     def min_source_samples(self) -> int:
         """The shortest source the spectrogram's reflect padding allows."""
         return self.model.config.filter_length
+
+    def voice_embedding(self, voice: str) -> Vector:
+        if voice not in self.base_speakers:
+            known = ", ".join(sorted(self.base_speakers)) or "none"
+            raise NotFound(f"model {self.config.id!r} has no voice {voice!r} (voices: {known})")
+        return self.base_speakers[voice]
 
     def noise_source(self, seed: int) -> torch.Generator:
         return torch.Generator().manual_seed(seed)

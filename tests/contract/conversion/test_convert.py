@@ -150,3 +150,37 @@ def test_embedding_checks(conversion_server):
         convert(conversion_server, target_embedding=short)
     assert "target_embedding.values" in raised.value.details()
     assert "has 7 values" in raised.value.details()
+
+
+def test_a_base_speaker_as_the_source_voice(conversion_server):
+    """The tiny V2 snapshot ships base speakers `en-default` (all 1.0) and `es` (all 2.0)."""
+    stored = audio_pb2.SpeakerEmbedding(model_family="openvoice-v2", values=[1.0] * 8)
+    target = embed(conversion_server, MODELS[0], say(TARGET)).embedding
+    by_voice, _ = convert(conversion_server, target_embedding=target, source_voice="en-default")
+    by_values, _ = convert(conversion_server, target_embedding=target, source_embedding=stored)
+    np.testing.assert_array_equal(by_voice, by_values)
+    other, _ = convert(conversion_server, target_embedding=target, source_voice="es")
+    assert not np.allclose(by_voice, other)
+    with pytest.raises(grpc.RpcError) as raised:
+        convert(conversion_server, target_embedding=target, source_voice="fr")
+    assert raised.value.code() == grpc.StatusCode.NOT_FOUND
+    assert "en-default, es" in raised.value.details()
+    with pytest.raises(grpc.RpcError) as raised:
+        convert(
+            conversion_server,
+            target_embedding=target,
+            source_voice="es",
+            source_embedding=stored,
+        )
+    assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "source_voice" in raised.value.details()
+
+
+def test_base_speakers_are_listed_as_voices(conversion_server):
+    from speechmesh.models.v1 import models_pb2, models_pb2_grpc
+
+    with conversion_server.channel() as channel:
+        listed = models_pb2_grpc.ModelsStub(channel).ListModels(models_pb2.ListModelsRequest())
+    voices = {m.id: [v.id for v in m.voices] for m in listed.models}
+    assert voices["openvoice-v2-tiny"] == ["en-default", "es"]
+    assert voices["openvoice-v1-tiny"] == ["EN/en_default"]

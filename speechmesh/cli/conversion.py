@@ -147,6 +147,9 @@ def convert(
     ),
     output: Path = typer.Option(..., "--output", "-o", help="where to write (.wav, .flac, .ogg)"),
     model: str = typer.Option("", "--model", "-m", help="conversion model id"),
+    source_voice: str = typer.Option(
+        "", "--source-voice", help="a base speaker of the model that spoke SOURCE"
+    ),
     tau: float | None = typer.Option(None, "--tau", help="randomness, >= 0 (default 0.3)"),
     seed: int | None = typer.Option(None, "--seed", help="seed of the random draw"),
     output_rate: int = typer.Option(0, "--output-rate", help="Hz (default: the model's)"),
@@ -161,6 +164,7 @@ def convert(
         source=read_audio(source, rate),
         options=conversion_pb2.ConversionOptions(tau=tau, seed=seed),
         output_format=_output_format(output, output_rate),
+        source_voice=source_voice,
         **_target(target, rate),  # type: ignore[arg-type]
     )
     with rpc_errors(), channel(address, ca_file) as chan:

@@ -22,7 +22,7 @@ from speechmesh.services.conversion.contracts import (
     require_speech,
 )
 from speechmesh.services.conversion.embeddings import EmbeddingSpec, Vector
-from speechmesh.services.conversion.torch_threads import request_threads
+from speechmesh.services.conversion.torch_threads import request_threads, use_threads
 
 
 @dataclass
@@ -63,6 +63,7 @@ class Ge2eEngine(Engine, SpeakerEncoding):
         return ModelDescription(native_sample_rate_hz=ge2e.SAMPLE_RATE)
 
     def prepare_embedding(self, clips: Sequence[DecodedAudio], field: str = "clips") -> Ge2eJob:
+        use_threads()
         speech = [ge2e.preprocess(c.samples, c.sample_rate_hz, self.preprocessing) for c in clips]
         total = sum(len(wav) for wav in speech) / ge2e.SAMPLE_RATE
         require_speech(total, self.min_speech_s, "speech after removing silence", field)
@@ -72,6 +73,7 @@ class Ge2eEngine(Engine, SpeakerEncoding):
 
     def run_batch(self, items: Sequence[Ge2eJob]) -> list[Vector]:
         """All windows of all jobs in one forward pass; each job's mean, renormalised."""
+        use_threads()
         partials = ge2e.embed_windows(
             self.encoder, np.concatenate([job.windows for job in items]), self.config.device
         )

@@ -29,7 +29,7 @@ from speechmesh.services.conversion.embeddings import EmbeddingSpec, Vector
 from speechmesh.services.conversion.openvoice.checkpoint import load_converter
 from speechmesh.services.conversion.openvoice.modules import ToneColorConverter
 from speechmesh.services.conversion.openvoice.spectrogram import linear_spectrogram
-from speechmesh.services.conversion.torch_threads import request_threads
+from speechmesh.services.conversion.torch_threads import request_threads, use_threads
 
 MIN_REFERENCE_S = 1.0
 
@@ -115,6 +115,7 @@ class OpenVoiceEngine(Engine, VoiceConverter):
 
     def prepare_embedding(self, clips: Sequence[DecodedAudio], field: str = "clips") -> EmbedJob:
         require_speech(sum(c.duration_s for c in clips), self.min_speech_s, "audio", field)
+        use_threads()
         config = self.model.config
         spectrograms = [
             linear_spectrogram(resample(c.samples, c.sample_rate_hz, self.sample_rate), config)
@@ -124,6 +125,7 @@ class OpenVoiceEngine(Engine, VoiceConverter):
         return EmbedJob(spectrograms)
 
     def run_batch(self, items: Sequence[EmbedJob | ConvertJob]) -> list[np.ndarray]:
+        use_threads()
         with torch.inference_mode():
             return [
                 self._embed(job) if isinstance(job, EmbedJob) else self._convert(job)

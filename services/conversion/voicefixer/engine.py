@@ -27,7 +27,7 @@ from speechmesh.services.conversion.restoration import (
     RestorationParams,
     RestorationStream,
 )
-from speechmesh.services.conversion.torch_threads import request_threads
+from speechmesh.services.conversion.torch_threads import request_threads, use_threads
 from speechmesh.services.conversion.voicefixer.checkpoint import (
     RESTORER_FILE,
     VOCODER_FILE,
@@ -128,6 +128,7 @@ class VoiceFixer(RestorationEngine):
     def run_batch(self, items: Sequence[BlockJob]) -> list[np.ndarray]:
         # One shared torch model whose mode can change per window: windows run one at a
         # time (torch spreads each one over its own threads).
+        use_threads()
         return [job.stream.process(job.samples) for job in items]
 
     def open_stream(self, params: RestorationParams) -> VoiceFixerStream:

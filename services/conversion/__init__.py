@@ -1,4 +1,1 @@
-"""The conversion service (SpeakerEncoder, VoiceConversion, AudioRestoration).
-
-The contract is in protos/speechmesh/conversion/v1; no server yet.
-"""
+"""The conversion service: speaker embeddings, voice conversion and audio restoration."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from speechmesh.cli import models, say, serve, transcribe, vad
+from speechmesh.cli import conversion, models, say, serve, transcribe, vad
 
 app = typer.Typer(
     name="speechmesh",
@@ -17,6 +17,9 @@ app.command()(serve.up)
 app.command()(vad.vad)
 app.command()(transcribe.transcribe)
 app.command()(say.say)
+app.command()(conversion.embed)
+app.command()(conversion.restore)
+app.command()(conversion.convert)
 app.add_typer(models.app, name="models")
 
 if __name__ == "__main__":

@@ -21,6 +21,13 @@ FAMILIES: dict[str, str] = {
     "piper": "speechmesh.services.tts.piper:Piper",
     "kittentts": "speechmesh.services.tts.kittentts:KittenTts",
     "indextts2": "speechmesh.services.indextts.engine:IndexTTSEngine",
+    "ge2e-resemblyzer": "speechmesh.services.conversion.encoders:ResemblyzerEncoder",
+    "harmonyspeech-v1-encoder": "speechmesh.services.conversion.encoders:HarmonySpeechEncoder",
+    "rnnoise": "speechmesh.services.conversion.rnnoise:Rnnoise",
+    "deepfilternet3": "speechmesh.services.conversion.deepfilternet:DeepFilterNet3",
+    "openvoice-v1": "speechmesh.services.conversion.openvoice.engine:OpenVoiceV1",
+    "openvoice-v2": "speechmesh.services.conversion.openvoice.engine:OpenVoiceV2",
+    "voicefixer": "speechmesh.services.conversion.voicefixer.engine:VoiceFixer",
 }
 
 SERVICES: dict[str, str] = {
@@ -29,6 +36,7 @@ SERVICES: dict[str, str] = {
     "gateway": "speechmesh.gateway.service:SERVICE",
     "tts": "speechmesh.services.tts.service:SERVICE",
     "indextts": "speechmesh.services.indextts.service:SERVICE",
+    "conversion": "speechmesh.services.conversion.service:SERVICE",
 }
 
 

@@ -38,8 +38,10 @@ from speechmesh.runtime.errors import FailedPrecondition, InvalidArgument, NotFo
 
 __all__ = [
     "RepoRef",
+    "fold_weight_norm",
     "load_state_dict",
     "load_strict",
+    "load_tensor",
     "parse_repo_id",
     "require_files",
     "resolve",
@@ -352,8 +354,30 @@ def _load_safetensors(path: Path) -> dict[str, Any]:
     return tensors
 
 
+def load_tensor(path: Path) -> Any:
+    """A single tensor saved with torch.save (e.g. a speaker embedding), loaded safely."""
+    import torch  # lazy, as in _load_torch
+
+    path = Path(path)
+    if not path.is_file():
+        raise FailedPrecondition(f"tensor file {path} does not exist")
+    value = _torch_load(path)
+    if not isinstance(value, torch.Tensor):
+        raise FailedPrecondition(f"{path} holds a {type(value).__name__}, not a tensor")
+    return value
+
+
 def _load_torch(path: Path) -> dict[str, Any]:
     """A torch checkpoint, refusing anything that needs code to rebuild."""
+    checkpoint = _torch_load(path)
+    if not isinstance(checkpoint, dict):
+        raise FailedPrecondition(
+            f"weights file {path} holds a {type(checkpoint).__name__}, not a dict of tensors"
+        )
+    return checkpoint
+
+
+def _torch_load(path: Path) -> Any:
     import torch  # lazy: pods that serve only ONNX/safetensors models do not install torch
 
     try:
@@ -369,10 +393,6 @@ def _load_torch(path: Path) -> dict[str, Any]:
         raise FailedPrecondition(
             f"weights file {path} is not a readable torch checkpoint: {_one_line(error)}"
         ) from error
-    if not isinstance(checkpoint, dict):
-        raise FailedPrecondition(
-            f"weights file {path} holds a {type(checkpoint).__name__}, not a dict of tensors"
-        )
     return checkpoint
 
 
@@ -400,6 +420,40 @@ def unwrap(checkpoint: Mapping[str, Any], *path: str) -> dict[str, Any]:
             f"checkpoint entry {'/'.join(path)} is a {type(current).__name__}, not a dict"
         )
     return dict(current)
+
+
+def fold_weight_norm(state_dict: Mapping[str, Any]) -> dict[str, Any]:
+    """`state_dict` with legacy weight norm pairs (`X.weight_g`, `X.weight_v`) folded into
+    plain `X.weight` = g · v / ‖v‖ (norm over every dimension but the first, as
+    torch.nn.utils.weight_norm stores it, ConvTranspose included).
+
+    A `weight_g` without its `weight_v` (or the reverse) is a FailedPrecondition.
+    """
+    import torch  # lazy, as in _load_torch
+
+    folded: dict[str, Any] = {}
+    orphans = []
+    for key, value in state_dict.items():
+        if key.endswith(".weight_v"):
+            if key[:-1] + "g" not in state_dict:
+                orphans.append(key)
+            continue
+        if not key.endswith(".weight_g"):
+            folded[key] = value
+            continue
+        partner = key[:-1] + "v"
+        if partner not in state_dict:
+            orphans.append(key)
+            continue
+        v = torch.as_tensor(state_dict[partner])
+        g = torch.as_tensor(value)
+        dims = tuple(range(1, v.dim()))
+        folded[key[: -len("_g")]] = v * (g / v.square().sum(dim=dims, keepdim=True).sqrt())
+    if orphans:
+        raise FailedPrecondition(
+            f"weight norm keys without their pair: {_listing(sorted(orphans))}"
+        )
+    return folded
 
 
 def strip_prefix(state_dict: Mapping[str, Any], prefix: str) -> dict[str, Any]:

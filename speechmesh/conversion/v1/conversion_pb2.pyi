@@ -159,6 +159,7 @@ class ConvertRequest(_message.Message):
     SOURCE_EMBEDDING_FIELD_NUMBER: _builtins.int
     OPTIONS_FIELD_NUMBER: _builtins.int
     OUTPUT_FORMAT_FIELD_NUMBER: _builtins.int
+    SOURCE_VOICE_FIELD_NUMBER: _builtins.int
     request_id: _builtins.str
     """Optional client-chosen id echoed in the response and logs; generated when
     empty. The `x-request-id` metadata key, when present, wins.
@@ -166,6 +167,12 @@ class ConvertRequest(_message.Message):
     model: _builtins.str
     """Id of the conversion model (e.g. OpenVoice V1 or V2). Empty: the server's
     default converter.
+    """
+    source_voice: _builtins.str
+    """Id of one of the model's voices (Models/ListModels: for OpenVoice, the base
+    speakers shipped with the checkpoint) whose stored embedding is the source's,
+    e.g. when the source was synthesized by that base speaker. Unknown ids are
+    NOT_FOUND; setting it together with source_embedding is INVALID_ARGUMENT.
     """
     @_builtins.property
     def source(self) -> _audio_pb2.Audio:
@@ -208,10 +215,11 @@ class ConvertRequest(_message.Message):
         source_embedding: _audio_pb2.SpeakerEmbedding | None = ...,
         options: Global___ConversionOptions | None = ...,
         output_format: _audio_pb2.AudioFormat | None = ...,
+        source_voice: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["options", b"options", "output_format", b"output_format", "source", b"source", "source_embedding", b"source_embedding", "target", b"target", "target_audio", b"target_audio", "target_embedding", b"target_embedding"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["model", b"model", "options", b"options", "output_format", b"output_format", "request_id", b"request_id", "source", b"source", "source_embedding", b"source_embedding", "target", b"target", "target_audio", b"target_audio", "target_embedding", b"target_embedding"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["model", b"model", "options", b"options", "output_format", b"output_format", "request_id", b"request_id", "source", b"source", "source_embedding", b"source_embedding", "source_voice", b"source_voice", "target", b"target", "target_audio", b"target_audio", "target_embedding", b"target_embedding"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType_target: _TypeAlias = _typing.Literal["target_audio", "target_embedding"]  # noqa: Y015
     _WhichOneofArgType_target: _TypeAlias = _typing.Literal["target", b"target"]  # noqa: Y015
@@ -271,12 +279,17 @@ class StreamingConvertConfig(_message.Message):
     SOURCE_EMBEDDING_FIELD_NUMBER: _builtins.int
     OPTIONS_FIELD_NUMBER: _builtins.int
     OUTPUT_FORMAT_FIELD_NUMBER: _builtins.int
+    SOURCE_VOICE_FIELD_NUMBER: _builtins.int
     request_id: _builtins.str
     """Optional client-chosen id echoed in every response; generated when empty. The
     `x-request-id` metadata key, when present, wins.
     """
     model: _builtins.str
     """Id of the conversion model. Empty: the server's default converter."""
+    source_voice: _builtins.str
+    """Id of one of the model's voices whose stored embedding is the source's (see
+    ConvertRequest.source_voice).
+    """
     @_builtins.property
     def format(self) -> _audio_pb2.AudioFormat:
         """Format of the source audio chunks that follow. Raw encodings (PCM
@@ -318,10 +331,11 @@ class StreamingConvertConfig(_message.Message):
         source_embedding: _audio_pb2.SpeakerEmbedding | None = ...,
         options: Global___ConversionOptions | None = ...,
         output_format: _audio_pb2.AudioFormat | None = ...,
+        source_voice: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["format", b"format", "options", b"options", "output_format", b"output_format", "source_embedding", b"source_embedding", "target", b"target", "target_audio", b"target_audio", "target_embedding", b"target_embedding"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["format", b"format", "model", b"model", "options", b"options", "output_format", b"output_format", "request_id", b"request_id", "source_embedding", b"source_embedding", "target", b"target", "target_audio", b"target_audio", "target_embedding", b"target_embedding"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["format", b"format", "model", b"model", "options", b"options", "output_format", b"output_format", "request_id", b"request_id", "source_embedding", b"source_embedding", "source_voice", b"source_voice", "target", b"target", "target_audio", b"target_audio", "target_embedding", b"target_embedding"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType_target: _TypeAlias = _typing.Literal["target_audio", "target_embedding"]  # noqa: Y015
     _WhichOneofArgType_target: _TypeAlias = _typing.Literal["target", b"target"]  # noqa: Y015

@@ -1,0 +1,120 @@
+"""Streaming conversion: overlapping windows, each converted alone, joined by a crossfade.
+
+The converter needs context (a spectrogram, a flow over it), so a stream is cut into
+windows of WINDOW_S that overlap by OVERLAP_S; each window's output overlaps the
+previous one's and the two are crossfaded linearly. Output lags input by about one
+window and keeps the source's timeline and length exactly.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from speechmesh.runtime.audio import AudioSpec, DecodedAudio, StreamDecoder
+from speechmesh.runtime.errors import InvalidArgument
+from speechmesh.runtime.pool import HostedModel
+from speechmesh.services.conversion.contracts import VoiceConverter
+from speechmesh.services.conversion.embeddings import Vector
+from speechmesh.services.conversion.encoder_servicer import embed
+
+WINDOW_S = 2.0
+OVERLAP_S = 0.25
+_EMPTY = np.zeros(0, np.float32)
+
+
+def engine_of(model: HostedModel) -> VoiceConverter:
+    engine = model.engine
+    assert isinstance(engine, VoiceConverter)
+    return engine
+
+
+async def convert_samples(
+    model: HostedModel,
+    samples: np.ndarray,
+    source: Vector,
+    target: Vector,
+    tau: float,
+    noise: Any,
+) -> np.ndarray:
+    """`samples` (model rate) in the target voice, exactly as long as the input."""
+    engine = engine_of(model)
+    hop = engine.hop_length
+    length = max(len(samples), engine.min_source_samples)
+    padded = np.pad(samples, (0, length + (-length) % hop - len(samples)))
+    out: np.ndarray = await model.run(engine.conversion_job(padded, source, target, tau, noise))
+    out = out[: len(samples)]
+    return np.pad(out, (0, len(samples) - len(out))).astype(np.float32)
+
+
+class ConversionRun:
+    """The state of one StreamingConvert call."""
+
+    def __init__(
+        self,
+        model: HostedModel,
+        spec: AudioSpec,
+        target: Vector,
+        source: Vector | None,
+        tau: float,
+        noise: Any,
+    ) -> None:
+        engine = engine_of(model)
+        self.rate = engine.sample_rate
+        self._model = model
+        self._decoder = StreamDecoder(spec, target_rate_hz=self.rate)
+        self._target, self._source = target, source
+        self._tau, self._noise = tau, noise
+        self._window = int(WINDOW_S * self.rate)
+        self._overlap = int(OVERLAP_S * self.rate)
+        self._buffer = _EMPTY  # input from the current window's start
+        self._held = _EMPTY  # the previous window's last OVERLAP_S, to crossfade
+        self._converted_any = False
+
+    @property
+    def samples_in(self) -> int:
+        return self._decoder.samples_in
+
+    @property
+    def input_rate_hz(self) -> int | None:
+        return self._decoder.input_rate_hz
+
+    async def feed(self, data: bytes) -> np.ndarray:
+        self._buffer = np.concatenate([self._buffer, self._decoder.feed(data)])
+        outputs = []
+        while len(self._buffer) >= self._window:
+            outputs.append(await self._convert(self._buffer[: self._window], final=False))
+            self._buffer = self._buffer[self._window - self._overlap :]
+        return np.concatenate(outputs) if outputs else _EMPTY
+
+    async def finish(self) -> np.ndarray:
+        self._buffer = np.concatenate([self._buffer, self._decoder.flush()])
+        has_new_audio = len(self._buffer) > (self._overlap if self._converted_any else 0)
+        return await self._convert(self._buffer, final=True) if has_new_audio else self._held
+
+    async def _convert(self, segment: np.ndarray, *, final: bool) -> np.ndarray:
+        if self._source is None:
+            self._source = await self._embed_source(segment)
+        out = await convert_samples(
+            self._model, segment, self._source, self._target, self._tau, self._noise
+        )
+        self._converted_any = True
+        if len(self._held):
+            ramp = np.linspace(0.0, 1.0, len(self._held), dtype=np.float32)
+            out[: len(ramp)] = self._held * (1 - ramp) + out[: len(ramp)] * ramp
+        if final:
+            self._held = _EMPTY
+            return out
+        self._held = out[-self._overlap :].copy()
+        return out[: -self._overlap]
+
+    async def _embed_source(self, segment: np.ndarray) -> Vector:
+        engine = engine_of(self._model)
+        if len(segment) < engine.min_speech_s * self.rate:
+            raise InvalidArgument(
+                "config.source_embedding",
+                f"the stream is shorter than the {engine.min_speech_s:.2f} s needed to embed "
+                "the source voice; send source_embedding",
+            )
+        return await embed(self._model, [DecodedAudio(segment, self.rate)], "audio")

@@ -1,0 +1,1 @@
+"""VoiceFixer: mel-domain restoration (denoiser + ResUNet) and its neural vocoder."""

@@ -9,7 +9,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from support import RunningServer, start_server, stt_config, vad_config
+from checkpoints import save_openvoice, save_voicefixer
+from support import RunningServer, conversion_config, start_server, stt_config, vad_config
 from tts_support import tts_config, write_tiny_kittentts
 
 
@@ -40,5 +41,36 @@ def tts_server(tmp_path_factory: pytest.TempPathFactory) -> RunningServer:
         {"id": "kitten-tiny", "family": "kittentts", "source": str(kitten)},
     ]
     server = start_server("tts", tts_config(models), folder)
+    yield server
+    server.stop()
+
+
+CONVERSION_EMBEDDED_MODELS = [
+    {"id": "ge2e-resemblyzer", "family": "ge2e-resemblyzer"},
+    {"id": "deepfilternet3", "family": "deepfilternet3"},
+    # Two threads: jobs of concurrent streams run side by side.
+    {"id": "rnnoise", "family": "rnnoise", "threads": 2},
+]
+
+
+@pytest.fixture(scope="session")
+def conversion_server(tmp_path_factory: pytest.TempPathFactory) -> RunningServer:
+    """The real embedded models, and tiny OpenVoice and VoiceFixer checkpoints, over real gRPC."""
+    root = tmp_path_factory.mktemp("conversion")
+    tiny = []
+    for version in ("v2", "v1"):
+        save_openvoice(root / f"openvoice-{version}", version)
+        tiny.append(
+            {
+                "id": f"openvoice-{version}-tiny",
+                "family": f"openvoice-{version}",
+                "source": str(root / f"openvoice-{version}"),
+            }
+        )
+    save_voicefixer(root / "voicefixer")
+    tiny.append(
+        {"id": "voicefixer-tiny", "family": "voicefixer", "source": str(root / "voicefixer")}
+    )
+    server = start_server("conversion", conversion_config(CONVERSION_EMBEDDED_MODELS + tiny), root)
     yield server
     server.stop()

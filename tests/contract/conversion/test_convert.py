@@ -7,7 +7,8 @@ import itertools
 import grpc
 import numpy as np
 import pytest
-from voices import piper_say, wav_bytes
+from support import piper_untrimmed
+from voices import wav_bytes
 
 from speechmesh.audio.v1 import audio_pb2
 from speechmesh.conversion.v1 import conversion_pb2, conversion_pb2_grpc
@@ -21,7 +22,7 @@ RATE = 16000  # the tiny converters' rate
 
 
 def say(text: str) -> audio_pb2.Audio:
-    return audio_pb2.Audio(format=WAV, data=wav_bytes(*piper_say(text)))
+    return audio_pb2.Audio(format=WAV, data=wav_bytes(*piper_untrimmed(text)))
 
 
 SOURCE = "The quick brown fox jumps over the lazy dog"
@@ -51,7 +52,7 @@ def embed(server, model, audio) -> conversion_pb2.EmbedResponse:
 
 @pytest.mark.parametrize("model", MODELS)
 def test_convert_keeps_the_source_timing(conversion_server, model):
-    audio, rate = piper_say(SOURCE)
+    audio, rate = piper_untrimmed(SOURCE)
     out, response = convert(conversion_server, model=model, target_audio=say(TARGET))
     assert response.model == model
     assert response.audio.format.sample_rate_hz == RATE
@@ -95,7 +96,7 @@ def stream_convert(server, samples: np.ndarray, config: conversion_pb2.Streaming
 
 
 def test_streaming_convert_joins_windows_in_time(conversion_server):
-    audio, rate = piper_say(SOURCE + ". " + TARGET)
+    audio, rate = piper_untrimmed(SOURCE + ". " + TARGET)
     import soxr
 
     samples = soxr.resample(audio, rate, RATE).astype(np.float32)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import grpc
 import numpy as np
 import pytest
-from voices import espeak_say, piper_say, wav_bytes
+from support import piper_untrimmed
+from voices import espeak_say, wav_bytes
 
 from speechmesh.audio.v1 import audio_pb2
 from speechmesh.conversion.v1 import conversion_pb2, conversion_pb2_grpc
@@ -33,7 +34,7 @@ def vector(response: conversion_pb2.EmbedResponse) -> np.ndarray:
 
 
 def test_same_speaker_scores_higher_than_another_speaker(conversion_server):
-    joe = [vector(embed(conversion_server, clip(*piper_say(s)))) for s in SENTENCES]
+    joe = [vector(embed(conversion_server, clip(*piper_untrimmed(s)))) for s in SENTENCES]
     espeak = [vector(embed(conversion_server, clip(*espeak_say(s)))) for s in SENTENCES]
     same = [float(joe[0] @ joe[1]), float(espeak[0] @ espeak[1])]
     # Different sentences on both sides, so the text cannot explain the difference.
@@ -42,14 +43,14 @@ def test_same_speaker_scores_higher_than_another_speaker(conversion_server):
 
 
 def test_the_embedding_is_tagged_and_unit_length(conversion_server):
-    response = embed(conversion_server, clip(*piper_say(SENTENCES[0])))
+    response = embed(conversion_server, clip(*piper_untrimmed(SENTENCES[0])))
     assert response.model == "ge2e-resemblyzer"
     assert response.embedding.model_family == "ge2e-resemblyzer"
     assert response.embedding.model == "ge2e-resemblyzer"
     values = vector(response)
     assert values.shape == (256,) and abs(np.linalg.norm(values) - 1) < 1e-4
     assert (values >= 0).all()  # after the ReLU
-    audio, rate = piper_say(SENTENCES[0])
+    audio, rate = piper_untrimmed(SENTENCES[0])
     assert abs(response.audio_duration_ms - len(audio) / rate * 1000) < 1
     # Same input, same embedding; another rate of the same audio, nearly the same.
     np.testing.assert_array_equal(values, vector(embed(conversion_server, clip(audio, rate))))
@@ -60,7 +61,7 @@ def test_the_embedding_is_tagged_and_unit_length(conversion_server):
 
 
 def test_several_clips_pool_their_windows(conversion_server):
-    clips = [clip(*piper_say(s)) for s in SENTENCES]
+    clips = [clip(*piper_untrimmed(s)) for s in SENTENCES]
     both = vector(embed(conversion_server, *clips))
     singles = [vector(embed(conversion_server, c)) for c in clips]
     # The pooled embedding sits between the single ones.
@@ -68,7 +69,7 @@ def test_several_clips_pool_their_windows(conversion_server):
 
 
 def test_too_little_speech_names_the_minimum(conversion_server):
-    audio, rate = piper_say(SENTENCES[0])
+    audio, rate = piper_untrimmed(SENTENCES[0])
     with pytest.raises(grpc.RpcError) as raised:
         embed(conversion_server, clip(audio[: rate // 3], rate))
     assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT

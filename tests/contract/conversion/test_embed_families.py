@@ -8,10 +8,9 @@ import grpc
 import numpy as np
 import pytest
 from checkpoints import save_harmonyspeech_encoder
-from conftest import conversion_config
 from grpc_health.v1 import health_pb2
-from support import start_server
-from voices import piper_say, wav_bytes
+from support import conversion_config, piper_untrimmed, start_server
+from voices import wav_bytes
 
 from speechmesh.audio.v1 import audio_pb2
 from speechmesh.conversion.v1 import conversion_pb2, conversion_pb2_grpc
@@ -47,7 +46,7 @@ def server(tmp_path_factory):
 
 
 def embed(server, model):
-    audio, rate = piper_say("The quick brown fox jumps over the lazy dog")
+    audio, rate = piper_untrimmed("The quick brown fox jumps over the lazy dog")
     clip = audio_pb2.Audio(
         format=audio_pb2.AudioFormat(encoding=audio_pb2.AUDIO_ENCODING_WAV),
         data=wav_bytes(audio, rate),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import soxr
-from voices import piper_say
+from support import piper_untrimmed
 
 from speechmesh.audio.v1 import audio_pb2
 from speechmesh.conversion.v1 import conversion_pb2, conversion_pb2_grpc
@@ -28,7 +28,7 @@ def si_sdr(reference: np.ndarray, estimate: np.ndarray) -> float:
 
 def noisy_speech(snr_db: float = 0.0, seed: int = 3) -> tuple[np.ndarray, np.ndarray]:
     """(clean, noisy) at 16 kHz: speech after LEAD_S of silence, in white noise at snr_db."""
-    speech, rate = piper_say("The quick brown fox jumps over the lazy dog")
+    speech, rate = piper_untrimmed("The quick brown fox jumps over the lazy dog")
     speech = soxr.resample(speech, rate, RATE).astype(np.float32)
     clean = np.concatenate([np.zeros(int(LEAD_S * RATE), np.float32), speech])
     noise = np.random.default_rng(seed).standard_normal(len(clean)).astype(np.float32)

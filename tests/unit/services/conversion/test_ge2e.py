@@ -95,9 +95,9 @@ def test_mel_filters_follow_the_slaney_scale():
 
 
 def test_preprocessing_trims_long_silences_and_raises_quiet_speech():
-    from voices import piper_say
+    from support import piper_untrimmed
 
-    speech, rate = piper_say("Silence around this sentence is removed")
+    speech, rate = piper_untrimmed("Silence around this sentence is removed")
     gap = np.zeros(rate * 2, np.float32)
     quiet = np.concatenate([gap, speech * 0.01, gap])
     wav = ge2e.preprocess(quiet, rate, ge2e.RESEMBLYZER_PREPROCESSING)

@@ -133,6 +133,7 @@ class ProxyHandler(grpc.GenericRpcHandler):  # type: ignore[misc]
     def _unary(self, route: Route) -> Callable[[bytes, Context], Any]:
         async def forward(request: bytes, context: Context) -> bytes:
             model = route.model_of(request)
+            await self._router.refreshed.wait()
             tried: set[str] = set()
             while True:
                 replica = self._router.pick(route.service, model, tried)
@@ -154,6 +155,7 @@ class ProxyHandler(grpc.GenericRpcHandler):  # type: ignore[misc]
     def _server_streaming(self, route: Route) -> Callable[[bytes, Context], AsyncIterator[bytes]]:
         async def forward(request: bytes, context: Context) -> AsyncIterator[bytes]:
             model = route.model_of(request)
+            await self._router.refreshed.wait()
             tried: set[str] = set()
             while True:
                 replica = self._router.pick(route.service, model, tried)
@@ -183,6 +185,7 @@ class ProxyHandler(grpc.GenericRpcHandler):  # type: ignore[misc]
             first = await anext(iterator, None)
             if first is None:
                 raise InvalidArgument("config", "the stream ended before its config message")
+            await self._router.refreshed.wait()
             replica = self._router.pick(route.service, route.model_of(first))
             call = replica.callable("stream_stream", route.path)(
                 timeout=context.time_remaining(), metadata=outgoing_metadata(context)

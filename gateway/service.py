@@ -63,7 +63,9 @@ class MeshModelsServicer(models_pb2_grpc.ModelsServicer):
 
 async def _track_health(router: Router, servicer: health.aio.HealthServicer) -> None:
     services = proxied_services()
-    previous: dict[str, int] = {}
+    # grpc's health servicer starts with "" SERVING; nothing is known before a refresh.
+    await servicer.set("", NOT_SERVING)
+    previous: dict[str, int] = {"": NOT_SERVING}
     await router.refreshed.wait()
     while True:
         served = router.services()

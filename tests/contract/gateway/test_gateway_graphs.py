@@ -141,3 +141,32 @@ def test_invalid_graphs_and_failed_steps_are_named(gateway):
         )
     assert raised.value.code() == grpc.StatusCode.NOT_FOUND
     assert "step 'speak' failed" in raised.value.details()
+
+
+def test_noisy_speech_is_restored_then_transcribed(gateway):
+    from support import pcm16, piper_say
+
+    speech, rate = piper_say(SENTENCES[1])
+    gap = np.zeros(rate // 2, np.float32)
+    clean = np.concatenate([gap, speech, gap])
+    noise = np.random.default_rng(11).standard_normal(len(clean)).astype(np.float32)
+    noisy = clean + noise * (np.std(speech) / np.sqrt(10 ** (10 / 10)))  # 10 dB SNR
+    fmt = audio_pb2.AudioFormat(encoding=audio_pb2.AUDIO_ENCODING_PCM_S16LE, sample_rate_hz=rate)
+    responses = run_graph(
+        gateway,
+        pb.RunGraphRequest(
+            graph_name="clean-transcribe",
+            inputs={"audio": pb.Value(audio=audio_pb2.Audio(format=fmt, data=pcm16(noisy)))},
+        ),
+        timeout=120,
+    )
+    outputs = [r.output for r in responses if r.WhichOneof("response") == "output"]
+    transcript = " ".join(
+        o.transcript.alternatives[0].transcript for o in outputs if o.HasField("transcript")
+    )
+    assert word_error_rate(SENTENCES[1], transcript) <= 0.2, transcript
+    restored = [o for o in outputs if o.name == "clean.audio" and o.HasField("audio")]
+    summary = {o.name: o for o in responses[-1].summary.outputs}["clean.audio"]
+    assert restored and summary.total_samples == sum(len(o.audio.data) // 2 for o in restored)
+    # The restorer's output covers the whole input, at the rate it made.
+    assert abs(summary.total_samples / summary.sample_rate_hz - len(noisy) / rate) < 0.05

@@ -203,6 +203,6 @@ def test_a_declared_input_of_the_wrong_kind_is_refused():
 
 
 def test_every_op_has_a_runner():
-    from speechmesh.gateway.orchestrator import STEP_RUNNERS
+    from speechmesh.gateway.steps import STEP_RUNNERS
 
     assert set(STEP_RUNNERS) == set(OPS)

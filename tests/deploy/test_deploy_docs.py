@@ -83,6 +83,10 @@ def written_files() -> dict[str, str]:
     return files
 
 
+# The module renders (or walks through) once: keep its tests on one worker.
+pytestmark = pytest.mark.xdist_group("deploy-docs")
+
+
 @pytest.fixture(scope="module")
 def walkthrough(tmp_path_factory: pytest.TempPathFactory) -> Walkthrough:
     work = tmp_path_factory.mktemp("walkthrough")

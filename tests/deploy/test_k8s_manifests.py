@@ -32,6 +32,10 @@ KUBERNETES_VERSIONS = ("1.30.0", "1.37.0")
 STOP_MARGIN_S = (1, 15)
 
 
+# The module renders (or walks through) once: keep its tests on one worker.
+pytestmark = pytest.mark.xdist_group("k8s-manifests")
+
+
 @pytest.fixture(scope="module")
 def rendered(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[Manifest]]:
     """Every overlay, and the nvidia overlay with the queue-depth autoscaling component."""

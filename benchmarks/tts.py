@@ -31,7 +31,7 @@ import numpy as np
 import onnxruntime as ort
 
 from speechmesh.audio.v1 import audio_pb2
-from speechmesh.services.tts.piper import embedded_voice_path
+from speechmesh.services.tts.piper import embedded_model_path
 from speechmesh.tts.v1 import tts_pb2, tts_pb2_grpc
 
 RATE = 22050
@@ -50,7 +50,7 @@ def bare_voice(threads: int):
     """piper-tts's PiperVoice on the embedded voice, with the service's thread settings."""
     from piper import PiperVoice
 
-    path = embedded_voice_path()
+    path = embedded_model_path()
     voice = PiperVoice.load(path)
     options = ort.SessionOptions()
     options.intra_op_num_threads, options.inter_op_num_threads = threads, 1

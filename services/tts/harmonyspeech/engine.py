@@ -134,7 +134,7 @@ class Synthesizer(TtsEngine, SpectrogramSynthesis):
         self, text_piece: str, settings: HarmonySettings
     ) -> tuple[torch.Tensor, torch.Tensor] | None:
         ids = text.token_ids(text_piece)
-        if len(ids) == 1:  # only the end-of-sequence symbol: nothing to speak
+        if not text.speakable(ids):
             return None
         use_threads()
         device = self.config.device

@@ -127,3 +127,8 @@ def token_ids(text: str) -> list[int]:
         ids.extend(SYMBOL_IDS[c] for c in clean(segment) if c in SPEAKABLE)
     ids.append(SYMBOL_IDS[EOS])
     return ids
+
+
+def speakable(ids: list[int]) -> bool:
+    """Whether a sequence holds more than spaces and the end symbol."""
+    return any(SYMBOLS[i] not in (" ", EOS) for i in ids)

@@ -37,3 +37,5 @@ def test_braces_and_unknown_characters_are_dropped():
     # The text either side of braces is cleaned on its own, as in training.
     assert "".join(text.SYMBOLS[i] for i in ids) == "a  b ~"
     assert text.token_ids("🙂") == [text.SYMBOL_IDS["~"]]
+    assert not text.speakable(text.token_ids("🙂 {HH AY} "))
+    assert text.speakable(text.token_ids("?"))

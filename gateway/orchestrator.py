@@ -35,6 +35,7 @@ from speechmesh.runtime.config import MeshConfig
 from speechmesh.runtime.errors import InvalidArgument, NotFound, SpeechmeshError
 from speechmesh.runtime.requests import request_id
 from speechmesh.runtime.service import Context
+from speechmesh.services.tts.text import split_text
 from speechmesh.stt.v1 import stt_pb2, stt_pb2_grpc
 from speechmesh.tts.v1 import tts_pb2, tts_pb2_grpc
 from speechmesh.vad.v1 import vad_pb2, vad_pb2_grpc
@@ -43,9 +44,11 @@ F32 = audio_pb2.AUDIO_ENCODING_PCM_F32LE
 S16 = audio_pb2.AUDIO_ENCODING_PCM_S16LE
 STREAMED_ENCODINGS = (S16, F32, audio_pb2.AUDIO_ENCODING_MULAW)
 CHUNK_S = 0.2  # audio handed to a streaming step per message
+# Longest sentence sent to SynthesizeSpectrogram at once (the service cuts longer ones).
+SPECTROGRAM_PIECE_CHARS = 400
 # Which embedding families a synthesis or conversion family can use.
 EMBEDDING_SOURCES: dict[str, set[str]] = {
-    "harmonyspeech": {"ge2e", "harmonyspeech-encoder"},
+    "harmonyspeech-synthesizer": {"ge2e-resemblyzer", "harmonyspeech-v1-encoder"},
     "openvoice-v1": {"openvoice-v1"},
     "openvoice-v2": {"openvoice-v2"},
 }
@@ -335,17 +338,19 @@ async def _synthesize_spectrogram(run: Run, step: pb.Step, put: Callable[[Any], 
     assert text is not None
     options = await _synthesis_options(run, step)
     stub = run.stub(step, tts_pb2_grpc.TextToSpeechStub, graphs.TTS)
-    async for sentence in _texts(text):
-        response = await stub.SynthesizeSpectrogram(
-            tts_pb2.SynthesizeSpectrogramRequest(
-                request_id=run.rid,
-                model=run.plan.models[step.id].id,
-                text=sentence,
-                options=options,
-            ),
-            **run.call_options(),
-        )
-        await put(response.mel)
+    async for item in _texts(text):
+        # One mel per sentence, so the vocoder starts on the first while the next is made.
+        for sentence in split_text(item, SPECTROGRAM_PIECE_CHARS):
+            response = await stub.SynthesizeSpectrogram(
+                tts_pb2.SynthesizeSpectrogramRequest(
+                    request_id=run.rid,
+                    model=run.plan.models[step.id].id,
+                    text=sentence.text,
+                    options=options,
+                ),
+                **run.call_options(),
+            )
+            await put(response.mel)
 
 
 async def _vocode(run: Run, step: pb.Step, put: Callable[[Any], Any]) -> None:

@@ -32,7 +32,7 @@ from speechmesh.vad.v1 import vad_pb2
 STREAMED_ENCODINGS = (S16, F32, audio_pb2.AUDIO_ENCODING_MULAW)
 # Which embedding families a synthesis or conversion family can use.
 EMBEDDING_SOURCES: dict[str, set[str]] = {
-    "harmonyspeech": {"ge2e", "harmonyspeech-encoder"},
+    "harmonyspeech-synthesizer": {"ge2e-resemblyzer", "harmonyspeech-v1-encoder"},
     "openvoice-v1": {"openvoice-v1"},
     "openvoice-v2": {"openvoice-v2"},
 }

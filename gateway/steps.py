@@ -34,9 +34,13 @@ from speechmesh.indextts.v1 import indextts_pb2, indextts_pb2_grpc
 from speechmesh.orchestrator.v1 import orchestrator_pb2 as pb
 from speechmesh.runtime.errors import InvalidArgument, SpeechmeshError
 from speechmesh.runtime.service import Context
+from speechmesh.services.tts.text import split_text
 from speechmesh.stt.v1 import stt_pb2, stt_pb2_grpc
 from speechmesh.tts.v1 import tts_pb2, tts_pb2_grpc
 from speechmesh.vad.v1 import vad_pb2, vad_pb2_grpc
+
+# Longest sentence sent to SynthesizeSpectrogram at once (the service cuts longer ones).
+SPECTROGRAM_PIECE_CHARS = 400
 
 
 class Run:
@@ -252,17 +256,19 @@ async def _synthesize_spectrogram(run: Run, step: pb.Step, put: Callable[[Any], 
     assert text is not None
     options = await _synthesis_options(run, step)
     stub = run.stub(step, tts_pb2_grpc.TextToSpeechStub, graphs.TTS)
-    async for sentence in _texts(text):
-        response = await stub.SynthesizeSpectrogram(
-            tts_pb2.SynthesizeSpectrogramRequest(
-                request_id=run.rid,
-                model=run.plan.models[step.id].id,
-                text=sentence,
-                options=options,
-            ),
-            **run.call_options(),
-        )
-        await put(response.mel)
+    async for item in _texts(text):
+        # One mel per sentence, so the vocoder starts on the first while the next is made.
+        for sentence in split_text(item, SPECTROGRAM_PIECE_CHARS):
+            response = await stub.SynthesizeSpectrogram(
+                tts_pb2.SynthesizeSpectrogramRequest(
+                    request_id=run.rid,
+                    model=run.plan.models[step.id].id,
+                    text=sentence.text,
+                    options=options,
+                ),
+                **run.call_options(),
+            )
+            await put(response.mel)
 
 
 async def _vocode(run: Run, step: pb.Step, put: Callable[[Any], Any]) -> None:

@@ -115,6 +115,8 @@ class TtsEngine(Engine):
     "energy", "seed", "speaker_embedding", "reference_audio"."""
     speaker_family: ClassVar[str] = ""
     """The model family whose speaker embeddings it takes (with "speaker_embedding")."""
+    speaker_families: ClassVar[tuple[str, ...]] = ()
+    """Several such families, when it takes more than one (instead of speaker_family)."""
 
     sample_rate_hz: int
     """Native rate of its audio, known once loaded."""
@@ -173,10 +175,11 @@ class TtsEngine(Engine):
             if value is not None and not (math.isfinite(value) and value > 0):
                 raise InvalidArgument(name, f"must be > 0, got {value}")
         embedding = params.speaker_embedding
-        if embedding is not None and embedding.model_family != self.speaker_family:
+        accepted = self.speaker_families or (self.speaker_family,)
+        if embedding is not None and embedding.model_family not in accepted:
             raise InvalidArgument(
                 "speaker_embedding.model_family",
-                f"{what} takes embeddings of family {self.speaker_family!r}, "
+                f"{what} takes embeddings of family {' or '.join(map(repr, accepted))}, "
                 f"not {embedding.model_family!r}",
             )
         case = params.family_options_case

@@ -299,6 +299,10 @@ class TextToSpeechServicer(tts_pb2_grpc.TextToSpeechServicer):
         mels = [await model.run(SynthesisJob(p.text, settings, spectrogram=True)) for p in pieces]
         first = mels[0]
         mel = np.concatenate([m.mel for m in mels], axis=1)
+        if mel.shape[1] == 0:
+            raise InvalidArgument(
+                "text", f"nothing in it is speakable by model {model.id!r} (no frame made)"
+            )
         assert isinstance(engine, SpectrogramSynthesis)
         return tts_pb2.SynthesizeSpectrogramResponse(
             request_id=rid,

@@ -20,6 +20,8 @@ FAMILIES: dict[str, str] = {
     "faster-whisper": "speechmesh.services.stt.whisper:FasterWhisper",
     "piper": "speechmesh.services.tts.piper:Piper",
     "kittentts": "speechmesh.services.tts.kittentts:KittenTts",
+    "harmonyspeech-synthesizer": "speechmesh.services.tts.harmonyspeech.engine:Synthesizer",
+    "harmonyspeech-vocoder": "speechmesh.services.tts.harmonyspeech.engine:Vocoder",
     "indextts2": "speechmesh.services.indextts.engine:IndexTTSEngine",
     "ge2e-resemblyzer": "speechmesh.services.conversion.encoders:ResemblyzerEncoder",
     "harmonyspeech-v1-encoder": "speechmesh.services.conversion.encoders:HarmonySpeechEncoder",

@@ -6,6 +6,7 @@ import pytest
 from google.protobuf import json_format
 
 from speechmesh.gateway.graphs import OPS, validate
+from speechmesh.gateway.orchestrator import EMBEDDING_SOURCES
 from speechmesh.models.v1 import models_pb2
 from speechmesh.orchestrator.v1 import orchestrator_pb2 as pb
 from speechmesh.runtime.errors import InvalidArgument
@@ -14,13 +15,13 @@ MODELS = {
     "whisper": ("faster-whisper", "speechmesh.stt.v1.SpeechToText"),
     "silero": ("silero-vad", "speechmesh.vad.v1.VoiceActivity"),
     "piper": ("piper", "speechmesh.tts.v1.TextToSpeech"),
-    "harmony": ("harmonyspeech", "speechmesh.tts.v1.TextToSpeech"),
-    "melgan": ("harmonyspeech", "speechmesh.tts.v1.Vocoder"),
-    "ge2e": ("ge2e", "speechmesh.conversion.v1.SpeakerEncoder"),
+    "harmony": ("harmonyspeech-synthesizer", "speechmesh.tts.v1.TextToSpeech"),
+    "melgan": ("harmonyspeech-vocoder", "speechmesh.tts.v1.Vocoder"),
+    "ge2e": ("ge2e-resemblyzer", "speechmesh.conversion.v1.SpeakerEncoder"),
     "openvoice-enc": ("openvoice-v2", "speechmesh.conversion.v1.SpeakerEncoder"),
     "rnnoise": ("rnnoise", "speechmesh.conversion.v1.AudioRestoration"),
 }
-ACCEPTS = {"harmonyspeech": {"ge2e"}}
+ACCEPTS = EMBEDDING_SOURCES
 
 
 def find_model(model_id, services):

@@ -19,11 +19,8 @@ import argparse
 import ctypes
 import io
 import os
-import re
 import statistics
 import subprocess
-import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -31,7 +28,8 @@ import grpc
 import numpy as np
 import soundfile as sf
 import soxr
-from grpc_health.v1 import health_pb2, health_pb2_grpc
+import yaml
+from harness import cpu_seconds, serve
 
 from speechmesh.audio.v1 import audio_pb2
 from speechmesh.conversion.v1 import conversion_pb2, conversion_pb2_grpc
@@ -149,31 +147,7 @@ def in_process(family: str, audio: np.ndarray) -> float:
 
 
 def start_server() -> tuple[subprocess.Popen[str], str]:
-    path = Path(tempfile.mkdtemp()) / "conversion.yaml"
-    path.write_text(CONFIG)
-    command = [sys.executable, "-m", "speechmesh.cli.main", "serve", "conversion"]
-    command += ["--config", str(path), "--port", "0", "--log-level", "warning"]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    assert process.stdout is not None
-    for line in process.stdout:
-        match = re.search(r"listening on ([\d.]+:\d+)", line)
-        if match:
-            address = match.group(1)
-            with grpc.insecure_channel(address) as channel:
-                stub = health_pb2_grpc.HealthStub(channel)
-                deadline = time.monotonic() + 120
-                while time.monotonic() < deadline:
-                    status = stub.Check(health_pb2.HealthCheckRequest()).status
-                    if status == health_pb2.HealthCheckResponse.SERVING:
-                        return process, address
-                    time.sleep(0.1)
-    raise RuntimeError("server did not start")
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return serve("conversion", yaml.safe_load(CONFIG), ready_timeout_s=120)
 
 
 def served_stream(

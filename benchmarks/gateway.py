@@ -15,40 +15,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import re
-import subprocess
-import sys
-import tempfile
 import time
-from pathlib import Path
 
 import grpc
 import numpy as np
-import yaml
+from harness import serve, stop
 
 from speechmesh.audio.v1 import audio_pb2
 from speechmesh.vad.v1 import vad_pb2, vad_pb2_grpc
 
 RATE = 16000
 FORMAT = audio_pb2.AudioFormat(encoding=audio_pb2.AUDIO_ENCODING_PCM_S16LE, sample_rate_hz=RATE)
-
-
-def serve(service: str, config: dict) -> tuple[subprocess.Popen[str], str]:
-    path = Path(tempfile.mkdtemp()) / f"{service}.yaml"
-    path.write_text(yaml.safe_dump(config))
-    command = [sys.executable, "-m", "speechmesh.cli.main", "serve", service]
-    process = subprocess.Popen(
-        [*command, "--config", str(path), "--port", "0", "--log-level", "warning"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    assert process.stdout is not None
-    for line in process.stdout:
-        match = re.search(r"listening on ([\d.]+:\d+)", line)
-        if match:
-            return process, match.group(1)
-    raise RuntimeError(f"{service} did not start")
 
 
 def unary(address: str, calls: int) -> np.ndarray:
@@ -114,7 +91,7 @@ def main() -> None:
         },
     )
     try:
-        time.sleep(3.0)  # model load and the gateway's first refresh
+        time.sleep(1.0)  # the gateway's first refresh
         direct = unary(backend_address, args.calls)
         through = unary(gateway_address, args.calls)
         direct = np.concatenate([direct, unary(backend_address, args.calls)])  # interleaved
@@ -143,8 +120,7 @@ def main() -> None:
         print(f"    ratio gateway / direct {best_gateway / best_direct:.3f}")
     finally:
         for process in (gateway, backend):
-            process.terminate()
-            process.wait(30)
+            stop(process)
 
 
 if __name__ == "__main__":

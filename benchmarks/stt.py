@@ -22,10 +22,6 @@ import argparse
 import asyncio
 import importlib.util
 import re
-import socket
-import subprocess
-import sys
-import tempfile
 import time
 import urllib.request
 from dataclasses import dataclass, field
@@ -34,7 +30,7 @@ from pathlib import Path
 import grpc
 import numpy as np
 import soxr
-import yaml
+from harness import free_port, serve, stop
 
 from speechmesh.audio.v1 import audio_pb2
 from speechmesh.stt.v1 import stt_pb2, stt_pb2_grpc
@@ -93,12 +89,6 @@ def model_dir(model: str) -> str:
     return str(Path(next(iter(spec.submodule_search_locations))) / "model")
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def start_server(args: argparse.Namespace, max_batch_size: int, metrics_port: int) -> tuple:
     whisper = {
         "id": "whisper",
@@ -117,39 +107,7 @@ def start_server(args: argparse.Namespace, max_batch_size: int, metrics_port: in
         },
         "telemetry": {"metrics_port": metrics_port},
     }
-    path = Path(tempfile.mkdtemp()) / "stt.yaml"
-    path.write_text(yaml.safe_dump(config))
-    command = [sys.executable, "-m", "speechmesh.cli.main", "serve", "stt", "--config", str(path)]
-    process = subprocess.Popen(
-        [*command, "--port", "0", "--log-level", "warning"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    assert process.stdout is not None
-    for line in process.stdout:
-        match = re.search(r"listening on ([\d.]+:\d+)", line)
-        if match:
-            address = match.group(1)
-            break
-    else:
-        raise RuntimeError("server did not start")
-    wait_ready(address)
-    return process, address
-
-
-def wait_ready(address: str) -> None:
-    from grpc_health.v1 import health_pb2, health_pb2_grpc
-
-    deadline = time.monotonic() + 300
-    with grpc.insecure_channel(address) as channel:
-        stub = health_pb2_grpc.HealthStub(channel)
-        while time.monotonic() < deadline:
-            status = stub.Check(health_pb2.HealthCheckRequest(), timeout=5).status
-            if status == health_pb2.HealthCheckResponse.SERVING:
-                return
-            time.sleep(0.2)
-    raise TimeoutError("server never became SERVING")
+    return serve("stt", config)
 
 
 def batch_totals(metrics_port: int) -> tuple[float, float]:
@@ -323,8 +281,7 @@ def throughput(
                 else:
                     break
         finally:
-            process.terminate()
-            process.wait(60)
+            stop(process)
     return best
 
 
@@ -349,8 +306,7 @@ def main() -> None:
         unary(args, address, clips)
         streaming_latency(address, audio, spans)
     finally:
-        process.terminate()
-        process.wait(60)
+        stop(process)
     levels = [int(x) for x in args.levels.split(",")]
     print(
         f"(c) concurrent real-time streams, {len(audio) / RATE:.0f} s each, {len(spans)} "

@@ -18,17 +18,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import re
 import statistics
 import subprocess
-import sys
-import tempfile
 import time
-from pathlib import Path
 
 import grpc
 import numpy as np
 import onnxruntime as ort
+from harness import cpu_seconds, serve
 
 from speechmesh.audio.v1 import audio_pb2
 from speechmesh.services.tts.piper import embedded_model_path
@@ -58,12 +55,6 @@ def bare_voice(threads: int):
     return voice
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far (all its threads)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def bare_synthesize(voice, text: str) -> tuple[np.ndarray, float, float]:
     """(audio, seconds to the first sentence, seconds in all)."""
     from piper import SynthesisConfig
@@ -80,36 +71,8 @@ def bare_synthesize(voice, text: str) -> tuple[np.ndarray, float, float]:
 
 
 def start_server(threads: int) -> tuple[subprocess.Popen[str], str]:
-    config = (
-        "services:\n  tts:\n    port: 0\n    models:\n      - id: piper-joe\n"
-        f"        family: piper\n        max_batch_size: 1\n        threads: {threads}\n"
-    )
-    path = Path(tempfile.mkdtemp()) / "tts.yaml"
-    path.write_text(config)
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "speechmesh.cli.main",
-            "serve",
-            "tts",
-            "--config",
-            str(path),
-            "--port",
-            "0",
-            "--log-level",
-            "warning",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    assert process.stdout is not None
-    for line in process.stdout:
-        match = re.search(r"listening on ([\d.]+:\d+)", line)
-        if match:
-            return process, match.group(1)
-    raise RuntimeError("server did not start")
+    model = {"id": "piper-joe", "family": "piper", "max_batch_size": 1, "threads": threads}
+    return serve("tts", {"services": {"tts": {"port": 0, "models": [model]}}})
 
 
 def wait_ready(stub: tts_pb2_grpc.TextToSpeechStub) -> None:

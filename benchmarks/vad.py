@@ -18,12 +18,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import importlib.util
-import os
 import re
-import socket
 import subprocess
-import sys
-import tempfile
 import time
 import urllib.request
 from dataclasses import dataclass, field
@@ -32,6 +28,8 @@ from pathlib import Path
 import grpc
 import numpy as np
 import onnxruntime as ort
+import yaml
+from harness import cpu_seconds, free_port, serve
 
 from speechmesh.audio.v1 import audio_pb2
 from speechmesh.services.vad.silero import CONTEXT, WINDOW, embedded_model_path
@@ -108,38 +106,7 @@ class StreamStats:
 
 
 def start_server(config_text: str) -> tuple[subprocess.Popen[str], str]:
-    path = Path(tempfile.mkdtemp()) / "vad.yaml"
-    path.write_text(config_text)
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "speechmesh.cli.main",
-            "serve",
-            "vad",
-            "--config",
-            str(path),
-            "--port",
-            "0",
-            "--log-level",
-            "warning",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    assert process.stdout is not None
-    for line in process.stdout:
-        match = re.search(r"listening on ([\d.]+:\d+)", line)
-        if match:
-            return process, match.group(1)
-    raise RuntimeError("server did not start")
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+    return serve("vad", yaml.safe_load(config_text))
 
 
 def batch_totals(metrics_port: int) -> tuple[float, float]:
@@ -151,11 +118,6 @@ def batch_totals(metrics_port: int) -> tuple[float, float]:
         )
     )
     return float(values.get("sum", 0)), float(values.get("count", 0))
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def s16(samples: np.ndarray) -> bytes:

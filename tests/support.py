@@ -294,3 +294,18 @@ def conversion_config(models: list[dict], **overrides: object) -> dict:
     }
     config.update(overrides)
     return config
+
+
+def npm_install(package_json: Path, folder: Path) -> dict[str, str]:
+    """Installs a Node example's dependencies into `folder`; the env that lets node find them."""
+    import shutil
+
+    shutil.copy(package_json, folder / "package.json")
+    install = subprocess.run(
+        ["npm", "install", "--no-audit", "--no-fund", "--prefix", str(folder)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert install.returncode == 0, install.stderr
+    return {**os.environ, "NODE_PATH": str(folder / "node_modules")}

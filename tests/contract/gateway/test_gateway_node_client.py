@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
-from support import SENTENCES, word_error_rate
+from support import SENTENCES, npm_install, word_error_rate
 
 CLIENT = Path(__file__).resolve().parents[2] / "node"
 
@@ -18,21 +17,14 @@ pytestmark = pytest.mark.skipif(
 
 
 def test_node_client_round_trip_through_the_gateway(gateway, tmp_path):
-    shutil.copy(CLIENT / "package.json", tmp_path / "package.json")
-    install = subprocess.run(
-        ["npm", "install", "--no-audit", "--no-fund", "--prefix", str(tmp_path)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert install.returncode == 0, install.stderr
+    env = npm_install(CLIENT / "package.json", tmp_path)
     text = f"{SENTENCES[1]}. {SENTENCES[4]}."
     result = subprocess.run(
         ["node", str(CLIENT / "round_trip.js"), gateway.address, text],
         capture_output=True,
         text=True,
         timeout=120,
-        env={**os.environ, "NODE_PATH": str(tmp_path / "node_modules")},
+        env=env,
     )
     assert result.returncode == 0, result.stderr
     lines = dict(line.split(": ", 1) for line in result.stdout.splitlines())

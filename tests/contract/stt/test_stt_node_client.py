@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -10,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-from support import SENTENCES, piper_say, word_error_rate
+from support import SENTENCES, npm_install, piper_say, word_error_rate
 
 EXAMPLE = Path(__file__).resolve().parents[3] / "docs" / "examples" / "node"
 
@@ -20,14 +19,7 @@ pytestmark = pytest.mark.skipif(
 
 
 def test_node_example_streams_and_prints_finals(stt_server, tmp_path):
-    shutil.copy(EXAMPLE / "package.json", tmp_path / "package.json")
-    install = subprocess.run(
-        ["npm", "install", "--no-audit", "--no-fund", "--prefix", str(tmp_path)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert install.returncode == 0, install.stderr
+    env = npm_install(EXAMPLE / "package.json", tmp_path)
     speech, rate = piper_say(SENTENCES[4])
     gap = np.zeros(int(0.8 * rate), np.float32)
     wav = tmp_path / "speech.wav"
@@ -37,7 +29,7 @@ def test_node_example_streams_and_prints_finals(stt_server, tmp_path):
         capture_output=True,
         text=True,
         timeout=120,
-        env={**os.environ, "NODE_PATH": str(tmp_path / "node_modules")},
+        env=env,
     )
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()

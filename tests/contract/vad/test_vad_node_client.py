@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 import soundfile as sf
-from support import speech_in_silence
+from support import npm_install, speech_in_silence
 
 EXAMPLE = Path(__file__).resolve().parents[3] / "docs" / "examples" / "node"
 
@@ -19,14 +18,7 @@ pytestmark = pytest.mark.skipif(
 
 
 def test_node_example_finds_the_speech(vad_server, tmp_path):
-    shutil.copy(EXAMPLE / "package.json", tmp_path / "package.json")
-    install = subprocess.run(
-        ["npm", "install", "--no-audit", "--no-fund", "--prefix", str(tmp_path)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert install.returncode == 0, install.stderr
+    env = npm_install(EXAMPLE / "package.json", tmp_path)
     clip = speech_in_silence([1.0, 1.3, 0.7])
     wav = tmp_path / "speech.wav"
     sf.write(wav, clip.audio, clip.rate, subtype="PCM_16")
@@ -35,7 +27,7 @@ def test_node_example_finds_the_speech(vad_server, tmp_path):
         capture_output=True,
         text=True,
         timeout=60,
-        env={**os.environ, "NODE_PATH": str(tmp_path / "node_modules")},
+        env=env,
     )
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()

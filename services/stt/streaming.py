@@ -157,16 +157,16 @@ class RecognitionStream:
     # -- reader ------------------------------------------------------------------
 
     async def _read(self, payload: AsyncIterator[object]) -> None:
-        try:
-            async for message in payload:
-                await self._process(self._decoder.feed(message.audio.data))  # type: ignore[attr-defined]
-                self._check_length()
-                if self._stopped:
-                    break
-            if not self._stopped:
-                await self._process(self._decoder.flush(), final=True)
-        finally:
-            await self._finals.put(None)
+        async for message in payload:
+            await self._process(self._decoder.feed(message.audio.data))  # type: ignore[attr-defined]
+            self._check_length()
+            if self._stopped:
+                break
+        if not self._stopped:
+            await self._process(self._decoder.flush(), final=True)
+        # Only on success: a failed or cancelled call cancels the finalizer itself, and a
+        # full queue with nobody left to empty it would hold the call open for ever.
+        await self._finals.put(None)
 
     async def _process(self, samples: np.ndarray, *, final: bool = False) -> None:
         self._audio = np.concatenate([self._audio, samples]) if len(samples) else self._audio

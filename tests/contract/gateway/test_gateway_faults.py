@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import queue
-import re
 import signal
 import threading
 import time
@@ -12,6 +11,7 @@ import urllib.request
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2
+from prometheus_client.parser import text_string_to_metric_families
 from support import (
     free_port,
     gateway_config,
@@ -153,25 +153,29 @@ def test_a_client_deadline_cancels_the_backend_call(tmp_path):
             list(vad_pb2_grpc.VoiceActivityStub(channel).StreamingDetect(slow(), timeout=1.0))
         assert raised.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
 
-        def backend_saw_it() -> bool:
-            metrics = (
-                urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5)
-                .read()
-                .decode()
-            )
-            cancelled = re.search(
-                rf'speechmesh_requests_total\{{code="CANCELLED",method="{method}"\}} (\S+)',
-                metrics,
-            )
-            active = re.search(rf'speechmesh_active_streams\{{method="{method}"\}} (\S+)', metrics)
-            return bool(
-                cancelled
-                and float(cancelled.group(1)) >= 1
-                and active
-                and float(active.group(1)) == 0
-            )
+        def backend_calls() -> dict[str, float]:
+            """The backend's finished StreamingDetect calls by status, and its open streams."""
+            text = urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5)
+            seen: dict[str, float] = {}
+            for family in text_string_to_metric_families(text.read().decode()):
+                for sample in family.samples:
+                    if sample.labels.get("method") != method:
+                        continue
+                    if sample.name == "speechmesh_requests_total":
+                        seen[sample.labels["code"]] = sample.value
+                    elif sample.name == "speechmesh_active_streams":
+                        seen["active"] = sample.value
+            return seen
 
-        wait_until(backend_saw_it, timeout_s=10)
+        def backend_saw_it() -> bool:
+            seen = backend_calls()
+            ended = seen.get("CANCELLED", 0) + seen.get("DEADLINE_EXCEEDED", 0)
+            return ended >= 1 and seen.get("active") == 0
+
+        try:
+            wait_until(backend_saw_it, timeout_s=20)
+        except AssertionError:
+            raise AssertionError(f"backend metrics: {backend_calls()}") from None
     finally:
         gateway.stop()
         backend.stop()

@@ -117,29 +117,35 @@ async def run_step(run: Run, step: pb.Step) -> None:
     await run.emit_event(step, pb.STEP_EVENT_TYPE_FINISHED)
 
 
+async def config_first_audio(
+    source: Topic,
+    config: Callable[[audio_pb2.AudioFormat], Any],
+    message: Callable[[audio_pb2.AudioChunk], Any],
+) -> AsyncIterator[Any]:
+    """A stream's requests: its config (at the rate of the first audio), then the audio."""
+    configured = False
+    async for piece in audio_chunks(source):
+        if not configured:
+            configured = True
+            yield config(audio_pb2.AudioFormat(encoding=F32, sample_rate_hz=piece.rate))
+        yield message(audio_pb2.AudioChunk(data=piece.samples.astype("<f4").tobytes()))
+
+
 async def _detect(run: Run, step: pb.Step, put: Callable[[Any], Any]) -> None:
     source = run.source(step, "audio")
     assert source is not None
     stub = run.stub(step, vad_pb2_grpc.VoiceActivityStub, "speechmesh.vad.v1.VoiceActivity")
-
-    async def requests() -> AsyncIterator[vad_pb2.StreamingDetectRequest]:
-        configured = False
-        async for piece in audio_chunks(source):
-            if not configured:
-                configured = True
-                yield vad_pb2.StreamingDetectRequest(
-                    config=vad_pb2.StreamingDetectConfig(
-                        request_id=run.rid,
-                        model=run.plan.models[step.id].id,
-                        format=audio_pb2.AudioFormat(encoding=F32, sample_rate_hz=piece.rate),
-                        options=step.vad,
-                    )
-                )
-            yield vad_pb2.StreamingDetectRequest(
-                audio=audio_pb2.AudioChunk(data=piece.samples.astype("<f4").tobytes())
+    model = run.plan.models[step.id].id
+    requests = config_first_audio(
+        source,
+        lambda fmt: vad_pb2.StreamingDetectRequest(
+            config=vad_pb2.StreamingDetectConfig(
+                request_id=run.rid, model=model, format=fmt, options=step.vad
             )
-
-    async for response in stub.StreamingDetect(requests(), **run.call_options()):
+        ),
+        lambda chunk: vad_pb2.StreamingDetectRequest(audio=chunk),
+    )
+    async for response in stub.StreamingDetect(requests, **run.call_options()):
         if response.event.type == vad_pb2.SPEECH_EVENT_TYPE_END:
             await put(response.event.segment)
 
@@ -148,25 +154,17 @@ async def _transcribe(run: Run, step: pb.Step, put: Callable[[Any], Any]) -> Non
     source = run.source(step, "audio")
     assert source is not None
     stub = run.stub(step, stt_pb2_grpc.SpeechToTextStub, "speechmesh.stt.v1.SpeechToText")
-
-    async def requests() -> AsyncIterator[stt_pb2.StreamingRecognizeRequest]:
-        configured = False
-        async for piece in audio_chunks(source):
-            if not configured:
-                configured = True
-                yield stt_pb2.StreamingRecognizeRequest(
-                    config=stt_pb2.StreamingRecognizeConfig(
-                        request_id=run.rid,
-                        model=run.plan.models[step.id].id,
-                        format=audio_pb2.AudioFormat(encoding=F32, sample_rate_hz=piece.rate),
-                        options=step.recognition,
-                    )
-                )
-            yield stt_pb2.StreamingRecognizeRequest(
-                audio=audio_pb2.AudioChunk(data=piece.samples.astype("<f4").tobytes())
+    model = run.plan.models[step.id].id
+    requests = config_first_audio(
+        source,
+        lambda fmt: stt_pb2.StreamingRecognizeRequest(
+            config=stt_pb2.StreamingRecognizeConfig(
+                request_id=run.rid, model=model, format=fmt, options=step.recognition
             )
-
-    async for response in stub.StreamingRecognize(requests(), **run.call_options()):
+        ),
+        lambda chunk: stt_pb2.StreamingRecognizeRequest(audio=chunk),
+    )
+    async for response in stub.StreamingRecognize(requests, **run.call_options()):
         for result in response.results:
             if result.is_final:
                 await put(result)
@@ -315,16 +313,7 @@ async def _streamed_audio_step(
     """A config-first audio-in, audio-out stream (restore, tone convert)."""
     source = run.source(step, "audio")
     assert source is not None
-
-    async def requests() -> AsyncIterator[Any]:
-        configured = False
-        async for piece in audio_chunks(source):
-            if not configured:
-                configured = True
-                yield config(audio_pb2.AudioFormat(encoding=F32, sample_rate_hz=piece.rate))
-            yield message(audio_pb2.AudioChunk(data=piece.samples.astype("<f4").tobytes()))
-
-    async for response in call(requests()):
+    async for response in call(config_first_audio(source, config, message)):
         if response.audio.data:
             samples = np.frombuffer(response.audio.data, "<f4").copy()
             await put(AudioPiece(samples, response.format.sample_rate_hz))

@@ -11,7 +11,7 @@ from typing import Any
 
 from speechmesh.audio.v1 import audio_pb2
 from speechmesh.conversion.v1 import conversion_pb2, conversion_pb2_grpc
-from speechmesh.runtime.audio import AudioSpec, resample
+from speechmesh.runtime.audio import AudioSpec, decode_request_audio, resample
 from speechmesh.runtime.config import LimitsConfig
 from speechmesh.runtime.errors import InvalidArgument, LimitExceeded
 from speechmesh.runtime.pool import HostedModel, ModelPool
@@ -22,7 +22,7 @@ from speechmesh.runtime.telemetry import REAL_TIME_FACTOR
 from speechmesh.services.conversion import embeddings
 from speechmesh.services.conversion.contracts import CONVERSION_SERVICE
 from speechmesh.services.conversion.conversion_run import ConversionRun, convert_samples, engine_of
-from speechmesh.services.conversion.encoder_servicer import decode_audio, embed
+from speechmesh.services.conversion.encoder_servicer import embed
 from speechmesh.services.conversion.outputs import (
     StreamEncoder,
     encode_whole,
@@ -54,7 +54,7 @@ async def target_vector(
         )
     if which == "target_audio":
         field = f"{prefix}target_audio"
-        clip = await decode_audio(message.target_audio, field, limits.max_audio_seconds)
+        clip = await decode_request_audio(message.target_audio, field, limits.max_audio_seconds)
         return await embed(model, [clip], field)
     raise InvalidArgument(f"{prefix}target", "is required: give target_audio or target_embedding")
 
@@ -91,7 +91,9 @@ class VoiceConversionServicer(conversion_pb2_grpc.VoiceConversionServicer):
         out_spec = output_spec(request.output_format, "output_format", streaming=False)
         source = source_vector(model, request, "")
         target = await target_vector(model, request, "", self._limits)
-        decoded = await decode_audio(request.source, "source", self._limits.max_audio_seconds)
+        decoded = await decode_request_audio(
+            request.source, "source", self._limits.max_audio_seconds
+        )
         if source is None:
             source = await embed(model, [decoded], "source")
         started = time.perf_counter()

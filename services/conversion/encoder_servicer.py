@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 from speechmesh.audio.v1 import audio_pb2
 from speechmesh.conversion.v1 import conversion_pb2, conversion_pb2_grpc
-from speechmesh.runtime.audio import AudioSpec, DecodedAudio, decode
+from speechmesh.runtime.audio import DecodedAudio, decode_request_audio
 from speechmesh.runtime.config import LimitsConfig
 from speechmesh.runtime.errors import InvalidArgument
 from speechmesh.runtime.pool import HostedModel, ModelPool
@@ -34,18 +34,10 @@ async def decode_clips(
     decoded: list[DecodedAudio] = []
     left = max_seconds
     for index, clip in enumerate(clips):
-        audio = await decode_audio(clip, f"{field}[{index}]", left)
+        audio = await decode_request_audio(clip, f"{field}[{index}]", left)
         left -= audio.duration_s
         decoded.append(audio)
     return decoded
-
-
-async def decode_audio(audio: audio_pb2.Audio, field: str, max_seconds: float) -> DecodedAudio:
-    """One whole piece of audio, decoded off the event loop; errors name f"{field}.*"."""
-    spec = AudioSpec.from_proto(audio.format, f"{field}.format")
-    return await asyncio.to_thread(
-        decode, audio.data, spec, f"{field}.data", max_duration_s=max_seconds
-    )
 
 
 async def embed(

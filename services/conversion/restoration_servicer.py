@@ -10,7 +10,7 @@ import numpy as np
 
 from speechmesh.audio.v1 import audio_pb2
 from speechmesh.conversion.v1 import conversion_pb2, conversion_pb2_grpc
-from speechmesh.runtime.audio import AudioSpec, Encoding, decode
+from speechmesh.runtime.audio import AudioSpec, Encoding, decode_request_audio
 from speechmesh.runtime.config import LimitsConfig
 from speechmesh.runtime.errors import LimitExceeded
 from speechmesh.runtime.pool import HostedModel, ModelPool
@@ -59,14 +59,7 @@ class AudioRestorationServicer(conversion_pb2_grpc.AudioRestorationServicer):
         model = self._pool.get(request.model, RESTORATION_SERVICE)
         params = restoration_params(request.options, _engine(model), "options")
         out_spec = output_spec(request.output_format, "output_format", streaming=False)
-        spec = AudioSpec.from_proto(request.audio.format, "audio.format")
-        decoded = await asyncio.to_thread(
-            decode,
-            request.audio.data,
-            spec,
-            "audio.data",
-            max_duration_s=self._limits.max_audio_seconds,
-        )
+        decoded = await decode_request_audio(request.audio, "audio", self._limits.max_audio_seconds)
         started = time.perf_counter()
         run = await open_run(
             model, AudioSpec(Encoding.PCM_F32LE, decoded.sample_rate_hz, 1), params

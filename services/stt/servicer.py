@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 
 import numpy as np
 
-from speechmesh.runtime.audio import AudioSpec, Encoding, decode, resample
+from speechmesh.runtime.audio import AudioSpec, Encoding, decode_request_audio, resample
 from speechmesh.runtime.config import LimitsConfig
 from speechmesh.runtime.errors import FailedPrecondition, InvalidArgument
 from speechmesh.runtime.pool import HostedModel, ModelPool
@@ -77,14 +77,7 @@ class SpeechToTextServicer(stt_pb2_grpc.SpeechToTextServicer):
         options = request.options
         settings = decode_settings(options, "options", engine)
         silence_guard_s = hallucination_silence_s(options, "options")
-        spec = AudioSpec.from_proto(request.audio.format, "audio.format")
-        decoded = await asyncio.to_thread(
-            decode,
-            request.audio.data,
-            spec,
-            "audio.data",
-            max_duration_s=self._limits.max_audio_seconds,
-        )
+        decoded = await decode_request_audio(request.audio, "audio", self._limits.max_audio_seconds)
         started = time.perf_counter()
         audio = resample(decoded.samples, decoded.sample_rate_hz, SAMPLE_RATE)
         total = len(audio)

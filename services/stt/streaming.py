@@ -94,8 +94,11 @@ class RecognitionStream:
             vad_model, AudioSpec(Encoding.PCM_F32LE, SAMPLE_RATE, 1), settings.segmentation
         )
         self._spec = spec
-        self._audio = np.zeros(0, np.float32)
-        self._audio_start = 0  # stream position (16 kHz) of self._audio[0]
+        # Received 16 kHz audio as it came, chunk by chunk: appending never copies what
+        # is already held, and a slice joins only the chunks it spans.
+        self._chunks: list[np.ndarray] = []
+        self._audio_start = 0  # stream position (16 kHz) of self._chunks[0][0]
+        self._held = 0  # samples in self._chunks
         self._utterance: Utterance | None = None
         self._utterances = 0
         self._previous_text = ""
@@ -107,7 +110,7 @@ class RecognitionStream:
     @property
     def _received(self) -> int:
         """16 kHz samples received so far."""
-        return self._audio_start + len(self._audio)
+        return self._audio_start + self._held
 
     def _timeline(self) -> Timeline:
         rate = self._decoder.input_rate_hz or self._spec.sample_rate_hz or SAMPLE_RATE
@@ -169,7 +172,9 @@ class RecognitionStream:
         await self._finals.put(None)
 
     async def _process(self, samples: np.ndarray, *, final: bool = False) -> None:
-        self._audio = np.concatenate([self._audio, samples]) if len(samples) else self._audio
+        if len(samples):
+            self._chunks.append(samples)
+            self._held += len(samples)
         events = await self._vad.feed(samples.tobytes()) if len(samples) else []
         if final:
             events += await self._vad.finish()
@@ -221,13 +226,22 @@ class RecognitionStream:
         keep_from = self._received - HISTORY_SAMPLES
         if self._utterance is not None:
             keep_from = min(keep_from, self._utterance.start)
-        if self._finals.qsize() or keep_from <= self._audio_start:
+        if self._finals.qsize():
             return  # a queued final still needs its audio
-        self._audio = self._audio[keep_from - self._audio_start :]
-        self._audio_start = keep_from
+        # Drop whole chunks that end before keep_from.
+        while self._chunks and self._audio_start + len(self._chunks[0]) <= keep_from:
+            dropped = self._chunks.pop(0)
+            self._audio_start += len(dropped)
+            self._held -= len(dropped)
 
     def _slice(self, start: int, end: int) -> np.ndarray:
-        return self._audio[start - self._audio_start : end - self._audio_start].copy()
+        parts, position = [], self._audio_start
+        for chunk in self._chunks:
+            chunk_end = position + len(chunk)
+            if chunk_end > start and position < end:
+                parts.append(chunk[max(start - position, 0) : end - position])
+            position = chunk_end
+        return np.concatenate(parts) if parts else np.zeros(0, np.float32)
 
     def _check_length(self) -> None:
         seconds = self._received / SAMPLE_RATE
@@ -262,28 +276,21 @@ class RecognitionStream:
         timeline = self._timeline()
         start, end = timeline.sample(utterance.start), timeline.sample(heard)
         agreement = utterance.agreement
-        results = []
-        for words, stability in (
-            (agreement.committed, 1.0),
-            (agreement.unstable, TENTATIVE_STABILITY),
-        ):
-            if words:
-                results.append(
-                    stt_pb2.StreamingRecognitionResult(
-                        alternatives=[
-                            stt_pb2.SpeechRecognitionAlternative(transcript=" ".join(words))
-                        ],
-                        is_final=False,
-                        stability=stability,
-                        utterance_index=utterance.index,
-                        start_sample=start,
-                        end_sample=end,
-                        start_ms=timeline.ms(start),
-                        end_ms=timeline.ms(end),
-                        language=result.language,
-                        language_probability=result.language_probability,
-                    )
-                )
+        results = [
+            _result(
+                stt_pb2.SpeechRecognitionAlternative(transcript=" ".join(words)),
+                utterance.index,
+                (start, end),
+                timeline,
+                result,
+                stability=stability,
+            )
+            for words, stability in (
+                (agreement.committed, 1.0),
+                (agreement.unstable, TENTATIVE_STABILITY),
+            )
+            if words
+        ]
         if results:
             self._out.put_nowait(self._response(timeline, results=results))
 
@@ -335,17 +342,7 @@ class RecognitionStream:
             confidence=confidence(logprob) if segments else 0.0,
             words=words_proto(segments, utterance.start, timeline),
         )
-        final = stt_pb2.StreamingRecognitionResult(
-            alternatives=[alternative],
-            is_final=True,
-            utterance_index=utterance.index,
-            start_sample=start,
-            end_sample=end,
-            start_ms=timeline.ms(start),
-            end_ms=timeline.ms(end),
-            language=result.language,
-            language_probability=result.language_probability,
-        )
+        final = _result(alternative, utterance.index, (start, end), timeline, result)
         self._out.put_nowait(self._response(timeline, results=[final]))
 
     # -- responses ---------------------------------------------------------------
@@ -372,3 +369,28 @@ class RecognitionStream:
             sample_rate_hz=timeline.rate_hz,
             **fields,  # type: ignore[arg-type]
         )
+
+
+def _result(
+    alternative: stt_pb2.SpeechRecognitionAlternative,
+    utterance_index: int,
+    span: tuple[int, int],
+    timeline: Timeline,
+    decoded: DecodeResult,
+    *,
+    stability: float | None = None,
+) -> stt_pb2.StreamingRecognitionResult:
+    """An interim result (with its stability) or, without one, the utterance's final."""
+    start, end = span
+    return stt_pb2.StreamingRecognitionResult(
+        alternatives=[alternative],
+        is_final=stability is None,
+        stability=stability or 0.0,
+        utterance_index=utterance_index,
+        start_sample=start,
+        end_sample=end,
+        start_ms=timeline.ms(start),
+        end_ms=timeline.ms(end),
+        language=decoded.language,
+        language_probability=decoded.language_probability,
+    )

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import AsyncIterator
 
-from speechmesh.runtime.audio import AudioSpec, Encoding, decode
+from speechmesh.runtime.audio import AudioSpec, Encoding, decode_request_audio
 from speechmesh.runtime.config import LimitsConfig
 from speechmesh.runtime.errors import LimitExceeded
 from speechmesh.runtime.pool import ModelPool
@@ -39,14 +38,7 @@ class VoiceActivityServicer(vad_pb2_grpc.VoiceActivityServicer):
         rid = request_id(request.request_id)
         model = self._pool.get(request.model, SileroVad.service)
         params = vad_params(request.options)
-        spec = AudioSpec.from_proto(request.audio.format, "audio.format")
-        decoded = await asyncio.to_thread(
-            decode,
-            request.audio.data,
-            spec,
-            "audio.data",
-            max_duration_s=self._limits.max_audio_seconds,
-        )
+        decoded = await decode_request_audio(request.audio, "audio", self._limits.max_audio_seconds)
         started = time.perf_counter()
         # Decoded samples go through the same streaming path as StreamingDetect, so both
         # find exactly the same segments.

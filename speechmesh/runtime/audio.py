@@ -12,6 +12,7 @@ and G.711 mu-law).
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import io
 import struct
@@ -418,6 +419,16 @@ def decode(
             raise InvalidArgument(field, f"the {_LABELS[spec.encoding]} audio holds no samples")
     _check_finite(decoded.samples, field)
     return decoded
+
+
+async def decode_request_audio(
+    audio: audio_pb2.Audio, field: str, max_duration_s: float | None
+) -> DecodedAudio:
+    """A request's whole Audio, decoded off the event loop; errors name f"{field}.*"."""
+    spec = AudioSpec.from_proto(audio.format, f"{field}.format")
+    return await asyncio.to_thread(
+        decode, audio.data, spec, f"{field}.data", max_duration_s=max_duration_s
+    )
 
 
 def _decode_container(

@@ -11,7 +11,6 @@ so new calls skip it without waiting for the next refresh.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 import logging
 import socket
@@ -104,10 +103,6 @@ class Backend:
                 self.replicas[address] = Replica(self.name, address, channel)
         await asyncio.gather(*(probe(r) for r in self.replicas.values()))
 
-    async def close(self) -> None:
-        for replica in self.replicas.values():
-            await replica.channel.close(grace=None)
-
 
 async def probe(replica: Replica) -> None:
     """Health and models of one replica; any failure marks it down with the reason."""
@@ -139,14 +134,6 @@ class Router:
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._refresh_forever())
-
-    async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        for backend in self.backends:
-            await backend.close()
 
     async def refresh(self) -> None:
         await asyncio.gather(*(backend.refresh() for backend in self.backends))

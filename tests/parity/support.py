@@ -1,0 +1,77 @@
+"""Reads parity fixtures (reference outputs) and compares the served output with them.
+
+Fixtures live in tests/parity/fixtures/<family>/, written by scripts/parity/<family>.py.
+SPEECHMESH_PARITY_FIXTURES points the suite at another root, e.g. an independent
+reference run with other seeds, texts and clips.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+FIXTURES = Path(__file__).parent / "fixtures"
+# Floats: the worst absolute difference, relative to the reference's peak.
+RELATIVE_TOLERANCE = 1e-5
+
+
+class ReferenceRun:
+    """One family's fixture folder: its manifest, cases, arrays and documents."""
+
+    def __init__(self, family: str) -> None:
+        root = Path(os.environ.get("SPEECHMESH_PARITY_FIXTURES", FIXTURES))
+        self.folder = root / family
+        if not (self.folder / "manifest.json").is_file():
+            raise FileNotFoundError(
+                f"no parity fixtures for {family} in {root}: run scripts/parity/ to make them"
+            )
+
+    @cached_property
+    def manifest(self) -> dict[str, Any]:
+        return json.loads((self.folder / "manifest.json").read_text())
+
+    @property
+    def cases(self) -> list[dict[str, Any]]:
+        return list(self.manifest["cases"])
+
+    def array(self, name: str) -> np.ndarray:
+        path = self.folder / (name if name.endswith(".npy") else f"{name}.npy")
+        return np.load(path, allow_pickle=False)
+
+    def document(self, name: str) -> Any:
+        path = self.folder / (name if name.endswith(".json") else f"{name}.json")
+        return json.loads(path.read_text())
+
+    def file(self, name: str) -> Path:
+        return self.folder / name
+
+
+def relative_error(actual: np.ndarray, expected: np.ndarray) -> float:
+    """Worst |actual - expected| over the reference's peak (shapes must agree)."""
+    actual = np.asarray(actual, dtype=np.float64)
+    expected = np.asarray(expected, dtype=np.float64)
+    assert actual.shape == expected.shape, f"shape {actual.shape} != reference {expected.shape}"
+    peak = float(np.max(np.abs(expected))) if expected.size else 0.0
+    worst = float(np.max(np.abs(actual - expected))) if expected.size else 0.0
+    return worst / peak if peak > 0 else worst
+
+
+def assert_close(actual: Any, expected: Any, what: str, tolerance: float = RELATIVE_TOLERANCE):
+    error = relative_error(np.asarray(actual), np.asarray(expected))
+    assert error <= tolerance, f"{what}: worst error {error:.3g} of the peak > {tolerance:g}"
+    return error
+
+
+def assert_exact(actual: Any, expected: Any, what: str) -> None:
+    actual, expected = np.asarray(actual), np.asarray(expected)
+    assert actual.shape == expected.shape, f"{what}: shape {actual.shape} != {expected.shape}"
+    mismatch = np.flatnonzero(actual.ravel() != expected.ravel())
+    assert mismatch.size == 0, (
+        f"{what}: {mismatch.size} of {actual.size} differ, first at {int(mismatch[0])}: "
+        f"{actual.ravel()[mismatch[0]]!r} != {expected.ravel()[mismatch[0]]!r}"
+    )

@@ -487,6 +487,12 @@ def _to_s16(samples: Samples) -> npt.NDArray[np.int16]:
     return np.clip(scaled, -32768, 32767).astype("<i2")
 
 
+def _to_f32(samples: Samples) -> npt.NDArray[np.float32]:
+    """Float PCM as the model made it: never clipped, so a family whose reference returns
+    samples beyond [-1, 1] reaches the client unchanged; only NaN and Inf are replaced."""
+    return np.nan_to_num(samples, nan=0.0, posinf=1.0, neginf=-1.0).astype("<f4")
+
+
 def _encode_soundfile(samples: Samples, rate_hz: int, container: str) -> bytes:
     buffer = io.BytesIO()
     # Writing int16 ourselves keeps our scale; libsndfile would use 32767 for floats.
@@ -517,7 +523,7 @@ def encode(samples: Samples, sample_rate_hz: int, spec: AudioSpec, field: str = 
 
     The output rate is spec.sample_rate_hz, or the input's when 0, except that Ogg/Opus
     moves to a rate Opus supports (see `output_rate_hz`). Samples outside [-1, 1] are
-    clipped. Output is mono: spec.channels must be 0 or 1 (errors name f"{field}.channels").
+    clipped in integer and compressed encodings and kept in PCM_F32LE. Output is mono: spec.channels must be 0 or 1 (errors name f"{field}.channels").
     """
     if samples.ndim != 1:
         raise ValueError(f"encode takes mono samples of shape [n], got {samples.shape}")
@@ -528,8 +534,7 @@ def encode(samples: Samples, sample_rate_hz: int, spec: AudioSpec, field: str = 
     if spec.encoding == Encoding.PCM_S16LE:
         return _to_s16(samples).tobytes()
     if spec.encoding == Encoding.PCM_F32LE:
-        finite = np.nan_to_num(samples, nan=0.0, posinf=1.0, neginf=-1.0)
-        return np.clip(finite, -1.0, 1.0).astype("<f4").tobytes()
+        return _to_f32(samples).tobytes()
     if spec.encoding == Encoding.MULAW:
         return linear_to_mulaw(_to_s16(samples)).tobytes()
     if spec.encoding == Encoding.OGG_OPUS:
@@ -833,8 +838,7 @@ class StreamEncoder:
         if self.encoding == Encoding.PCM_S16LE or self.encoding == Encoding.WAV:
             return header + _to_s16(samples).tobytes()
         if self.encoding == Encoding.PCM_F32LE:
-            finite = np.nan_to_num(samples, nan=0.0, posinf=1.0, neginf=-1.0)
-            return np.clip(finite, -1.0, 1.0).astype("<f4").tobytes()
+            return _to_f32(samples).tobytes()
         if self.encoding == Encoding.MULAW:
             return linear_to_mulaw(_to_s16(samples)).tobytes()
         if len(samples) == 0:

@@ -30,7 +30,9 @@ class _AudioEncodingEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_AudioEn
     AUDIO_ENCODING_PCM_S16LE: _AudioEncoding.ValueType  # 1
     """Raw signed 16-bit little-endian PCM, channels interleaved."""
     AUDIO_ENCODING_PCM_F32LE: _AudioEncoding.ValueType  # 2
-    """Raw 32-bit IEEE float little-endian PCM in [-1, 1], channels interleaved."""
+    """Raw 32-bit IEEE float little-endian PCM, channels interleaved; full scale is ±1. Output
+    carries the model's samples as it made them, so peaks beyond ±1 are not clipped.
+    """
     AUDIO_ENCODING_WAV: _AudioEncoding.ValueType  # 3
     """A RIFF/WAVE file (PCM 8/16/24/32-bit, float, or G.711), header included."""
     AUDIO_ENCODING_FLAC: _AudioEncoding.ValueType  # 4
@@ -52,7 +54,9 @@ AUDIO_ENCODING_UNSPECIFIED: AudioEncoding.ValueType  # 0
 AUDIO_ENCODING_PCM_S16LE: AudioEncoding.ValueType  # 1
 """Raw signed 16-bit little-endian PCM, channels interleaved."""
 AUDIO_ENCODING_PCM_F32LE: AudioEncoding.ValueType  # 2
-"""Raw 32-bit IEEE float little-endian PCM in [-1, 1], channels interleaved."""
+"""Raw 32-bit IEEE float little-endian PCM, channels interleaved; full scale is ±1. Output
+carries the model's samples as it made them, so peaks beyond ±1 are not clipped.
+"""
 AUDIO_ENCODING_WAV: AudioEncoding.ValueType  # 3
 """A RIFF/WAVE file (PCM 8/16/24/32-bit, float, or G.711), header included."""
 AUDIO_ENCODING_FLAC: AudioEncoding.ValueType  # 4

@@ -523,7 +523,8 @@ def encode(samples: Samples, sample_rate_hz: int, spec: AudioSpec, field: str = 
 
     The output rate is spec.sample_rate_hz, or the input's when 0, except that Ogg/Opus
     moves to a rate Opus supports (see `output_rate_hz`). Samples outside [-1, 1] are
-    clipped in integer and compressed encodings and kept in PCM_F32LE. Output is mono: spec.channels must be 0 or 1 (errors name f"{field}.channels").
+    clipped in integer and compressed encodings and kept in PCM_F32LE. Output is mono:
+    spec.channels must be 0 or 1 (errors name f"{field}.channels").
     """
     if samples.ndim != 1:
         raise ValueError(f"encode takes mono samples of shape [n], got {samples.shape}")

@@ -65,11 +65,26 @@ class HostedModel:
 class ModelPool:
     """All models of one server."""
 
-    def __init__(self, configs: Sequence[ModelConfig], health_servicer: health.aio.HealthServicer):
+    def __init__(
+        self,
+        configs: Sequence[ModelConfig],
+        health_servicer: health.aio.HealthServicer,
+        serves: tuple[str, ...] | None = None,
+        server: str = "this",
+    ):
+        """`serves`: the gRPC services of the server; a model of a family that none of
+        them serves is refused at start, since no call could ever reach it."""
         self._health = health_servicer
         self._models: dict[str, HostedModel] = {}
         for config in configs:
             engine = registry.engine_class(config.family)(config)
+            if serves is not None and engine.service not in serves:
+                raise FailedPrecondition(
+                    f"model {config.id!r}: family {config.family!r} is served by "
+                    f"{engine.service}, which the {server} server does not serve "
+                    f"(it serves {', '.join(serves)}); declare it under the service "
+                    "that serves it"
+                )
             self._models[config.id] = HostedModel(config, engine)
         self._load_task: asyncio.Task[None] | None = None
         self.all_loaded = asyncio.Event()

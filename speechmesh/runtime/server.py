@@ -78,7 +78,9 @@ class MeshServer:
             ],
         )
         self.health = health.aio.HealthServicer()
-        self.pool = ModelPool(service_config.models, self.health)
+        self.pool = ModelPool(
+            service_config.models, self.health, self.spec.grpc_services, self.spec.name
+        )
 
     async def start(self) -> int:
         """Binds, starts serving (models NOT_SERVING until loaded) and returns the port."""

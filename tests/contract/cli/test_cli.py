@@ -146,6 +146,19 @@ def test_serve_refuses_an_unknown_model_family(tmp_path):
     assert "unknown model family 'no-such-family'" in result.stdout + result.stderr
 
 
+def test_serve_refuses_a_family_of_another_service(tmp_path):
+    """A TTS server given a restoration model would list it READY and answer every call
+    NOT_FOUND: it is refused at start, naming the family, its service and the server."""
+    config = tmp_path / "foreign.yaml"
+    models = [{"id": "rnnoise", "family": "rnnoise"}]
+    config.write_text(yaml.safe_dump({"services": {"tts": {"port": 0, "models": models}}}))
+    result = cli("serve", "tts", "--config", str(config))
+    output = " ".join((result.stdout + result.stderr).split())  # the console wraps lines
+    assert result.returncode == 2, output
+    assert "family 'rnnoise' is served by speechmesh.conversion.v1.AudioRestoration" in output
+    assert "which the tts server does not serve" in output
+
+
 def test_models_pull_finds_cached_weights_and_explains_missing_ones(tmp_path):
     revision = "0123456789abcdef0123456789abcdef01234567"
     repo = tmp_path / "hf" / "hub" / "models--acme--tiny-vad"

@@ -43,7 +43,7 @@ def parser(family: str, description: str) -> argparse.ArgumentParser:
 
 
 def upstream_commit(checkout: Path, pinned: str) -> str:
-    """The checkout's commit, refused unless it is the pinned one (fixtures must be reproducible)."""
+    """The checkout's commit, refused unless it is the pinned one (fixtures must reproduce)."""
     head = subprocess.run(
         ["git", "-C", str(checkout), "rev-parse", "HEAD"],
         capture_output=True,

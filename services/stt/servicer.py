@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 
 import numpy as np
 
-from speechmesh.runtime.audio import AudioSpec, Encoding, decode_request_audio, resample
+from speechmesh.runtime.audio import AudioSpec, Encoding, decode_request_audio
 from speechmesh.runtime.config import LimitsConfig
 from speechmesh.runtime.errors import FailedPrecondition, InvalidArgument
 from speechmesh.runtime.pool import HostedModel, ModelPool
@@ -79,7 +79,7 @@ class SpeechToTextServicer(stt_pb2_grpc.SpeechToTextServicer):
         silence_guard_s = hallucination_silence_s(options, "options")
         decoded = await decode_request_audio(request.audio, "audio", self._limits.max_audio_seconds)
         started = time.perf_counter()
-        audio = resample(decoded.samples, decoded.sample_rate_hz, SAMPLE_RATE)
+        audio = await asyncio.to_thread(engine.model_audio, decoded.samples, decoded.sample_rate_hz)
         total = len(audio)
         use_vad = options.vad_filter or total > WINDOW_SAMPLES or silence_guard_s is not None
         speech = (

@@ -18,11 +18,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import av
 import ctranslate2
 import numpy as np
 from faster_whisper import WhisperModel
 from faster_whisper.audio import pad_or_trim
 from faster_whisper.tokenizer import Tokenizer
+from faster_whisper.transcribe import get_suppressed_tokens
 
 from speechmesh.models.v1 import models_pb2
 from speechmesh.runtime import weights
@@ -223,6 +225,7 @@ class FasterWhisper(Engine):
             num_workers=1,
         )
         self._tokenizers: dict[tuple[str, str], Tokenizer] = {}
+        self._suppressed: list[int] | None = None
 
     @property
     def multilingual(self) -> bool:
@@ -238,6 +241,24 @@ class FasterWhisper(Engine):
 
     def describe(self) -> ModelDescription:
         return ModelDescription(languages=self.languages, native_sample_rate_hz=SAMPLE_RATE)
+
+    @staticmethod
+    def model_audio(samples: np.ndarray, rate_hz: int) -> np.ndarray:
+        """16 kHz samples as faster-whisper's `decode_audio` makes them from a file
+        (libswresample to 16-bit mono, then /32768), so a request decodes to the very
+        samples the bare engine hears; soxr's rendering changes some transcripts."""
+        if len(samples) == 0:
+            return np.zeros(0, np.float32)
+        resampler = av.AudioResampler(format="s16", layout="mono", rate=SAMPLE_RATE)
+        frame = av.AudioFrame.from_ndarray(
+            np.ascontiguousarray(samples, dtype=np.float32).reshape(1, -1),
+            format="flt",
+            layout="mono",
+        )
+        frame.sample_rate = rate_hz
+        frames = [*resampler.resample(frame), *resampler.resample(None)]
+        pcm = np.concatenate([f.to_ndarray() for f in frames], axis=1).reshape(-1)
+        return pcm.astype(np.float32) / 32768.0
 
     def check_settings(self, settings: DecodeSettings, field: str) -> None:
         """InvalidArgument for settings this model cannot honour."""
@@ -259,6 +280,15 @@ class FasterWhisper(Engine):
                 self.model.hf_tokenizer, self.multilingual, task=task, language=language
             )
         return self._tokenizers[key]
+
+    def _suppressed_tokens(self, tokenizer: Tokenizer) -> list[int]:
+        """What faster-whisper's transcribe suppresses by default: its own non-speech
+        symbols and the task tokens, not CTranslate2's "-1" (the model config's list,
+        which differs and changes transcripts)."""
+        # The list depends on the vocabulary only (both task tokens are in it).
+        if self._suppressed is None:
+            self._suppressed = list(get_suppressed_tokens(tokenizer, [-1]))
+        return self._suppressed
 
     def run_batch(self, items: Sequence[DecodeJob]) -> list[DecodeResult]:
         groups: dict[DecodeSettings, list[int]] = defaultdict(list)
@@ -291,7 +321,9 @@ class FasterWhisper(Engine):
     def _features(self, audio: np.ndarray) -> np.ndarray:
         if len(audio) > WINDOW_SAMPLES:
             raise ValueError(f"a decode job holds at most {WINDOW_SECONDS} s of audio")
-        features = self.model.feature_extractor(audio, padding=HOP)
+        # faster-whisper's transcribe drops the frame that its padding adds (it decodes
+        # features[:, :content_frames]); the same frames give the same transcript.
+        features = self.model.feature_extractor(audio, padding=HOP)[..., :-1]
         return np.asarray(pad_or_trim(features), dtype=np.float32)
 
     def _languages(
@@ -328,7 +360,8 @@ class FasterWhisper(Engine):
         for attempt_index, temperature in enumerate(settings.temperatures):
             rows = encoded if attempt_index == 0 else _rows(encoded, pending)
             prompts = [self._prompt(jobs[i], tokenizers[i], settings) for i in pending]
-            outputs = self._generate(rows, prompts, settings, temperature)
+            suppressed = self._suppressed_tokens(tokenizers[pending[0]])
+            outputs = self._generate(rows, prompts, settings, temperature, suppressed)
             still_pending = []
             last = attempt_index == len(settings.temperatures) - 1
             for i, output in zip(pending, outputs, strict=True):
@@ -348,6 +381,7 @@ class FasterWhisper(Engine):
         prompts: list[list[int]],
         settings: DecodeSettings,
         temperature: float,
+        suppressed: list[int],
     ) -> list[Any]:
         if temperature > 0:
             sampling: dict[str, Any] = {
@@ -366,7 +400,7 @@ class FasterWhisper(Engine):
             return_scores=True,
             return_no_speech_prob=True,
             suppress_blank=True,
-            suppress_tokens=[-1],
+            suppress_tokens=suppressed,
             max_initial_timestamp_index=round(MAX_INITIAL_TIMESTAMP_S / TIME_PRECISION),
             **sampling,
         )

@@ -33,7 +33,13 @@ from speechmesh.runtime.errors import LimitExceeded
 from speechmesh.runtime.pool import HostedModel
 from speechmesh.services.stt.agreement import Agreement
 from speechmesh.services.stt.messages import Timeline, confidence, words_proto
-from speechmesh.services.stt.whisper import SAMPLE_RATE, DecodeJob, DecodeResult, DecodeSettings
+from speechmesh.services.stt.whisper import (
+    SAMPLE_RATE,
+    DecodeJob,
+    DecodeResult,
+    DecodeSettings,
+    ModelRate,
+)
 from speechmesh.services.vad.segmenter import EventKind, VadParams
 from speechmesh.services.vad.stream import DetectionRun, SpeechEvent
 from speechmesh.stt.v1 import stt_pb2
@@ -89,7 +95,8 @@ class RecognitionStream:
         self._model = model
         self._settings = settings
         self._limits = limits
-        self._decoder = StreamDecoder(spec, target_rate_hz=SAMPLE_RATE)
+        self._decoder = StreamDecoder(spec)
+        self._model_rate: ModelRate | None = None  # made once the input's rate is known
         self._vad = DetectionRun(
             vad_model, AudioSpec(Encoding.PCM_F32LE, SAMPLE_RATE, 1), settings.segmentation
         )
@@ -161,15 +168,29 @@ class RecognitionStream:
 
     async def _read(self, payload: AsyncIterator[object]) -> None:
         async for message in payload:
-            await self._process(self._decoder.feed(message.audio.data))  # type: ignore[attr-defined]
+            decoded = self._decoder.feed(message.audio.data)  # type: ignore[attr-defined]
+            await self._process(self._at_model_rate(decoded))
             self._check_length()
             if self._stopped:
                 break
         if not self._stopped:
-            await self._process(self._decoder.flush(), final=True)
+            rest = self._at_model_rate(self._decoder.flush())
+            if self._model_rate is not None:
+                rest = np.concatenate([rest, self._model_rate.flush()])
+            await self._process(rest, final=True)
         # Only on success: a failed or cancelled call cancels the finalizer itself, and a
         # full queue with nobody left to empty it would hold the call open for ever.
         await self._finals.put(None)
+
+    def _at_model_rate(self, samples: np.ndarray) -> np.ndarray:
+        """16 kHz as unary Recognize makes it, so a stream's finals hear the same audio."""
+        if len(samples) == 0:
+            return samples
+        if self._model_rate is None:
+            rate = self._decoder.input_rate_hz
+            assert rate is not None, "decoded samples come with their rate"
+            self._model_rate = ModelRate(rate)
+        return self._model_rate.feed(samples)
 
     async def _process(self, samples: np.ndarray, *, final: bool = False) -> None:
         if len(samples):

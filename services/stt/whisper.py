@@ -206,6 +206,42 @@ def compute_type(device: str, dtype: str) -> str:
     return dtype
 
 
+class ModelRate:
+    """Audio at any rate to 16 kHz as faster-whisper's `decode_audio` makes it from a file
+    (libswresample to 16-bit mono, then /32768), chunk by chunk: a request, or a stream
+    fed in pieces, becomes the very samples the bare engine hears from the same audio;
+    soxr's rendering of the same audio changes some transcripts."""
+
+    def __init__(self, rate_hz: int) -> None:
+        self.rate_hz = rate_hz
+        self._resampler = av.AudioResampler(format="s16", layout="mono", rate=SAMPLE_RATE)
+        self._pts = 0
+
+    def feed(self, samples: np.ndarray) -> np.ndarray:
+        if len(samples) == 0:
+            return np.zeros(0, np.float32)
+        frame = av.AudioFrame.from_ndarray(
+            np.ascontiguousarray(samples, dtype=np.float32).reshape(1, -1),
+            format="flt",
+            layout="mono",
+        )
+        frame.sample_rate = self.rate_hz
+        frame.pts = self._pts
+        self._pts += len(samples)
+        return self._samples(self._resampler.resample(frame))
+
+    def flush(self) -> np.ndarray:
+        """What the resampler still holds (its filter delay), once the audio has ended."""
+        return self._samples(self._resampler.resample(None))
+
+    @staticmethod
+    def _samples(frames: list[av.AudioFrame]) -> np.ndarray:
+        if not frames:
+            return np.zeros(0, np.float32)
+        pcm = np.concatenate([f.to_ndarray() for f in frames], axis=1).reshape(-1)
+        return pcm.astype(np.float32) / 32768.0
+
+
 class FasterWhisper(Engine):
     family = "faster-whisper"
     tasks = (models_pb2.TASK_SPEECH_RECOGNITION,)
@@ -244,21 +280,9 @@ class FasterWhisper(Engine):
 
     @staticmethod
     def model_audio(samples: np.ndarray, rate_hz: int) -> np.ndarray:
-        """16 kHz samples as faster-whisper's `decode_audio` makes them from a file
-        (libswresample to 16-bit mono, then /32768), so a request decodes to the very
-        samples the bare engine hears; soxr's rendering changes some transcripts."""
-        if len(samples) == 0:
-            return np.zeros(0, np.float32)
-        resampler = av.AudioResampler(format="s16", layout="mono", rate=SAMPLE_RATE)
-        frame = av.AudioFrame.from_ndarray(
-            np.ascontiguousarray(samples, dtype=np.float32).reshape(1, -1),
-            format="flt",
-            layout="mono",
-        )
-        frame.sample_rate = rate_hz
-        frames = [*resampler.resample(frame), *resampler.resample(None)]
-        pcm = np.concatenate([f.to_ndarray() for f in frames], axis=1).reshape(-1)
-        return pcm.astype(np.float32) / 32768.0
+        """A whole request's audio at the model's rate (see `ModelRate`)."""
+        resampler = ModelRate(rate_hz)
+        return np.concatenate([resampler.feed(samples), resampler.flush()])
 
     def check_settings(self, settings: DecodeSettings, field: str) -> None:
         """InvalidArgument for settings this model cannot honour."""

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 
 import numpy as np
+import soundfile as sf
 from stt_clients import finals, recognize_request, stream_requests
 from support import SENTENCES, piper_say, word_error_rate
 
@@ -64,6 +66,21 @@ def test_finals_match_the_unary_transcript(stt_server):
     last = responses[-1]
     assert last.end_of_stream and last.processed_samples == len(audio)
     assert last.sample_rate_hz == rate
+
+
+def test_a_single_utterance_streams_to_the_unary_transcript(stt_server):
+    """One utterance, streamed in 100 ms chunks, hears the very samples Recognize hears
+    (the same resampler, fed piece by piece), so its final is the unary text."""
+    clips = sorted((Path(__file__).parents[2] / "data" / "stt").glob("espeak-*.flac"))[:3]
+    assert clips
+    for clip in clips:
+        audio, rate = sf.read(clip, dtype="float32")
+        streamed = finals(stream(stt_server, stream_requests(audio, rate)))
+        with stt_server.channel() as channel:
+            unary = stt_pb2_grpc.SpeechToTextStub(channel).Recognize(
+                recognize_request(audio, rate), timeout=120
+            )
+        assert [r.alternatives[0].transcript for r in streamed] == [unary.text], clip.name
 
 
 def test_speech_events_bracket_each_final(stt_server):

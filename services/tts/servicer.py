@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+import unicodedata
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -116,6 +117,19 @@ def check_text(text: str, field: str, limit: int) -> None:
             field,
             f"has {len(text)} characters; the server's limit max_text_chars is {limit}",
         )
+    check_no_control_characters(text, field)
+
+
+def check_no_control_characters(text: str, field: str) -> None:
+    """Control characters (NUL, ESC, ... but tab and line breaks) are refused: no voice
+    reads them, and phonemizers fail on them ("embedded null character")."""
+    for position, character in enumerate(text):
+        if character not in "\t\n\r" and unicodedata.category(character) == "Cc":
+            raise InvalidArgument(
+                field,
+                f"has the control character U+{ord(character):04X} at position {position}; "
+                "only tab, line feed and carriage return are allowed",
+            )
 
 
 def span(piece: Piece) -> tts_pb2.TextSpan:
@@ -252,6 +266,7 @@ class TextToSpeechServicer(tts_pb2_grpc.TextToSpeechServicer):
             async for message in payload:
                 index += 1
                 if message.WhichOneof("request") == "text":
+                    check_no_control_characters(message.text, f"requests[{index}].text")
                     if splitter.received_chars + len(message.text) > self._limits.max_text_chars:
                         raise InvalidArgument(
                             f"requests[{index}].text",

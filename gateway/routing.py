@@ -174,6 +174,14 @@ class Router:
                 f"model {model_id!r} is not served by the mesh for {service} "
                 f"(available: {available}){hint}"
             )
+        if not model_id and not known and all(r.healthy for r in self.replicas()):
+            # Every backend answered and none hosts a model of this service: retrying
+            # cannot help, so this is NOT_FOUND, not UNAVAILABLE.
+            deployed = ", ".join(sorted(self.services())) or "none"
+            return NotFound(
+                f"no model for {service} is deployed in the mesh (services with a ready "
+                f"model: {deployed})"
+            )
         what = f"model {model_id!r}" if model_id else f"a model for {service}"
         states = sorted(
             {

@@ -14,7 +14,7 @@ from speechmesh.runtime.audio import (
     output_rate_hz,
     resample,
 )
-from speechmesh.runtime.errors import InvalidArgument
+from speechmesh.runtime.errors import InvalidArgument, LimitExceeded
 
 
 def output_spec(fmt: audio_pb2.AudioFormat, field: str, *, streaming: bool) -> AudioSpec:
@@ -49,6 +49,39 @@ def encode_whole(
     samples = np.pad(samples[:total], (0, max(0, total - len(samples))))
     data = encode(samples, out_rate, AudioSpec(spec.encoding, out_rate, 1), "output_format")
     return audio_pb2.Audio(format=response_format(spec, out_rate), data=data), total
+
+
+# Bytes per sample of the encodings whose size the length alone fixes.
+_RAW_SAMPLE_BYTES = {
+    Encoding.PCM_S16LE: 2,
+    Encoding.PCM_F32LE: 4,
+    Encoding.WAV: 2,
+    Encoding.MULAW: 1,
+}
+# Room for the rest of the reply message (header, ids, format).
+_REPLY_OVERHEAD_BYTES = 1024
+
+
+def check_reply_fits(
+    spec: AudioSpec, rate: int, duration_s: float, limit_bytes: int, streaming_rpc: str
+) -> None:
+    """RESOURCE_EXHAUSTED before any compute when the whole reply could not be sent: a
+    raw reply's size follows from its length, so waiting for the model only to fail at
+    send time ("larger than max") would waste the work."""
+    per_sample = _RAW_SAMPLE_BYTES.get(spec.encoding)
+    if per_sample is None:
+        return
+    out_rate = output_rate_hz(spec.sample_rate_hz or rate, spec)
+    needed = round(duration_s * out_rate) * per_sample + _REPLY_OVERHEAD_BYTES
+    if needed > limit_bytes:
+        raise LimitExceeded(
+            "max_message_bytes",
+            limit_bytes,
+            needed,
+            "bytes",
+            hint=f"stream the audio with {streaming_rpc}, or ask for a compressed "
+            "output_format (FLAC, Ogg/Opus) or a lower sample rate",
+        )
 
 
 def response_format(spec: AudioSpec, rate: int) -> audio_pb2.AudioFormat:

@@ -20,6 +20,7 @@ from speechmesh.runtime.streams import config_first
 from speechmesh.runtime.telemetry import REAL_TIME_FACTOR
 from speechmesh.services.conversion.outputs import (
     StreamEncoder,
+    check_reply_fits,
     encode_whole,
     output_spec,
     response_format,
@@ -65,6 +66,13 @@ class AudioRestorationServicer(conversion_pb2_grpc.AudioRestorationServicer):
             model, AudioSpec(Encoding.PCM_F32LE, decoded.sample_rate_hz, 1), params
         )
         try:
+            check_reply_fits(
+                out_spec,
+                run.rate,
+                decoded.duration_s,
+                self._limits.max_message_bytes,
+                "StreamingRestore",
+            )
             # The same path as StreamingRestore, so a file and its stream sound the same.
             parts = [await run.feed(decoded.samples.tobytes()), await run.finish()]
         finally:

@@ -73,12 +73,16 @@ class LimitExceeded(SpeechmeshError):
     allowed: float | int
     requested: float | int
     unit: str = ""
+    hint: str = ""
+    """What to do instead, appended to the message."""
     code: grpc.StatusCode = field(default=grpc.StatusCode.RESOURCE_EXHAUSTED, init=False)
 
     def __post_init__(self) -> None:
         unit = f" {self.unit}" if self.unit else ""
+        hint = f"; {self.hint}" if self.hint else ""
         super().__init__(
-            f"limit {self.limit} is {self.allowed}{unit}; the request needs {self.requested}{unit}"
+            f"limit {self.limit} is {self.allowed}{unit}; the request needs "
+            f"{self.requested}{unit}{hint}"
         )
 
     def details(self) -> list[any_pb2.Any]:

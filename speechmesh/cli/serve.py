@@ -9,7 +9,7 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from speechmesh.cli.supervisor import Supervisor
+from speechmesh.cli.supervisor import Supervisor, die_with_supervisor
 from speechmesh.runtime import registry
 from speechmesh.runtime.auth import AuthConfigError
 from speechmesh.runtime.config import ConfigError, MeshConfig, load_config
@@ -72,6 +72,7 @@ def serve(
         raise typer.BadParameter(
             f"no service {service!r}; available: {', '.join(registry.SERVICES)}"
         )
+    die_with_supervisor()
     _run([service], _load(config_path), port)
 
 

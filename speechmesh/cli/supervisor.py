@@ -4,12 +4,15 @@ Each service runs as its own `speechmesh serve NAME` process, as it would in its
 pod: a crash or a leak in one model family never takes the others down. The
 supervisor relays the children's output, waits until every one is SERVING, prints
 where the mesh answers, restarts a child that dies (with a growing pause), and on
-Ctrl-C or SIGTERM drains all of them and exits.
+Ctrl-C or SIGTERM drains all of them and exits. Children run in their own sessions (the
+terminal's Ctrl-C reaches the supervisor alone) and die with it, even when it is killed.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import os
 import re
 import signal
 import subprocess
@@ -24,6 +27,8 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from speechmesh.runtime.config import MeshConfig
 
+SUPERVISOR_PID_ENV = "SPEECHMESH_SUPERVISOR_PID"
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
 LISTENING = re.compile(r"speechmesh (\w+) listening on ([\d.]+:\d+) \((.*)\)")
 READY_TIMEOUT_S = 600.0
 MAX_BACKOFF_S = 30.0
@@ -44,7 +49,15 @@ class Child:
         self.listening.clear()
         self.started_at = time.monotonic()
         self.process = subprocess.Popen(
-            self.command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+            self.command,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            # Out of the terminal's process group: Ctrl-C reaches the supervisor only,
+            # which drains the children with one SIGTERM each (a second signal would
+            # make a child cancel its calls).
+            start_new_session=True,
+            env={**os.environ, SUPERVISOR_PID_ENV: str(os.getpid())},
         )
         threading.Thread(target=self._relay, args=(self.process,), daemon=True).start()
 
@@ -60,6 +73,30 @@ class Child:
 
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
+
+
+def die_with_supervisor() -> None:
+    """In a child of `speechmesh up`: SIGTERM (a drain) when the supervisor dies, even by
+    kill -9, so no server is left holding its port. Linux's parent-death signal where
+    there is one; elsewhere a thread that watches the parent."""
+    expected = os.environ.get(SUPERVISOR_PID_ENV)
+    if not expected:
+        return
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        watched_by_kernel = libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) == 0
+    except (OSError, AttributeError):
+        watched_by_kernel = False
+    if os.getppid() != int(expected):  # the supervisor died before the signal was set
+        os.kill(os.getpid(), signal.SIGTERM)
+    elif not watched_by_kernel:
+        threading.Thread(target=_watch_parent, args=(int(expected),), daemon=True).start()
+
+
+def _watch_parent(parent: int) -> None:
+    while os.getppid() == parent:
+        time.sleep(1.0)
+    os.kill(os.getpid(), signal.SIGTERM)
 
 
 def serving(address: str) -> bool:

@@ -1,0 +1,75 @@
+"""`speechmesh up` under operator faults: its servers never outlive it."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import yaml
+from support import free_port, vad_config
+
+
+def listening(port: int) -> bool:
+    with socket.socket() as probe:
+        probe.settimeout(0.5)
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+def running_servers(config_path) -> list[int]:
+    """Live `serve` processes of this config (exited ones that wait to be reaped by
+    whoever adopted them are not running)."""
+    found = subprocess.run(
+        ["pgrep", "-f", f"serve .* --config {config_path}"], capture_output=True, text=True
+    )
+    alive = []
+    for pid in found.stdout.split():
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+            state = stat.rsplit(")", 1)[1].split()[0]
+        except FileNotFoundError:
+            continue
+        if state not in ("Z", "X"):
+            alive.append(int(pid))
+    return alive
+
+
+def test_servers_die_with_a_killed_supervisor(tmp_path):
+    vad_port, gateway_port = free_port(), free_port()
+    config = vad_config(drain_grace_s=2)
+    config["services"]["vad"]["port"] = vad_port
+    config["services"]["gateway"] = {"port": gateway_port}
+    path = tmp_path / "mesh.yaml"
+    path.write_text(yaml.safe_dump(config))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "speechmesh.cli.main", "up", "--config", str(path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        lines = []
+        for line in process.stdout:
+            lines.append(line)
+            if "mesh ready" in line:
+                break
+        assert listening(vad_port) and listening(gateway_port), lines
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait(10)
+        # The children get SIGTERM from the kernel and drain (2 s grace at most).
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and (listening(vad_port) or listening(gateway_port)):
+            time.sleep(0.2)
+        assert not listening(vad_port) and not listening(gateway_port)
+        while time.monotonic() < deadline and running_servers(path):
+            time.sleep(0.2)
+        assert running_servers(path) == []
+    finally:
+        if process.poll() is None:
+            process.kill()
+        subprocess.run(["pkill", "-9", "-f", f"--config {path}"], check=False)

@@ -10,8 +10,12 @@ import sys
 import time
 from pathlib import Path
 
+import grpc
 import yaml
 from support import free_port, vad_config
+
+from speechmesh.audio.v1 import audio_pb2
+from speechmesh.vad.v1 import vad_pb2, vad_pb2_grpc
 
 
 def listening(port: int) -> bool:
@@ -73,3 +77,48 @@ def test_servers_die_with_a_killed_supervisor(tmp_path):
         if process.poll() is None:
             process.kill()
         subprocess.run(["pkill", "-9", "-f", f"--config {path}"], check=False)
+
+
+def test_ctrl_c_from_a_terminal_drains_a_stream_in_flight(tmp_path):
+    """A terminal's Ctrl-C goes to the whole foreground process group; a stream that is
+    running through the gateway still completes, and `up` exits 0."""
+    vad_port, gateway_port = free_port(), free_port()
+    config = vad_config(drain_grace_s=10)
+    config["services"]["vad"]["port"] = vad_port
+    config["services"]["gateway"] = {"port": gateway_port}
+    path = tmp_path / "mesh.yaml"
+    path.write_text(yaml.safe_dump(config))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "speechmesh.cli.main", "up", "--config", str(path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,  # its own group, as a shell gives a foreground job
+    )
+    try:
+        assert process.stdout is not None
+        for line in process.stdout:
+            if "mesh ready" in line:
+                break
+        chunk = b"\0\0" * 1600  # 100 ms at 16 kHz
+        fmt = audio_pb2.AudioFormat(
+            encoding=audio_pb2.AUDIO_ENCODING_PCM_S16LE, sample_rate_hz=16000
+        )
+
+        def requests():
+            yield vad_pb2.StreamingDetectRequest(config=vad_pb2.StreamingDetectConfig(format=fmt))
+            for index in range(30):  # 3 s of audio over 3 s
+                if index == 10:
+                    os.killpg(process.pid, signal.SIGINT)
+                yield vad_pb2.StreamingDetectRequest(audio=audio_pb2.AudioChunk(data=chunk))
+                time.sleep(0.1)
+
+        with grpc.insecure_channel(f"127.0.0.1:{gateway_port}") as channel:
+            responses = list(
+                vad_pb2_grpc.VoiceActivityStub(channel).StreamingDetect(requests(), timeout=60)
+            )
+        assert responses and responses[-1].processed_samples == 30 * 1600
+        assert process.wait(60) == 0
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)

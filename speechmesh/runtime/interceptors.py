@@ -9,6 +9,7 @@ Health and reflection are exempt: probes must work without keys and while draini
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -18,6 +19,7 @@ from typing import Any
 import grpc
 from google.protobuf.message import DecodeError
 from grpc_status import rpc_status
+from opentelemetry import context as otel_context
 from opentelemetry import trace
 
 from speechmesh.runtime.auth import ApiKeyVerifier
@@ -103,9 +105,12 @@ class CallGuard(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         started = time.perf_counter()
         code = grpc.StatusCode.OK
         counted_stream = entered = False
-        with tracer.start_as_current_span(
+        span = tracer.start_span(
             method, context=extract_context(metadata), kind=trace.SpanKind.SERVER
-        ) as span:
+        )
+        token = otel_context.attach(trace.set_span_in_context(span))
+        with contextlib.ExitStack() as finish:
+            finish.callback(span.end)
             try:
                 if self._verifier is not None:
                     self._verifier.verify(metadata.get("authorization"))
@@ -160,6 +165,11 @@ class CallGuard(grpc.aio.ServerInterceptor):  # type: ignore[misc]
                     elapsed * 1000,
                     request_id(),
                 )
+                # A cancelled stream's generator is closed from another context, where
+                # detaching fails (and OpenTelemetry logs it at ERROR); that context
+                # dies with the call, so there is nothing to restore.
+                if code != grpc.StatusCode.CANCELLED:
+                    otel_context.detach(token)
 
     def _admit_stream(self) -> None:
         limit = self._limits.max_concurrent_streams

@@ -23,6 +23,7 @@ from speechmesh.runtime.auth import ApiKeyVerifier, load_key_digests
 from speechmesh.runtime.config import ConfigError, MeshConfig, TlsConfig
 from speechmesh.runtime.interceptors import CallGuard, DrainState
 from speechmesh.runtime.pool import ModelPool, ModelsServicer
+from speechmesh.runtime.ports import port_holder
 from speechmesh.runtime.telemetry import setup_telemetry
 
 log = logging.getLogger(__name__)
@@ -98,7 +99,9 @@ class MeshServer:
             else:
                 self.port = self.server.add_secure_port(address, tls_credentials(self.config.tls))
         except RuntimeError as error:  # grpc's way of saying the bind failed
-            raise OSError(f"cannot listen on {address} (in use?)") from error
+            holder = port_holder(self.requested_port) if self.requested_port else None
+            reason = f"in use by {holder}" if holder else "in use?"
+            raise OSError(f"cannot listen on {address} ({reason})") from error
         await self.server.start()
         await self.pool.start()
         log.info("%s listening on %s:%d", self.spec.name, self.host, self.port)

@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
@@ -42,9 +43,19 @@ def running_servers(config_path) -> list[int]:
     return alive
 
 
-def test_servers_die_with_a_killed_supervisor(tmp_path):
+@dataclass
+class Mesh:
+    """`speechmesh up` with a VAD backend and the gateway, started and SERVING."""
+
+    process: subprocess.Popen[str]
+    config_path: Path
+    vad_port: int
+    gateway_port: int
+
+
+def start_mesh(tmp_path: Path, drain_grace_s: float, **popen: object) -> Mesh:
     vad_port, gateway_port = free_port(), free_port()
-    config = vad_config(drain_grace_s=2)
+    config = vad_config(drain_grace_s=drain_grace_s)
     config["services"]["vad"]["port"] = vad_port
     config["services"]["gateway"] = {"port": gateway_port}
     path = tmp_path / "mesh.yaml"
@@ -54,15 +65,23 @@ def test_servers_die_with_a_killed_supervisor(tmp_path):
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        **popen,
     )
+    assert process.stdout is not None
+    lines = []
+    for line in process.stdout:
+        lines.append(line)
+        if "mesh ready" in line:
+            break
+    assert listening(vad_port) and listening(gateway_port), lines
+    return Mesh(process, path, vad_port, gateway_port)
+
+
+def test_servers_die_with_a_killed_supervisor(tmp_path):
+    mesh = start_mesh(tmp_path, drain_grace_s=2)
+    process, path = mesh.process, mesh.config_path
+    vad_port, gateway_port = mesh.vad_port, mesh.gateway_port
     try:
-        assert process.stdout is not None
-        lines = []
-        for line in process.stdout:
-            lines.append(line)
-            if "mesh ready" in line:
-                break
-        assert listening(vad_port) and listening(gateway_port), lines
         os.kill(process.pid, signal.SIGKILL)
         process.wait(10)
         # The children get SIGTERM from the kernel and drain (2 s grace at most).
@@ -82,24 +101,10 @@ def test_servers_die_with_a_killed_supervisor(tmp_path):
 def test_ctrl_c_from_a_terminal_drains_a_stream_in_flight(tmp_path):
     """A terminal's Ctrl-C goes to the whole foreground process group; a stream that is
     running through the gateway still completes, and `up` exits 0."""
-    vad_port, gateway_port = free_port(), free_port()
-    config = vad_config(drain_grace_s=10)
-    config["services"]["vad"]["port"] = vad_port
-    config["services"]["gateway"] = {"port": gateway_port}
-    path = tmp_path / "mesh.yaml"
-    path.write_text(yaml.safe_dump(config))
-    process = subprocess.Popen(
-        [sys.executable, "-m", "speechmesh.cli.main", "up", "--config", str(path)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,  # its own group, as a shell gives a foreground job
-    )
+    # Its own process group, as a shell gives a foreground job.
+    mesh = start_mesh(tmp_path, drain_grace_s=10, start_new_session=True)
+    process, gateway_port = mesh.process, mesh.gateway_port
     try:
-        assert process.stdout is not None
-        for line in process.stdout:
-            if "mesh ready" in line:
-                break
         chunk = b"\0\0" * 1600  # 100 ms at 16 kHz
         fmt = audio_pb2.AudioFormat(
             encoding=audio_pb2.AUDIO_ENCODING_PCM_S16LE, sample_rate_hz=16000

@@ -16,6 +16,7 @@ import yaml
 from support import free_port, vad_config
 
 from speechmesh.audio.v1 import audio_pb2
+from speechmesh.models.v1 import models_pb2, models_pb2_grpc
 from speechmesh.vad.v1 import vad_pb2, vad_pb2_grpc
 
 
@@ -58,6 +59,7 @@ def start_mesh(tmp_path: Path, drain_grace_s: float, **popen: object) -> Mesh:
     config = vad_config(drain_grace_s=drain_grace_s)
     config["services"]["vad"]["port"] = vad_port
     config["services"]["gateway"] = {"port": gateway_port}
+    config["gateway"] = {"refresh_interval_s": 0.5}
     path = tmp_path / "mesh.yaml"
     path.write_text(yaml.safe_dump(config))
     process = subprocess.Popen(
@@ -74,7 +76,21 @@ def start_mesh(tmp_path: Path, drain_grace_s: float, **popen: object) -> Mesh:
         if "mesh ready" in line:
             break
     assert listening(vad_port) and listening(gateway_port), lines
+    wait_until_routed(f"127.0.0.1:{gateway_port}")
     return Mesh(process, path, vad_port, gateway_port)
+
+
+def wait_until_routed(gateway: str, timeout_s: float = 30) -> None:
+    """Until the gateway has seen the VAD model READY (it refreshes every 0.5 s)."""
+    deadline = time.monotonic() + timeout_s
+    with grpc.insecure_channel(gateway) as channel:
+        stub = models_pb2_grpc.ModelsStub(channel)
+        while time.monotonic() < deadline:
+            listed = stub.ListModels(models_pb2.ListModelsRequest(), timeout=5)
+            if any(m.state == models_pb2.MODEL_STATE_READY for m in listed.models):
+                return
+            time.sleep(0.2)
+    raise TimeoutError(f"the gateway at {gateway} never routed to a READY model")
 
 
 def test_servers_die_with_a_killed_supervisor(tmp_path):

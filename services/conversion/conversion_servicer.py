@@ -25,6 +25,7 @@ from speechmesh.services.conversion.conversion_run import ConversionRun, convert
 from speechmesh.services.conversion.encoder_servicer import embed
 from speechmesh.services.conversion.outputs import (
     StreamEncoder,
+    check_reply_fits,
     encode_whole,
     output_spec,
     response_format,
@@ -92,6 +93,14 @@ class VoiceConversionServicer(conversion_pb2_grpc.VoiceConversionServicer):
         target = await target_vector(model, request, "", self._limits)
         decoded = await decode_request_audio(
             request.source, "source", self._limits.max_audio_seconds
+        )
+        # The converted audio lasts as long as the source.
+        check_reply_fits(
+            out_spec,
+            engine.sample_rate,
+            decoded.duration_s,
+            self._limits.max_message_bytes,
+            "StreamingConvert",
         )
         if source is None:
             source = await embed(model, [decoded], "source")

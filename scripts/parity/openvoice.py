@@ -288,23 +288,30 @@ def main() -> None:
                 noise=fixture.array(f"{version}/noise_{name}", noise) if tau else None,
             )
 
+        # V1 from the base speaker at tau 0 (and against the whole-source conversion);
+        # V2 seeded at tau > 0, its source voice embedded from the stream's first window.
         tau, seed = (0.0, 0) if version == "v1" else (0.5, 8 + args.seed)
+        windows = stream_windows(len(clips["long"]), config["data"]["hop_length"])
+        paths["first_window"] = str(work / "first_window.wav")
+        start, end = windows[0]
+        soundfile.write(paths["first_window"], clips["long"][start:end], RATE, subtype="FLOAT")
+        stream_source = base if version == "v1" else se(["first_window"])
         torch.manual_seed(seed)
         outputs = []
-        for start, end in stream_windows(len(clips["long"]), config["data"]["hop_length"]):
+        for start, end in windows:
             path = str(work / "window.wav")
             soundfile.write(path, clips["long"][start:end], RATE, subtype="FLOAT")
-            outputs.append(converter.convert(path, base, embeddings["target_a"], tau=tau))
+            outputs.append(converter.convert(path, stream_source, embeddings["target_a"], tau=tau))
         fixture.case(
             kind="stream",
             name=f"{version}-stream",
             version=version,
             clip="long",
-            source="voice",
+            source="voice" if version == "v1" else "first_window",
             target="audio",
             tau=tau,
             seed=seed,
-            windows=stream_windows(len(clips["long"]), config["data"]["hop_length"]),
+            windows=windows,
             outputs=[fixture.array(f"{version}/stream_{i}", o) for i, o in enumerate(outputs)],
             unary=f"{version}/convert_long-tau0.npy" if tau == 0 else None,
         )

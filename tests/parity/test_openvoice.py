@@ -107,8 +107,8 @@ def voices(fields: dict, case: dict) -> dict:
         fields["source_voice"] = run.manifest["layout"][version]["voice"]
     elif case["source"] == "embedding_long":
         fields["source_embedding"] = embedding(version, "long")
-    else:
-        assert case["source"] == "audio"  # the server embeds the source itself
+    else:  # the server embeds the source itself (a stream: from its first window)
+        assert case["source"] in ("audio", "first_window")
     if case["target"] == "audio":
         fields["target_audio"] = pcm(run.array("clips/target_a"), version)
     else:

@@ -240,3 +240,26 @@ def test_streaming_convert_joins_the_reference_windows(server, case):
         apart = relative_error(streamed[: len(whole)], whole)
         print(f"{case['name']}: streamed vs unary worst difference {apart:.3g} of the peak")
         assert apart > 1e-3  # the joins do change the audio: the comparison above is real
+
+
+@pytest.mark.parametrize("samples", [1, 10])
+def test_a_source_too_short_for_the_reference_is_padded_not_refused(server, samples):
+    """The reference cannot take a clip shorter than its reflect padding; the service
+    pads it with silence and still answers with exactly the source's length."""
+    source = reference().array("clips/short")[:samples]
+    request = conversion_pb2.ConvertRequest(
+        **voices(
+            {
+                "model": model_id("v1"),
+                "source": pcm(source, "v1"),
+                "options": conversion_pb2.ConversionOptions(tau=0.0),
+                "output_format": audio_pb2.AudioFormat(encoding=F32),
+            },
+            {"version": "v1", "source": "voice", "target": "embedding_two"},
+        )
+    )
+    with server.channel() as channel:
+        response = conversion_pb2_grpc.VoiceConversionStub(channel).Convert(request, timeout=60)
+    out = np.frombuffer(response.audio.data, "<f4")
+    assert response.total_samples == len(out) == samples
+    assert np.isfinite(out).all()

@@ -71,10 +71,11 @@ class ConversionRun:
         self._decoder = StreamDecoder(spec, target_rate_hz=self.rate)
         self._target, self._source = target, source
         self._tau, self._noise = tau, noise
-        # Whole frames, so every window's output is converted audio up to its end.
+        # Whole frames, so every window's output is converted audio up to its end (at
+        # least one frame of overlap and one beyond it, whatever the rate and hop).
         hop = engine.hop_length
-        self._window = int(WINDOW_S * self.rate) // hop * hop
-        self._overlap = int(OVERLAP_S * self.rate) // hop * hop
+        self._overlap = max(hop, int(OVERLAP_S * self.rate) // hop * hop)
+        self._window = max(self._overlap + hop, int(WINDOW_S * self.rate) // hop * hop)
         self._buffer = _EMPTY  # input from the current window's start
         self._held = _EMPTY  # the previous window's last OVERLAP_S, to crossfade
         self._converted_any = False

@@ -33,7 +33,7 @@ import soundfile
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import Fixture, parser, upstream_commit  # noqa: E402
+from common import Fixture, parser, upstream_commit
 
 FAMILY = "harmonyspeech"
 PINNED = "aca1b5e"
@@ -463,9 +463,13 @@ def main() -> None:
         prepared = hs_inputs.prepare_harmonyspeech_encoder_inputs([request])
         encoded = ModelRunnerBase._execute_harmonyspeech_encoder(embed, prepared, [request])[0]
         vector = np.frombuffer(base64.b64decode(encoded), dtype=np.float32)
+        frames = None
+        if name == "short":  # the encoder's input too (one window, kept small)
+            frames = fixture.array(f"{name}.frames", prepared[0])
         fixture.case(
             kind="embed",
             name=name,
+            frames=frames,
             clip=f"{name}.clip.flac",
             rate=rate,
             seconds=len(audio) / rate,

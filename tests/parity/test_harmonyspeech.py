@@ -14,14 +14,16 @@ from __future__ import annotations
 
 import io
 
+import grpc
 import numpy as np
 import pytest
 import soundfile
-from parity.support import ReferenceRun, assert_close, relative_error
 from support import RunningServer, conversion_config, start_server
 
+from parity.support import ReferenceRun, assert_close, relative_error
 from speechmesh.audio.v1 import audio_pb2
 from speechmesh.conversion.v1 import conversion_pb2, conversion_pb2_grpc
+from speechmesh.services.conversion import ge2e
 from speechmesh.services.tts.harmonyspeech import text as harmony_text
 from speechmesh.services.tts.text import split_text
 from speechmesh.tts.v1 import tts_pb2, tts_pb2_grpc
@@ -98,7 +100,9 @@ def wav16(data: bytes) -> np.ndarray:
 
 def assert_within_one_step(actual: np.ndarray, expected: np.ndarray, what: str) -> None:
     assert actual.shape == expected.shape, f"{what}: {actual.shape} != {expected.shape}"
-    worst = int(np.abs(actual.astype(np.int32) - expected.astype(np.int32)).max())
+    differ = np.abs(actual.astype(np.int32) - expected.astype(np.int32))
+    worst = int(differ.max())
+    print(f"{what} WAV: {np.count_nonzero(differ)} of {differ.size} samples one step off")
     assert worst <= 1, f"{what}: 16-bit samples differ by up to {worst}"
 
 
@@ -120,7 +124,7 @@ def test_spectrogram_is_the_references_whole_text_mel(tts: RunningServer, case):
         )
     mel = f32(response.mel.data).reshape(list(response.mel.shape))
     assert mel.shape == expected.shape  # frames exactly: one sequence, the same durations
-    assert_close(mel, expected, f"{case['name']} mel")
+    print(f"{case['name']} mel: {assert_close(mel, expected, case['name']):.3g} of the peak")
 
 
 @pytest.mark.parametrize("case", SYNTHESES, ids=names(SYNTHESES))
@@ -134,7 +138,8 @@ def test_synthesize_is_the_references_chain(tts: RunningServer, case):
     assert floats.summary.num_spans == 1
     assert np.abs(audio).max() == pytest.approx(0.97, abs=1e-6)
     if case["audio"]:
-        assert_close(audio, REFERENCE.array(case["audio"]), f"{case['name']} audio")
+        error = assert_close(audio, REFERENCE.array(case["audio"]), f"{case['name']} audio")
+        print(f"{case['name']} audio: {error:.3g} of the peak")
     if case["wav"]:
         assert_within_one_step(wav16(wav.audio.data), REFERENCE.array(case["wav"]), case["name"])
 
@@ -157,7 +162,8 @@ def test_vocode_is_the_references_normalised_audio(tts: RunningServer):
             tts_pb2.VocodeRequest(model="harmony-vocoder", mel=tensor, output_format=WAV),
             timeout=60,
         )
-    assert_close(f32(floats.audio.data), REFERENCE.array(VOCODE["audio"]), "vocode audio")
+    error = assert_close(f32(floats.audio.data), REFERENCE.array(VOCODE["audio"]), "vocode")
+    print(f"vocode audio: {error:.3g} of the peak")
     assert_within_one_step(wav16(wav.audio.data), REFERENCE.array(VOCODE["wav"]), "vocode")
 
 
@@ -216,7 +222,10 @@ def test_streaming_synthesize_goes_sentence_by_sentence(tts: RunningServer, name
     whole = case["samples"]
     common = min(len(streamed), whole)
     expected = REFERENCE.array(case["audio"]) if case["audio"] else None
-    gap = "" if expected is None else f", worst {relative_error(streamed[:common], expected[:common]):.3g} of the peak over the common samples"  # fmt: skip
+    gap = ""
+    if expected is not None:
+        worst = relative_error(streamed[:common], expected[:common])
+        gap = f", worst {worst:.3g} of the peak over the common samples"
     print(f"{name}: {spans} sentences, {len(streamed)} samples vs {whole} unary{gap}")
 
 
@@ -233,7 +242,32 @@ def test_embed_is_the_references(conversion: RunningServer, case):
         )
     assert response.embedding.model_family == "harmonyspeech-v1"
     values = np.asarray(response.embedding.values, np.float32)
-    assert_close(values, REFERENCE.array(case["embedding"]), f"{case['name']} embedding")
+    error = assert_close(values, REFERENCE.array(case["embedding"]), f"{case['name']} embedding")
+    print(f"{case['name']} embedding: {error:.3g} of the peak")
+
+
+@pytest.mark.parametrize("case", [c for c in EMBEDS if c["frames"]], ids=lambda c: c["name"])
+def test_encoder_windows_are_the_references(case):
+    # The partial mel windows never leave the server: the served preprocessing's module.
+    samples, rate = soundfile.read(REFERENCE.file(case["clip"]), dtype="float32")
+    params = ge2e.HARMONYSPEECH_PREPROCESSING
+    wav = ge2e.preprocess(samples, rate, params)
+    front_end = ge2e.MelFrontEnd(40, params.mel_pad_mode)
+    windows = ge2e.partial_mels(wav, front_end, params.partial_step)
+    error = assert_close(windows, REFERENCE.array(case["frames"]), f"{case['name']} windows")
+    print(f"{case['name']} windows: {error:.3g} of the peak")
+
+
+def test_a_clip_without_speech_is_refused_naming_the_clips(conversion: RunningServer):
+    buffer = io.BytesIO()
+    soundfile.write(buffer, np.zeros(16000, np.int16), 16000, format="WAV", subtype="PCM_16")
+    clip = audio_pb2.Audio(format=WAV, data=buffer.getvalue())
+    with conversion.channel() as channel, pytest.raises(grpc.RpcError) as error:
+        conversion_pb2_grpc.SpeakerEncoderStub(channel).Embed(
+            conversion_pb2.EmbedRequest(model="harmony-encoder", clips=[clip]), timeout=60
+        )
+    assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "clips" in error.value.details() and "speech" in error.value.details()
 
 
 def test_the_cases_cover_short_and_long_speech():

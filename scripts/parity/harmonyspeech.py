@@ -287,6 +287,10 @@ def main() -> None:
     torch.manual_seed(options.seed)
     rng = np.random.default_rng(options.seed)
 
+    embedding = rng.normal(size=SYNTHESIZER["speaker_embed_dims"]).astype(np.float32)
+    embedding /= np.linalg.norm(embedding)
+    fixture.array("speaker", embedding)
+
     # ---- weights, official layout ------------------------------------------------------
     snapshot = fixture.path("snapshot")
     snapshot.mkdir(exist_ok=True)
@@ -294,8 +298,14 @@ def main() -> None:
     randomise_batchnorm(synthesizer)
     with torch.no_grad():
         # Durations near one frame per symbol, some negative (clamped to 0).
-        synthesizer.dur_pred.lin.weight.mul_(1.0)
-        synthesizer.dur_pred.lin.bias.fill_(-0.45)
+        # The bias puts the mean raw duration of the first text near 1.1 frames, for
+        # any seed: some symbols round to 0 or 2 frames, speed 1.5 truncates every one
+        # to 0 (the reference's fallback to 2 frames each), speed 0.7 stretches.
+        symbols = torch.tensor([text_to_sequence(next(iter(texts.values())), ["english_cleaners"])])
+        synthesizer.dur_pred.lin.bias.zero_()
+        raw = synthesizer.eval().dur_pred(symbols, torch.from_numpy(embedding)[None])
+        synthesizer.dur_pred.lin.bias.fill_(1.1 - float(raw.mean()))
+        synthesizer.train()
     synthesizer.step.fill_(4321)
     (snapshot / "synthesizer").mkdir(exist_ok=True)
     (snapshot / "synthesizer" / "config.json").write_text(json.dumps({"model": SYNTHESIZER}))
@@ -397,10 +407,6 @@ def main() -> None:
         "model_runner_base.sf: soundfile itself, wrapped to keep a copy of the float samples "
         "handed to sf.write (the WAV bytes are what the reference returns)"
     )
-
-    embedding = rng.normal(size=SYNTHESIZER["speaker_embed_dims"]).astype(np.float32)
-    embedding /= np.linalg.norm(embedding)
-    fixture.array("speaker", embedding)
 
     # ---- text to speech ----------------------------------------------------------------
     cases = [(name, text, None, None, None) for name, text in texts.items()]

@@ -51,7 +51,7 @@ class Ge2eEngine(Engine, SpeakerEncoding):
         request_threads(self.config.threads)
         self.encoder = self.load_encoder()
         config = self.encoder.config
-        self.front_end = ge2e.MelFrontEnd(config.mel_n_channels)
+        self.front_end = ge2e.MelFrontEnd(config.mel_n_channels, self.preprocessing.mel_pad_mode)
         self.embedding = EmbeddingSpec(self.embedding_family, config.model_embedding_size)
 
     def warmup(self) -> None:
@@ -104,6 +104,7 @@ class HarmonySpeechEncoder(Ge2eEngine):
     family = "harmonyspeech-v1-encoder"
     embedding_family = "harmonyspeech-v1"
     preprocessing = ge2e.HARMONYSPEECH_PREPROCESSING
+    min_speech_s = ge2e.HARMONYSPEECH_PREPROCESSING.min_speech_s
     DEFAULT_SOURCE = "harmony-ai/harmony-speech-v1"
 
     def load_encoder(self) -> ge2e.Ge2eEncoder:

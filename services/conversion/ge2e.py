@@ -80,17 +80,35 @@ class Preprocessing:
     vad_window_ms: int = 30
     vad_moving_average_width: int = 8
     vad_max_silence_windows: int = 6
+    any_speech: bool = False
+    """Embed any speech that survives trimming, in one zero-padded partial window if it
+    is shorter than one (else at least MIN_COVERAGE of a window is required)."""
+    reference_levels: bool = False
+    """Level steps in float32 as the HarmonySpeech engine computes them: the resampled
+    length fixed to ceil(n · ratio) (librosa), the loudness gain from the float32 mean
+    square, and the VAD's 16-bit samples wrapping around, not clipped, past full scale."""
+    mel_pad_mode: str = "reflect"
+    """How the spectrogram pads the edges of centred frames ("constant": zeros)."""
 
     @property
     def min_speech_s(self) -> float:
-        """The least speech (after silence trimming) that fills one partial window enough."""
+        """The least speech (after silence trimming) that the encoder embeds."""
+        if self.any_speech:
+            return self.vad_window_ms / 1000
         return MIN_COVERAGE * PARTIAL_FRAMES * HOP / SAMPLE_RATE
 
 
 # resemblyzer embeds at 1.3 partials per second: round(16000 / 1.3 / 160) = 77 frames.
 RESEMBLYZER_PREPROCESSING = Preprocessing(partial_step=77, peak_normalize=None)
 # HarmonySpeech V1 (the Real-Time-Voice-Cloning lineage): half-overlapping windows.
-HARMONYSPEECH_PREPROCESSING = Preprocessing(partial_step=80, peak_normalize=0.9)
+# Its engine always embeds at least one (padded) window, and its librosa pads with zeros.
+HARMONYSPEECH_PREPROCESSING = Preprocessing(
+    partial_step=80,
+    peak_normalize=0.9,
+    any_speech=True,
+    reference_levels=True,
+    mel_pad_mode="constant",
+)
 
 
 class Ge2eEncoder(nn.Module):
@@ -164,13 +182,34 @@ def normalize_volume(wav: Samples, target_dbfs: float) -> Samples:
     return (wav * np.float32(10 ** (change_db / 20))).astype(np.float32)
 
 
+def raise_to_dbfs_f32(wav: Samples, target_dbfs: float) -> Samples:
+    """normalize_volume with float32 arithmetic throughout (mean square, gain, product)."""
+    wav = np.asarray(wav, dtype=np.float32)
+    mean_square = np.mean(np.square(wav))
+    if not mean_square > 0:
+        return wav
+    change_db = np.float32(target_dbfs) - np.float32(10) * np.log10(mean_square)
+    if change_db < 0:
+        return wav
+    gain = np.float32(10) ** (change_db / np.float32(20))
+    return (wav * gain).astype(np.float32)
+
+
+def vad_pcm(wav: Samples, wrap: bool) -> bytes:
+    """16-bit PCM for webrtcvad: clipped to full scale, or wrapped around past it."""
+    if not wrap:
+        return np.round(np.clip(wav, -1.0, 1.0) * INT16_MAX).astype("<i2").tobytes()
+    scaled = np.round(wav * np.float32(INT16_MAX)).astype(np.int64)
+    return scaled.astype("<i2").tobytes()  # int64 → int16 keeps the low 16 bits
+
+
 def trim_long_silences(wav: Samples, params: Preprocessing) -> Samples:
     """Keeps voiced windows (webrtcvad, mode 3), smoothed and widened; drops long silences."""
     window = params.vad_window_ms * SAMPLE_RATE // 1000
     wav = wav[: len(wav) - len(wav) % window]
     if len(wav) == 0:
         return wav
-    pcm = np.round(np.clip(wav, -1.0, 1.0) * INT16_MAX).astype("<i2").tobytes()
+    pcm = vad_pcm(wav, params.reference_levels)
     vad = webrtcvad.Vad(3)
     voiced = np.array(
         [
@@ -192,11 +231,17 @@ def trim_long_silences(wav: Samples, params: Preprocessing) -> Samples:
 def preprocess(samples: Samples, rate_hz: int, params: Preprocessing) -> Samples:
     """A recording at any rate → 16 kHz, level-normalised, long silences removed."""
     wav = resample(np.asarray(samples, dtype=np.float32), rate_hz, SAMPLE_RATE)
+    if params.reference_levels and rate_hz != SAMPLE_RATE:
+        wanted = int(np.ceil(len(samples) * SAMPLE_RATE / rate_hz))
+        wav = np.pad(wav[:wanted], (0, max(0, wanted - len(wav))))
     if params.peak_normalize is not None:
-        peak = float(np.abs(wav).max()) if len(wav) else 0.0
+        peak = np.abs(wav).max() if len(wav) else np.float32(0)
         if peak > 0:
-            wav = (wav * np.float32(params.peak_normalize / peak)).astype(np.float32)
-    wav = normalize_volume(wav, params.target_dbfs)
+            wav = (wav / peak * np.float32(params.peak_normalize)).astype(np.float32)
+    if params.reference_levels:
+        wav = raise_to_dbfs_f32(wav, params.target_dbfs)
+    else:
+        wav = normalize_volume(wav, params.target_dbfs)
     return trim_long_silences(wav, params)
 
 
@@ -228,11 +273,13 @@ def slaney_mel_filters(n_mels: int, n_fft: int = N_FFT, rate_hz: int = SAMPLE_RA
 
 
 class MelFrontEnd:
-    """Power mel spectrogram [frames, n_mels] (not log) of 16 kHz audio, centred frames."""
+    """Power mel spectrogram [frames, n_mels] (not log) of 16 kHz audio, centred frames
+    (the edges padded by `pad_mode`: "reflect" or "constant", zeros)."""
 
-    def __init__(self, n_mels: int) -> None:
+    def __init__(self, n_mels: int, pad_mode: str = "reflect") -> None:
         self.filters = torch.from_numpy(slaney_mel_filters(n_mels))
         self.window = torch.hann_window(N_FFT, periodic=True)
+        self.pad_mode = pad_mode
 
     def __call__(self, wav: Samples) -> Samples:
         signal = torch.from_numpy(np.ascontiguousarray(wav, dtype=np.float32))
@@ -242,7 +289,7 @@ class MelFrontEnd:
             HOP,
             window=self.window,
             center=True,
-            pad_mode="reflect",
+            pad_mode=self.pad_mode,
             return_complex=True,
         )
         power = spectrum.real.square() + spectrum.imag.square()

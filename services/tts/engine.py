@@ -110,6 +110,9 @@ class TtsEngine(Engine):
     """The family's case of SynthesisOptions.family_options, e.g. "piper"."""
     max_piece_chars: ClassVar[int] = 400
     """Longest piece of text the model takes in one call; longer sentences are cut."""
+    whole_text_unary: ClassVar[bool] = False
+    """Synthesize and SynthesizeSpectrogram pass the whole text as one piece, uncut (a
+    family whose reference reads a request as one sequence); streams still go by piece."""
     controls: ClassVar[frozenset[str]] = frozenset()
     """Optional common controls it honours, by SynthesisOptions field name: "pitch",
     "energy", "seed", "speaker_embedding", "reference_audio"."""
@@ -257,6 +260,11 @@ class VocoderEngine(Engine):
     @abstractmethod
     def vocode(self, mel: np.ndarray) -> Samples:
         """[n_mels, frames] to exactly frames × samples_per_frame samples."""
+
+    def finish(self, samples: Samples) -> Samples:
+        """What Vocode does to the audio of a whole spectrogram before sending it (e.g. a
+        family's peak normalisation); StreamingVocode sends its windows as vocoded."""
+        return samples
 
     def run_batch(self, items: Sequence[np.ndarray]) -> list[Samples]:
         return [self.vocode(mel) for mel in items]

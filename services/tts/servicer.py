@@ -1,6 +1,7 @@
 """speechmesh.tts.v1.TextToSpeech: protobuf ↔ domain, validation, and the four RPCs.
 
-Every RPC goes the same way: the text is split into pieces (services/tts/text.py),
+Every RPC goes the same way: the text is split into pieces (services/tts/text.py;
+Synthesize and SynthesizeSpectrogram keep it whole for a family that asks so),
 the pieces run through the model in order with one piece of look-ahead
 (pipeline.py), and their audio is resampled and encoded piece by piece (output.py).
 Synthesize collects what StreamingSynthesize sends, so both carry the same samples.
@@ -132,6 +133,16 @@ def check_no_control_characters(text: str, field: str) -> None:
             )
 
 
+def unary_pieces(text: str, engine: TtsEngine) -> list[Piece]:
+    """The pieces of a unary request: its sentences, or the whole text (stripped) as one
+    piece for a family that reads a request as one sequence."""
+    if engine.whole_text_unary:
+        start = len(text) - len(text.lstrip())
+        body = text.strip()
+        return [Piece(0, body, start, start + len(body))]
+    return split_text(text, engine.max_piece_chars)
+
+
 def span(piece: Piece) -> tts_pb2.TextSpan:
     return tts_pb2.TextSpan(index=piece.index, start_char=piece.start_char, end_char=piece.end_char)
 
@@ -219,7 +230,7 @@ class TextToSpeechServicer(tts_pb2_grpc.TextToSpeechServicer):
         rid = request_id(request.request_id)
         check_text(request.text, "text", self._limits.max_text_chars)
         run = self._start(request.model, request.options, request.output_format, Encoding.WAV)
-        pieces = split_text(request.text, run.engine.max_piece_chars)
+        pieces = unary_pieces(request.text, run.engine)
         run.chars = len(request.text)
         async with run.pieces(each(pieces)) as results:
             async for _, audio in results:
@@ -310,7 +321,7 @@ class TextToSpeechServicer(tts_pb2_grpc.TextToSpeechServicer):
         engine: TtsEngine = model.engine  # type: ignore[assignment]
         params = synthesis_params(request.options, "options", self._limits)
         settings = prepare(engine, params, "options")
-        pieces = split_text(request.text, engine.max_piece_chars)
+        pieces = unary_pieces(request.text, engine)
         mels = [await model.run(SynthesisJob(p.text, settings, spectrogram=True)) for p in pieces]
         first = mels[0]
         mel = np.concatenate([m.mel for m in mels], axis=1)

@@ -64,7 +64,7 @@ class VocoderServicer(tts_pb2_grpc.VocoderServicer):
             engine, mel.shape[1], self._limits.max_audio_seconds, "max_audio_seconds"
         )
         out = AudioOut(spec, engine.sample_rate_hz)
-        out.add(await model.run(mel))
+        out.add(engine.finish(await model.run(mel)))
         data = await asyncio.to_thread(out.whole)
         return tts_pb2.VocodeResponse(
             request_id=rid,

@@ -3,10 +3,15 @@
 `harmonyspeech-synthesizer` speaks in the voice of a speaker embedding made by the
 conversion service's GE2E encoders (`harmonyspeech-v1-encoder` or `ge2e-resemblyzer`):
 SynthesizeSpectrogram stops at the mel spectrogram; Synthesize and the streaming RPCs
-run the whole chain, ForwardTacotron then the MB-MelGAN of the same snapshot, with the
-seed's finishing: each sentence peak-normalised to 0.97 and followed by 0.15 s of
-silence. `harmonyspeech-vocoder` serves the MB-MelGAN alone (Vocoder/Vocode and
-StreamingVocode), returning the generator's samples as they come, for exact streaming.
+run the whole chain, ForwardTacotron then the MB-MelGAN of the same snapshot, finished
+as the reference engine finishes it: the audio and 0.15 s of silence after it, peak
+normalised to 0.97 (in float64). Synthesize and SynthesizeSpectrogram read the whole
+text as one sequence, as the reference does; the streaming RPCs go sentence by
+sentence, each sentence a sequence finished on its own.
+
+`harmonyspeech-vocoder` serves the MB-MelGAN alone: Vocode peak-normalises the whole
+spectrogram's audio to 0.97, as the reference does; StreamingVocode cannot know the
+peak before the end, so it sends the generator's samples as they come.
 """
 
 from __future__ import annotations
@@ -61,9 +66,20 @@ def _snapshot(source: str | None, parts: list[str]) -> Path:
     return Path(weights.resolve(source or DEFAULT_SOURCE, allow_patterns=parts))
 
 
+def peak_normalized(audio: np.ndarray, silence: int = 0) -> np.ndarray:
+    """`audio` then `silence` zeros, scaled in float64 so the peak is PEAK (silent audio
+    stays silent), as float32."""
+    wav = np.concatenate([audio.astype(np.float64), np.zeros(silence)])
+    peak = np.abs(wav).max() if len(wav) else 0.0
+    if peak > 0:
+        wav = wav / peak * PEAK
+    return wav.astype(np.float32)
+
+
 class Synthesizer(TtsEngine, SpectrogramSynthesis):
     family = "harmonyspeech-synthesizer"
     options_field = "harmonyspeech"
+    whole_text_unary = True
     tasks = (models_pb2.TASK_SPEECH_SYNTHESIS, models_pb2.TASK_SPECTROGRAM_SYNTHESIS)
     controls = frozenset({"pitch", "energy", "speaker_embedding"})
     speaker_families = ("harmonyspeech-v1", "ge2e-resemblyzer")
@@ -157,12 +173,7 @@ class Synthesizer(TtsEngine, SpectrogramSynthesis):
         mel = self.synthesize_spectrogram(text_piece, settings).mel
         if mel.shape[1] == 0:
             return np.zeros(0, np.float32)
-        audio = self.vocoder(mel)
-        peak = float(np.abs(audio).max())
-        if peak > 0:
-            audio = audio * (PEAK / peak)
-        silence = np.zeros(round(SENTENCE_SILENCE_S * SAMPLE_RATE), np.float32)
-        return np.concatenate([audio, silence]).astype(np.float32)
+        return peak_normalized(self.vocoder(mel), round(SENTENCE_SILENCE_S * SAMPLE_RATE))
 
     def warmup(self) -> None:
         size = self.model.config.speaker_embed_dims
@@ -187,3 +198,6 @@ class Vocoder(VocoderEngine):
     def vocode(self, mel: np.ndarray) -> Samples:
         use_threads()
         return self.vocoder(mel)
+
+    def finish(self, samples: Samples) -> Samples:
+        return peak_normalized(samples)

@@ -104,3 +104,16 @@ def test_preprocessing_trims_long_silences_and_raises_quiet_speech():
     assert len(wav) < len(speech) * ge2e.SAMPLE_RATE / rate + ge2e.SAMPLE_RATE
     rms_db = 20 * np.log10(np.sqrt(np.mean(wav**2)))
     assert rms_db > -32
+
+
+def test_harmonyspeech_vad_samples_wrap_past_full_scale_as_its_reference_does():
+    wav = np.array([0.5, 1.3, -1.3], np.float32)
+    wrapped = np.frombuffer(ge2e.vad_pcm(wav, wrap=True), "<i2")
+    clipped = np.frombuffer(ge2e.vad_pcm(wav, wrap=False), "<i2")
+    assert wrapped.tolist() == [16384, 42597 - 65536, 65536 - 42597]
+    assert clipped.tolist() == [16384, 32767, -32767]
+
+
+def test_harmonyspeech_embeds_any_speech_and_resemblyzer_keeps_its_minimum():
+    assert ge2e.HARMONYSPEECH_PREPROCESSING.min_speech_s == 0.03
+    assert ge2e.RESEMBLYZER_PREPROCESSING.min_speech_s == 1.2

@@ -1,6 +1,7 @@
 """speechmesh.tts.v1.TextToSpeech: protobuf ↔ domain, validation, and the four RPCs.
 
-Every RPC goes the same way: the text is split into pieces (services/tts/text.py),
+Every RPC goes the same way: the text is split into pieces (services/tts/text.py, or
+the family's own cut: TtsEngine.pieces),
 the pieces run through the model in order with one piece of look-ahead
 (pipeline.py), and their audio is resampled and encoded piece by piece (output.py).
 Synthesize collects what StreamingSynthesize sends, so both carry the same samples.
@@ -219,7 +220,7 @@ class TextToSpeechServicer(tts_pb2_grpc.TextToSpeechServicer):
         rid = request_id(request.request_id)
         check_text(request.text, "text", self._limits.max_text_chars)
         run = self._start(request.model, request.options, request.output_format, Encoding.WAV)
-        pieces = split_text(request.text, run.engine.max_piece_chars)
+        pieces = run.engine.pieces(request.text, run.settings)
         run.chars = len(request.text)
         async with run.pieces(each(pieces)) as results:
             async for _, audio in results:
@@ -239,7 +240,7 @@ class TextToSpeechServicer(tts_pb2_grpc.TextToSpeechServicer):
         rid = request_id(request.request_id)
         check_text(request.text, "text", self._limits.max_text_chars)
         run = self._start(request.model, request.options, request.output_format, Encoding.PCM_S16LE)
-        pieces = split_text(request.text, run.engine.max_piece_chars)
+        pieces = run.engine.pieces(request.text, run.settings)
         run.chars = len(request.text)
         async with run.pieces(each(pieces)) as results:
             async for piece, audio in results:

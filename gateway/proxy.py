@@ -24,9 +24,10 @@ from google.protobuf.descriptor import FileDescriptor, MethodDescriptor
 from opentelemetry import propagate
 
 from speechmesh.conversion.v1 import conversion_pb2
+from speechmesh.gateway.access import AUTHORIZATION, BackendAccess
 from speechmesh.gateway.routing import Replica, Router
 from speechmesh.indextts.v1 import indextts_pb2
-from speechmesh.runtime.errors import InvalidArgument
+from speechmesh.runtime.errors import IdleTimeout, InvalidArgument
 from speechmesh.runtime.requests import REQUEST_ID_METADATA, request_id
 from speechmesh.runtime.service import Context
 from speechmesh.stt.v1 import stt_pb2
@@ -40,8 +41,6 @@ PROXIED_FILES: tuple[FileDescriptor, ...] = (
     conversion_pb2.DESCRIPTOR,
     indextts_pb2.DESCRIPTOR,
 )
-# Client metadata worth passing on; grpc's own (deadline, encodings) is set by the call.
-FORWARDED_METADATA = ("authorization",)
 
 
 @dataclass(frozen=True)
@@ -90,13 +89,10 @@ def proxied_services() -> tuple[str, ...]:
     return tuple(s.full_name for f in PROXIED_FILES for s in f.services_by_name.values())
 
 
-def outgoing_metadata(context: Context) -> list[tuple[str, str]]:
-    """What the backend call carries: the key, the request id and the trace context."""
-    metadata = [
-        (key, value)
-        for key, value in context.invocation_metadata() or ()
-        if key in FORWARDED_METADATA
-    ]
+def outgoing_metadata(context: Context, access: BackendAccess) -> list[tuple[str, str]]:
+    """What the backend call carries: a key, the request id and the trace context."""
+    caller = dict(context.invocation_metadata() or ()).get(AUTHORIZATION)
+    metadata = access.call_metadata(caller if isinstance(caller, str) else None)
     metadata.append((REQUEST_ID_METADATA, request_id()))
     carrier: dict[str, str] = {}
     propagate.inject(carrier)  # the gateway's span is current: backends join its trace
@@ -115,9 +111,10 @@ async def relay_error(context: Context, error: grpc.aio.AioRpcError) -> None:
 class ProxyHandler(grpc.GenericRpcHandler):  # type: ignore[misc]
     """Handles every proxied method by forwarding it."""
 
-    def __init__(self, router: Router) -> None:
+    def __init__(self, router: Router, idle_timeout_s: float) -> None:
         self._router = router
         self._routes = routes()
+        self._idle_timeout_s = idle_timeout_s
 
     def service(self, details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler | None:
         route = self._routes.get(details.method)
@@ -140,7 +137,7 @@ class ProxyHandler(grpc.GenericRpcHandler):  # type: ignore[misc]
                 call = replica.callable("unary_unary", route.path)(
                     request,
                     timeout=context.time_remaining(),
-                    metadata=outgoing_metadata(context),
+                    metadata=outgoing_metadata(context, self._router.access),
                 )
                 try:
                     response: bytes = await call
@@ -162,7 +159,7 @@ class ProxyHandler(grpc.GenericRpcHandler):  # type: ignore[misc]
                 call = replica.callable("unary_stream", route.path)(
                     request,
                     timeout=context.time_remaining(),
-                    metadata=outgoing_metadata(context),
+                    metadata=outgoing_metadata(context, self._router.access),
                 )
                 sent = False
                 try:
@@ -179,16 +176,28 @@ class ProxyHandler(grpc.GenericRpcHandler):  # type: ignore[misc]
 
         return forward
 
+    async def _first_message(self, iterator: AsyncIterator[bytes]) -> bytes | None:
+        # wait_for runs the read as its own task: an asyncio.timeout scope here would
+        # keep a client's deadline from cancelling the backend call later (Python 3.11).
+        try:
+            return await asyncio.wait_for(anext(iterator, None), self._idle_timeout_s)
+        except TimeoutError:
+            raise IdleTimeout(
+                f"no config message for {self._idle_timeout_s:g} s (limit "
+                "stream_idle_timeout_s); send the config first, at once"
+            ) from None
+
     def _streaming(self, route: Route) -> Callable[[Any, Context], AsyncIterator[bytes]]:
         async def forward(requests: Any, context: Context) -> AsyncIterator[bytes]:
             iterator = aiter(requests)
-            first = await anext(iterator, None)
+            first = await self._first_message(iterator)
             if first is None:
                 raise InvalidArgument("config", "the stream ended before its config message")
             await self._router.refreshed.wait()
             replica = self._router.pick(route.service, route.model_of(first))
             call = replica.callable("stream_stream", route.path)(
-                timeout=context.time_remaining(), metadata=outgoing_metadata(context)
+                timeout=context.time_remaining(),
+                metadata=outgoing_metadata(context, self._router.access),
             )
             pump = asyncio.create_task(_pump(first, iterator, call))
             try:

@@ -21,6 +21,7 @@ from typing import Any
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from speechmesh.gateway.access import BackendAccess
 from speechmesh.models.v1 import models_pb2, models_pb2_grpc
 from speechmesh.runtime.config import BackendConfig
 from speechmesh.runtime.errors import NotFound, Unavailable
@@ -28,11 +29,6 @@ from speechmesh.runtime.errors import NotFound, Unavailable
 log = logging.getLogger(__name__)
 PROBE_TIMEOUT_S = 2.0
 READY = models_pb2.MODEL_STATE_READY
-CHANNEL_OPTIONS = [
-    ("grpc.max_receive_message_length", -1),
-    ("grpc.max_send_message_length", -1),
-    ("grpc.keepalive_time_ms", 30_000),
-]
 
 
 @dataclass
@@ -69,9 +65,10 @@ class Replica:
 class Backend:
     """The replicas behind one configured target."""
 
-    def __init__(self, config: BackendConfig) -> None:
+    def __init__(self, config: BackendConfig, access: BackendAccess) -> None:
         self.name = config.name
         self.target = config.target
+        self.access = access
         self.replicas: dict[str, Replica] = {}
 
     async def addresses(self) -> list[str]:
@@ -99,19 +96,20 @@ class Backend:
             await replica.channel.close(grace=None)
         for address in addresses:
             if address not in self.replicas:
-                channel = grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS)
+                channel = self.access.channel(address)
                 self.replicas[address] = Replica(self.name, address, channel)
-        await asyncio.gather(*(probe(r) for r in self.replicas.values()))
+        metadata = self.access.probe_metadata()
+        await asyncio.gather(*(probe(r, metadata) for r in self.replicas.values()))
 
 
-async def probe(replica: Replica) -> None:
+async def probe(replica: Replica, metadata: list[tuple[str, str]]) -> None:
     """Health and models of one replica; any failure marks it down with the reason."""
     try:
         health = await health_pb2_grpc.HealthStub(replica.channel).Check(
             health_pb2.HealthCheckRequest(), timeout=PROBE_TIMEOUT_S
         )
         listed = await models_pb2_grpc.ModelsStub(replica.channel).ListModels(
-            models_pb2.ListModelsRequest(), timeout=PROBE_TIMEOUT_S
+            models_pb2.ListModelsRequest(), timeout=PROBE_TIMEOUT_S, metadata=metadata
         )
     except grpc.aio.AioRpcError as error:
         replica.mark_down(f"{error.code().name}: {error.details()}")
@@ -125,8 +123,14 @@ async def probe(replica: Replica) -> None:
 class Router:
     """All backends, refreshed in the background; picks a replica per call."""
 
-    def __init__(self, backends: Iterable[BackendConfig], refresh_interval_s: float) -> None:
-        self.backends = [Backend(config) for config in backends]
+    def __init__(
+        self,
+        backends: Iterable[BackendConfig],
+        refresh_interval_s: float,
+        access: BackendAccess | None = None,
+    ) -> None:
+        self.access = access or BackendAccess()
+        self.backends = [Backend(config, self.access) for config in backends]
         self._interval = refresh_interval_s
         self._turns: dict[tuple[str, str], itertools.count[int]] = {}
         self._task: asyncio.Task[None] | None = None

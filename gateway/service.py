@@ -15,6 +15,7 @@ import logging
 import grpc
 from grpc_health.v1 import health, health_pb2
 
+from speechmesh.gateway.access import BackendAccess
 from speechmesh.gateway.orchestrator import OrchestratorServicer
 from speechmesh.gateway.proxy import ProxyHandler, proxied_services
 from speechmesh.gateway.routing import Router
@@ -80,7 +81,9 @@ async def _track_health(router: Router, servicer: health.aio.HealthServicer) -> 
 
 
 def _add_servicers(server: grpc.aio.Server, pool: ModelPool, config: MeshConfig) -> None:
-    router = Router(config.backends(), config.gateway.refresh_interval_s)
+    router = Router(
+        config.backends(), config.gateway.refresh_interval_s, BackendAccess.from_config(config)
+    )
     router.start()
     loop = asyncio.get_running_loop()
     # The tasks live as long as the server's event loop.
@@ -89,7 +92,7 @@ def _add_servicers(server: grpc.aio.Server, pool: ModelPool, config: MeshConfig)
     orchestrator_pb2_grpc.add_OrchestratorServicer_to_server(
         OrchestratorServicer(router, config), server
     )
-    server.add_generic_rpc_handlers((ProxyHandler(router),))
+    server.add_generic_rpc_handlers((ProxyHandler(router, config.limits.stream_idle_timeout_s),))
 
 
 _BACKGROUND: set[asyncio.Task[None]] = set()

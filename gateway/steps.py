@@ -73,7 +73,7 @@ class Run:
     def call_options(self) -> dict[str, Any]:
         return {
             "timeout": self.context.time_remaining(),
-            "metadata": outgoing_metadata(self.context),
+            "metadata": outgoing_metadata(self.context, self.router.access),
         }
 
     def source(self, step: pb.Step, name: str) -> Topic | None:

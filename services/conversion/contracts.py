@@ -55,11 +55,12 @@ class VoiceConverter(SpeakerEncoding):
     @property
     @abstractmethod
     def hop_length(self) -> int:
-        """Output samples per frame: inputs are padded to a multiple of it."""
+        """Output samples per frame: a source of n samples gives n // hop_length frames."""
 
     @property
     @abstractmethod
-    def min_source_samples(self) -> int: ...
+    def min_source_samples(self) -> int:
+        """The shortest source the model converts; shorter ones are padded with silence."""
 
     @abstractmethod
     def voice_embedding(self, voice: str) -> Vector:

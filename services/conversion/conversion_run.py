@@ -1,7 +1,8 @@
 """Streaming conversion: overlapping windows, each converted alone, joined by a crossfade.
 
 The converter needs context (a spectrogram, a flow over it), so a stream is cut into
-windows of WINDOW_S that overlap by OVERLAP_S; each window's output overlaps the
+windows of WINDOW_S that overlap by OVERLAP_S (both rounded down to whole frames of the
+model's hop); each window is converted alone, and its output overlaps the
 previous one's and the two are crossfaded linearly. Output lags input by about one
 window and keeps the source's timeline and length exactly.
 """
@@ -38,12 +39,16 @@ async def convert_samples(
     tau: float,
     noise: Any,
 ) -> np.ndarray:
-    """`samples` (model rate) in the target voice, exactly as long as the input."""
+    """`samples` (model rate) in the target voice, exactly as long as the input.
+
+    The model converts the samples as given, as the reference converter does: len // hop
+    frames, so the last len % hop samples come back as silence. Only a source too short
+    for the model at all is padded with silence first.
+    """
     engine = engine_of(model)
-    hop = engine.hop_length
-    length = max(len(samples), engine.min_source_samples)
-    padded = np.pad(samples, (0, length + (-length) % hop - len(samples)))
-    out: np.ndarray = await model.run(engine.conversion_job(padded, source, target, tau, noise))
+    short = max(0, engine.min_source_samples - len(samples))
+    job = engine.conversion_job(np.pad(samples, (0, short)), source, target, tau, noise)
+    out: np.ndarray = await model.run(job)
     out = out[: len(samples)]
     return np.pad(out, (0, len(samples) - len(out))).astype(np.float32)
 
@@ -66,8 +71,11 @@ class ConversionRun:
         self._decoder = StreamDecoder(spec, target_rate_hz=self.rate)
         self._target, self._source = target, source
         self._tau, self._noise = tau, noise
-        self._window = int(WINDOW_S * self.rate)
-        self._overlap = int(OVERLAP_S * self.rate)
+        # Whole frames, so every window's output is converted audio up to its end (at
+        # least one frame of overlap and one beyond it, whatever the rate and hop).
+        hop = engine.hop_length
+        self._overlap = max(hop, int(OVERLAP_S * self.rate) // hop * hop)
+        self._window = max(self._overlap + hop, int(WINDOW_S * self.rate) // hop * hop)
         self._buffer = _EMPTY  # input from the current window's start
         self._held = _EMPTY  # the previous window's last OVERLAP_S, to crossfade
         self._converted_any = False

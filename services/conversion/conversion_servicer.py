@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import math
 import secrets
 import time
 from collections.abc import AsyncIterator
@@ -14,6 +13,7 @@ from speechmesh.conversion.v1 import conversion_pb2, conversion_pb2_grpc
 from speechmesh.runtime.audio import AudioSpec, decode_request_audio, resample
 from speechmesh.runtime.config import LimitsConfig
 from speechmesh.runtime.errors import InvalidArgument, LimitExceeded
+from speechmesh.runtime.numbers import number_option
 from speechmesh.runtime.pool import HostedModel, ModelPool
 from speechmesh.runtime.requests import request_id
 from speechmesh.runtime.service import Context
@@ -25,6 +25,7 @@ from speechmesh.services.conversion.conversion_run import ConversionRun, convert
 from speechmesh.services.conversion.encoder_servicer import embed
 from speechmesh.services.conversion.outputs import (
     StreamEncoder,
+    check_reply_fits,
     encode_whole,
     output_spec,
     response_format,
@@ -37,8 +38,7 @@ MAX_TAU = 10.0
 def conversion_options(options: conversion_pb2.ConversionOptions, field: str) -> tuple[float, int]:
     """(tau, seed) from the request's options; an unset seed is drawn at random."""
     tau = options.tau if options.HasField("tau") else DEFAULT_TAU
-    if not (math.isfinite(tau) and 0.0 <= tau <= MAX_TAU):
-        raise InvalidArgument(f"{field}.tau", f"must be between 0 and {MAX_TAU}, got {tau}")
+    tau = number_option(tau, f"{field}.tau", at_least=0.0, at_most=MAX_TAU)
     return tau, options.seed if options.HasField("seed") else secrets.randbits(63)
 
 
@@ -93,6 +93,14 @@ class VoiceConversionServicer(conversion_pb2_grpc.VoiceConversionServicer):
         target = await target_vector(model, request, "", self._limits)
         decoded = await decode_request_audio(
             request.source, "source", self._limits.max_audio_seconds
+        )
+        # The converted audio lasts as long as the source.
+        check_reply_fits(
+            out_spec,
+            engine.sample_rate,
+            decoded.duration_s,
+            self._limits.max_message_bytes,
+            "StreamingConvert",
         )
         if source is None:
             source = await embed(model, [decoded], "source")

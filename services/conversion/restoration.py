@@ -23,6 +23,7 @@ from speechmesh.conversion.v1 import conversion_pb2
 from speechmesh.models.v1 import models_pb2
 from speechmesh.runtime.engine import Engine
 from speechmesh.runtime.errors import InvalidArgument, Unavailable
+from speechmesh.runtime.numbers import number_option
 
 RESTORATION_SERVICE = "speechmesh.conversion.v1.AudioRestoration"
 
@@ -115,9 +116,9 @@ def restoration_params(
     """The validated options for `engine`; another family's options are INVALID_ARGUMENT."""
     limit = None
     if options.HasField("attenuation_limit_db"):
-        limit = options.attenuation_limit_db
-        if not (limit > 0 and np.isfinite(limit)):
-            raise InvalidArgument(f"{field}.attenuation_limit_db", f"must be > 0, got {limit}")
+        limit = number_option(
+            options.attenuation_limit_db, f"{field}.attenuation_limit_db", above=0
+        )
     family = options.WhichOneof("family_options")
     if family is not None and family != engine.option_family:
         raise InvalidArgument(
@@ -125,11 +126,12 @@ def restoration_params(
             f"options for another model family; model family {engine.family!r} takes "
             + (f"{engine.option_family}" if engine.option_family else "no family options"),
         )
-    beta = options.deep_filter_net.post_filter_beta
-    if not (0.0 <= beta <= 1.0):
-        raise InvalidArgument(
-            f"{field}.deep_filter_net.post_filter_beta", f"must be in [0, 1], got {beta}"
-        )
+    beta = number_option(
+        options.deep_filter_net.post_filter_beta,
+        f"{field}.deep_filter_net.post_filter_beta",
+        at_least=0.0,
+        at_most=1.0,
+    )
     mode = options.voice_fixer.mode
     if mode not in (0, 1, 2):
         raise InvalidArgument(f"{field}.voice_fixer.mode", f"must be 0, 1 or 2, got {mode}")

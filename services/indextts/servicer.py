@@ -13,6 +13,7 @@ from speechmesh.indextts.v1 import indextts_pb2, indextts_pb2_grpc
 from speechmesh.runtime.audio import AudioSpec, Encoding, decode, encode, output_rate_hz, resample
 from speechmesh.runtime.config import LimitsConfig
 from speechmesh.runtime.errors import InvalidArgument, LimitExceeded
+from speechmesh.runtime.numbers import number_option
 from speechmesh.runtime.pool import HostedModel, ModelPool
 from speechmesh.runtime.requests import request_id
 from speechmesh.runtime.service import Context
@@ -45,11 +46,12 @@ def _sampling(options: indextts_pb2.SamplingOptions, field: str) -> SamplingSett
         if options.HasField("max_mel_tokens")
         else d.max_mel_tokens,
     )
+    number_option(s.temperature, f"{field}.temperature", above=0)
+    number_option(s.top_p, f"{field}.top_p", above=0, at_most=1)
+    number_option(s.repetition_penalty, f"{field}.repetition_penalty", at_least=1)
+    number_option(s.length_penalty, f"{field}.length_penalty")
     checks = [
-        ("temperature", s.temperature > 0, "must be > 0"),
-        ("top_p", 0 < s.top_p <= 1, "must be in (0, 1]"),
         ("num_beams", 1 <= s.num_beams <= 8, "must be 1 to 8"),
-        ("repetition_penalty", s.repetition_penalty >= 1, "must be >= 1"),
         ("max_mel_tokens", 1 <= s.max_mel_tokens <= 1815, "must be 1 to 1815"),
     ]
     for name, ok, rule in checks:
@@ -62,18 +64,20 @@ def _emotion(
     emotion: indextts_pb2.Emotion, field: str, limits: LimitsConfig
 ) -> EmotionRequest | None:
     kind = emotion.WhichOneof("source")
-    if kind is None:
-        return None
     weight = emotion.weight if emotion.HasField("weight") else 1.0
-    if not 0 <= weight <= 1:
-        raise InvalidArgument(f"{field}.weight", f"{weight} is outside 0 to 1")
+    weight = number_option(weight, f"{field}.weight", at_least=0, at_most=1)
+    if kind is None:
+        if emotion.HasField("weight"):
+            raise InvalidArgument(
+                f"{field}.weight", "weighs an emotion source (vector, text or audio); none is set"
+            )
+        return None
     request = EmotionRequest(weight=weight, use_random=emotion.use_random)
     if kind == "vector":
-        values = [getattr(emotion.vector, name) for name in EMOTIONS]
-        for name, value in zip(EMOTIONS, values, strict=True):
-            if value < 0:
-                raise InvalidArgument(f"{field}.vector.{name}", f"{value} is negative")
-        request.vector = values
+        request.vector = [
+            number_option(getattr(emotion.vector, name), f"{field}.vector.{name}", at_least=0)
+            for name in EMOTIONS
+        ]
     elif kind == "text":
         request.text = emotion.text.text
     else:
@@ -114,8 +118,7 @@ def _job(request, limits: LimitsConfig) -> SynthesisJob:  # type: ignore[no-unty
     if not 1 <= steps <= 200:
         raise InvalidArgument("options.diffusion_steps", f"{steps} is outside 1 to 200")
     cfg = options.cfg_rate if options.HasField("cfg_rate") else 0.7
-    if cfg < 0:
-        raise InvalidArgument("options.cfg_rate", f"{cfg} is negative")
+    cfg = number_option(cfg, "options.cfg_rate", at_least=0)
     return SynthesisJob(
         text=request.text,
         prompt_audio=samples,

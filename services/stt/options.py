@@ -6,6 +6,7 @@ import dataclasses
 import math
 
 from speechmesh.runtime.errors import InvalidArgument
+from speechmesh.runtime.numbers import number_option
 from speechmesh.services.stt.whisper import DecodeSettings, FasterWhisper
 from speechmesh.services.vad.params import vad_params
 from speechmesh.services.vad.segmenter import VadParams
@@ -35,10 +36,7 @@ def decode_settings(
         raise InvalidArgument(f"{field}.best_of", f"must be 1..{MAX_BEST_OF}, got {best_of}")
     temperatures = tuple(options.temperatures) or defaults.temperatures
     for index, temperature in enumerate(temperatures):
-        if not (math.isfinite(temperature) and 0.0 <= temperature <= 1.0):
-            raise InvalidArgument(
-                f"{field}.temperatures[{index}]", f"must be in [0, 1], got {temperature}"
-            )
+        number_option(temperature, f"{field}.temperatures[{index}]", at_least=0.0, at_most=1.0)
     for name in ("initial_prompt", "hotwords"):
         if len(getattr(options, name)) > MAX_PROMPT_CHARS:
             raise InvalidArgument(f"{field}.{name}", f"at most {MAX_PROMPT_CHARS} characters")
@@ -65,6 +63,15 @@ def language_code(tag: str) -> str | None:
     return primary or None
 
 
+# A no-speech probability is a probability; a compression ratio is positive; an average
+# log probability may be any number.
+THRESHOLD_BOUNDS: dict[str, dict[str, float]] = {
+    "no_speech_threshold": {"at_least": 0.0, "at_most": 1.0},
+    "log_prob_threshold": {},
+    "compression_ratio_threshold": {"above": 0.0},
+}
+
+
 def _threshold(
     options: stt_pb2.RecognitionOptions, name: str, field: str, defaults: DecodeSettings
 ) -> float | None:
@@ -72,10 +79,10 @@ def _threshold(
         default: float | None = getattr(defaults, name)
         return default
     value = getattr(options, name)
-    if math.isnan(value):
-        raise InvalidArgument(f"{field}.{name}", "must be a number")
     # An infinite threshold switches the check off, as in faster-whisper's None.
-    return None if math.isinf(value) else float(value)
+    if math.isinf(value):
+        return None
+    return number_option(value, f"{field}.{name}", **THRESHOLD_BOUNDS[name])
 
 
 def segmentation_params(options: stt_pb2.RecognitionOptions, field: str) -> VadParams:
@@ -89,9 +96,8 @@ def segmentation_params(options: stt_pb2.RecognitionOptions, field: str) -> VadP
 def hallucination_silence_s(options: stt_pb2.RecognitionOptions, field: str) -> float | None:
     if not options.HasField("hallucination_silence_threshold_s"):
         return None
-    value = options.hallucination_silence_threshold_s
-    if not (math.isfinite(value) and value > 0):
-        raise InvalidArgument(
-            f"{field}.hallucination_silence_threshold_s", f"must be > 0 s, got {value}"
-        )
-    return float(value)
+    return number_option(
+        options.hallucination_silence_threshold_s,
+        f"{field}.hallucination_silence_threshold_s",
+        above=0,
+    )

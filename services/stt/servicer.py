@@ -77,16 +77,13 @@ class SpeechToTextServicer(stt_pb2_grpc.SpeechToTextServicer):
         options = request.options
         settings = decode_settings(options, "options", engine)
         silence_guard_s = hallucination_silence_s(options, "options")
+        segmentation = segmentation_params(options, "options")
         decoded = await decode_request_audio(request.audio, "audio", self._limits.max_audio_seconds)
         started = time.perf_counter()
         audio = await asyncio.to_thread(engine.model_audio, decoded.samples, decoded.sample_rate_hz)
         total = len(audio)
         use_vad = options.vad_filter or total > WINDOW_SAMPLES or silence_guard_s is not None
-        speech = (
-            await self._speech(audio, segmentation_params(options, "options"))
-            if use_vad
-            else [(0, total)]
-        )
+        speech = await self._speech(audio, segmentation) if use_vad else [(0, total)]
         chunked = options.vad_filter or total > WINDOW_SAMPLES
         windows = plan_windows(speech, WINDOW_SAMPLES) if chunked else [(0, total)]
         decoded_windows = await self._decode_windows(model, audio, windows, settings, options)

@@ -23,7 +23,6 @@ mel spectrogram) and `VocoderEngine` (a model of the Vocoder service).
 
 from __future__ import annotations
 
-import math
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -35,6 +34,7 @@ from speechmesh.models.v1 import models_pb2
 from speechmesh.runtime.audio import DecodedAudio, Samples
 from speechmesh.runtime.engine import Engine, ModelDescription, VoiceInfo
 from speechmesh.runtime.errors import InvalidArgument, NotFound
+from speechmesh.runtime.numbers import number_option
 from speechmesh.services.tts.text import Piece, split_text
 
 TEXT_TO_SPEECH = "speechmesh.tts.v1.TextToSpeech"
@@ -162,11 +162,7 @@ class TtsEngine(Engine):
 
     def _check_common(self, params: SynthesisParams) -> None:
         what = f"model {self.config.id!r} ({self.family})"
-        if not (math.isfinite(params.speed) and MIN_SPEED <= params.speed <= MAX_SPEED):
-            raise InvalidArgument(
-                "speed",
-                f"must be between {MIN_SPEED} and {MAX_SPEED} (1.0 is normal), got {params.speed}",
-            )
+        number_option(params.speed, "speed", at_least=MIN_SPEED, at_most=MAX_SPEED)
         requested = {
             "pitch": params.pitch is not None,
             "energy": params.energy is not None,
@@ -179,8 +175,8 @@ class TtsEngine(Engine):
                 raise InvalidArgument(name, f"{what} has no {name} control")
         for name in ("pitch", "energy"):
             value = getattr(params, name)
-            if value is not None and not (math.isfinite(value) and value > 0):
-                raise InvalidArgument(name, f"must be > 0, got {value}")
+            if value is not None:
+                number_option(value, name, above=0)
         embedding = params.speaker_embedding
         accepted = self.speaker_families or (self.speaker_family,)
         if embedding is not None and embedding.model_family not in accepted:

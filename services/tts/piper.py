@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import math
 import re
 import unicodedata
 from collections.abc import Mapping
@@ -36,6 +35,7 @@ from speechmesh.runtime import weights
 from speechmesh.runtime.audio import Samples
 from speechmesh.runtime.engine import VoiceInfo
 from speechmesh.runtime.errors import FailedPrecondition, InvalidArgument
+from speechmesh.runtime.numbers import number_option
 from speechmesh.services.tts import espeak
 from speechmesh.services.tts.engine import SynthesisParams, TtsEngine
 
@@ -283,8 +283,5 @@ class Piper(TtsEngine):
 
 
 def _option(options: Mapping[str, Any], name: str, default: float) -> float:
-    value = float(options.get(name, default))
     low, high = OPTION_RANGES[name]
-    if not (math.isfinite(value) and low <= value <= high):
-        raise InvalidArgument(f"piper.{name}", f"must be in {low}..{high}, got {value}")
-    return value
+    return number_option(options.get(name, default), f"piper.{name}", at_least=low, at_most=high)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from speechmesh.runtime.errors import InvalidArgument
-from speechmesh.runtime.numbers import finite_option
+from speechmesh.runtime.numbers import number_option
 from speechmesh.services.vad.segmenter import VadParams
 from speechmesh.vad.v1 import vad_pb2
 
@@ -24,7 +24,7 @@ def vad_params(
         if not options.HasField(name):
             return default
         number = getattr(options, name)
-        return finite_option(number, f"{field}.{name}") if isinstance(number, float) else number
+        return number_option(number, f"{field}.{name}") if isinstance(number, float) else number
 
     threshold = value("threshold", defaults.threshold)
     if not 0.0 < threshold < 1.0:

@@ -127,6 +127,19 @@ class BackendConfig(_Strict):
     replica (a headless Service in Kubernetes)."""
 
 
+class BackendTlsConfig(_Strict):
+    """How the gateway reaches backends that serve TLS (or mutual TLS)."""
+
+    ca_file: Path
+    """PEM CA bundle that the backends' certificates chain to."""
+    cert_file: Path | None = None
+    """PEM client certificate chain, for backends that require client certificates."""
+    key_file: Path | None = None
+    """PEM private key of cert_file."""
+    server_name: str | None = None
+    """The name to check the backends' certificates against, when not their host."""
+
+
 class GatewayConfig(_Strict):
     """The front door: its backends, how often it looks at them, and named graphs."""
 
@@ -136,6 +149,15 @@ class GatewayConfig(_Strict):
     """How often each backend's replicas are resolved, health-checked and asked ListModels."""
     graphs: dict[str, dict[str, Any]] = {}
     """Named orchestrator graphs (speechmesh.orchestrator.v1.Graph, as YAML)."""
+    backend_key_env: str = "SPEECHMESH_BACKEND_KEY"
+    """An environment variable holding the API key the gateway presents to its backends."""
+    backend_key_file: Path | None = None
+    """A file whose first line is that key (read before backend_key_env)."""
+    forward_caller_key: bool = False
+    """Pass each caller's own key on to the backends instead of the gateway's, so that
+    backends authorise every caller themselves; the gateway's key still serves its probes."""
+    backend_tls: BackendTlsConfig | None = None
+    """Reach the backends over TLS; unset: plaintext."""
 
 
 class MeshConfig(_Strict):

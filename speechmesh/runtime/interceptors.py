@@ -95,7 +95,23 @@ class CallGuard(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         def around(context: Context) -> AbstractAsyncContextManager[None]:
             return self._around(method, metadata, streaming, context)
 
-        return _wrap(handler, around)
+        return _wrap(handler, around, self._check_reply)
+
+    def _check_reply(self, reply: Any) -> None:
+        """RESOURCE_EXHAUSTED naming the limit for a reply too large to send; grpc itself
+        would fail the call with a bare "Sent message larger than max"."""
+        limit = self._limits.max_message_bytes
+        # The gateway's byte proxy replies with serialized messages.
+        size = len(reply) if isinstance(reply, bytes) else reply.ByteSize()
+        if size > limit:
+            raise LimitExceeded(
+                "max_message_bytes",
+                limit,
+                size,
+                "bytes",
+                hint="ask for the streaming RPC, a compressed output_format (FLAC, Ogg/Opus) "
+                "or a lower sample rate",
+            )
 
     @asynccontextmanager
     async def _around(
@@ -218,8 +234,10 @@ def _parsed(request: Any) -> Any:
     return request
 
 
-def _wrap(handler: grpc.RpcMethodHandler, around: Around) -> grpc.RpcMethodHandler:
-    """The same handler with its behaviour run inside `around`."""
+def _wrap(
+    handler: grpc.RpcMethodHandler, around: Around, check_reply: Callable[[Any], None]
+) -> grpc.RpcMethodHandler:
+    """The same handler with its behaviour run inside `around`, each reply checked."""
     codec = {
         "request_deserializer": handler.request_deserializer,
         "response_serializer": handler.response_serializer,
@@ -230,7 +248,9 @@ def _wrap(handler: grpc.RpcMethodHandler, around: Around) -> grpc.RpcMethodHandl
 
         async def _unary_unary(request: Any, context: Context) -> Any:
             async with around(context):
-                return await unary_unary(_parsed(request), context)
+                reply = await unary_unary(_parsed(request), context)
+                check_reply(reply)
+                return reply
 
         return grpc.unary_unary_rpc_method_handler(_unary_unary, **unary_codec)
     if handler.unary_stream:
@@ -239,6 +259,7 @@ def _wrap(handler: grpc.RpcMethodHandler, around: Around) -> grpc.RpcMethodHandl
         async def _unary_stream(request: Any, context: Context) -> AsyncIterator[Any]:
             async with around(context):
                 async for response in unary_stream(_parsed(request), context):
+                    check_reply(response)
                     yield response
 
         return grpc.unary_stream_rpc_method_handler(_unary_stream, **unary_codec)
@@ -247,7 +268,9 @@ def _wrap(handler: grpc.RpcMethodHandler, around: Around) -> grpc.RpcMethodHandl
 
         async def _stream_unary(requests: Any, context: Context) -> Any:
             async with around(context):
-                return await stream_unary(requests, context)
+                reply = await stream_unary(requests, context)
+                check_reply(reply)
+                return reply
 
         return grpc.stream_unary_rpc_method_handler(_stream_unary, **codec)
     stream_stream = handler.stream_stream
@@ -255,6 +278,7 @@ def _wrap(handler: grpc.RpcMethodHandler, around: Around) -> grpc.RpcMethodHandl
     async def _stream_stream(requests: Any, context: Context) -> AsyncIterator[Any]:
         async with around(context):
             async for response in stream_stream(requests, context):
+                check_reply(response)
                 yield response
 
     return grpc.stream_stream_rpc_method_handler(_stream_stream, **codec)

@@ -24,7 +24,7 @@ async def config_first(
 ) -> tuple[Any, AsyncIterator[Any]]:
     """The stream's config message, and an iterator over the payload messages after it."""
     iterator = aiter(requests)
-    first = await _next(iterator, idle_timeout_s)
+    first = await next_message(iterator, idle_timeout_s)
     if first is None:
         raise InvalidArgument(CONFIG, "the stream ended before its config message")
     kind = first.WhichOneof(ONEOF)
@@ -35,7 +35,9 @@ async def config_first(
     return getattr(first, CONFIG), _payload(iterator, idle_timeout_s)
 
 
-async def _next(iterator: AsyncIterator[Any], idle_timeout_s: float) -> Any:
+async def next_message(iterator: AsyncIterator[Any], idle_timeout_s: float) -> Any:
+    """The stream's next message (None at its end); DEADLINE_EXCEEDED when the client
+    sends nothing for idle_timeout_s."""
     try:
         async with asyncio.timeout(idle_timeout_s):
             return await anext(iterator, None)
@@ -48,7 +50,7 @@ async def _next(iterator: AsyncIterator[Any], idle_timeout_s: float) -> Any:
 
 async def _payload(iterator: AsyncIterator[Any], idle_timeout_s: float) -> AsyncIterator[Any]:
     index = 0
-    while (message := await _next(iterator, idle_timeout_s)) is not None:
+    while (message := await next_message(iterator, idle_timeout_s)) is not None:
         index += 1
         kind = message.WhichOneof(ONEOF)
         if kind == CONFIG:

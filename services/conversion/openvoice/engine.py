@@ -68,8 +68,10 @@ class OpenVoiceEngine(Engine, VoiceConverter):
 
     @property
     def min_source_samples(self) -> int:
-        """The shortest source the spectrogram's reflect padding allows."""
-        return self.model.config.filter_length
+        """The shortest clip the spectrogram takes: one hop, and more samples than the
+        (filter_length − hop_length) / 2 it reflects at each end."""
+        config = self.model.config
+        return max(config.hop_length, (config.filter_length - config.hop_length) // 2 + 1)
 
     def voice_embedding(self, voice: str) -> Vector:
         if voice not in self.base_speakers:
@@ -117,10 +119,12 @@ class OpenVoiceEngine(Engine, VoiceConverter):
         require_speech(sum(c.duration_s for c in clips), self.min_speech_s, "audio", field)
         use_threads()
         config = self.model.config
+        resampled = [resample(c.samples, c.sample_rate_hz, self.sample_rate) for c in clips]
+        # A clip too short for a spectrogram adds nothing (the reference cannot embed it).
         spectrograms = [
-            linear_spectrogram(resample(c.samples, c.sample_rate_hz, self.sample_rate), config)
-            for c in clips
-            if c.duration_s * self.sample_rate > config.filter_length
+            linear_spectrogram(samples, config)
+            for samples in resampled
+            if len(samples) >= self.min_source_samples
         ]
         return EmbedJob(spectrograms)
 

@@ -45,16 +45,19 @@ def tts_config(models: list[dict] | None = None, **overrides: object) -> dict:
     return config
 
 
-def write_tiny_kittentts(folder: Path, speed_priors: dict[str, float] | None = None) -> Path:
+def write_tiny_kittentts(
+    folder: Path, speed_priors: dict[str, float] | None = None, seed: int = 3
+) -> Path:
     """A KittenTTS model folder in the published layout (config.json, the .onnx named by
     it, voices.npz) whose ONNX graph has the official inputs and outputs: each input id
     becomes KITTEN_HOP samples of a fixed table row, scaled by the mean of the style
-    vector and by speed, so a test can compute the exact waveform it must produce."""
+    vector and by speed, so a test can compute the exact waveform it must produce. `seed`
+    draws the table and the style vectors."""
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
     folder.mkdir(parents=True, exist_ok=True)
-    table, styles = kitten_arrays()
+    table, styles = kitten_arrays(seed)
     nodes = [
         helper.make_node("Gather", ["table", "input_ids"], ["frames"], axis=0),
         helper.make_node("ReduceMean", ["style"], ["gain"], axes=[1], keepdims=1),
@@ -105,9 +108,9 @@ def write_tiny_kittentts(folder: Path, speed_priors: dict[str, float] | None = N
     return folder
 
 
-def kitten_arrays() -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """The tiny model's id table and its voices' style vectors (fixed seed)."""
-    rng = np.random.default_rng(3)
+def kitten_arrays(seed: int = 3) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """The tiny model's id table and its voices' style vectors (3: the tests' seed)."""
+    rng = np.random.default_rng(seed)
     table = rng.uniform(-0.5, 0.5, (KITTEN_VOCAB, KITTEN_HOP)).astype(np.float32)
     styles = {name: rng.uniform(0.5, 1.5, (400, 256)).astype(np.float32) for name in KITTEN_VOICES}
     return table, styles

@@ -35,6 +35,7 @@ from speechmesh.runtime.audio import DecodedAudio, Samples
 from speechmesh.runtime.engine import Engine, ModelDescription, VoiceInfo
 from speechmesh.runtime.errors import InvalidArgument, NotFound
 from speechmesh.runtime.numbers import number_option
+from speechmesh.services.tts.text import Piece, split_text
 
 TEXT_TO_SPEECH = "speechmesh.tts.v1.TextToSpeech"
 VOCODER = "speechmesh.tts.v1.Vocoder"
@@ -142,6 +143,12 @@ class TtsEngine(Engine):
     @abstractmethod
     def synthesize(self, text: str, settings: Any) -> Samples:
         """One piece of text to mono float32 audio at sample_rate_hz (maybe empty)."""
+
+    def pieces(self, text: str, settings: Any) -> list[Piece]:
+        """A whole text (Synthesize, StreamingSynthesize) cut into the pieces that
+        `synthesize` takes one at a time: sentences, and parts of sentences longer than
+        max_piece_chars. A family whose reference cuts text its own way overrides it."""
+        return split_text(text, self.max_piece_chars)
 
     def languages(self) -> tuple[str, ...]:
         """BCP-47 languages it speaks: those of its voices, unless a family knows better."""

@@ -13,6 +13,8 @@ Per chunk of text (see kittentts_text): the style row is the chunk's length in
 characters (capped at the last row), speed is the request's times the voice's prior,
 and the last 5000 samples of the waveform are cut off (the model's trailing
 artefact). The model takes one chunk per call, so a batch runs its pieces in turn.
+A whole text is cut into pieces (kittentts_text.pieces) only where that leaves the
+reference's chunks as they are, so streamed and unary audio are the reference's.
 """
 
 from __future__ import annotations
@@ -29,8 +31,9 @@ from speechmesh.runtime import weights
 from speechmesh.runtime.audio import Samples
 from speechmesh.runtime.engine import VoiceInfo
 from speechmesh.runtime.errors import FailedPrecondition
-from speechmesh.services.tts import espeak, kittentts_text
+from speechmesh.services.tts import kittentts_text
 from speechmesh.services.tts.engine import SynthesisParams, TtsEngine
+from speechmesh.services.tts.text import Piece
 
 SAMPLE_RATE = 24000
 STYLE_SIZE = 256
@@ -89,7 +92,7 @@ class KittenTts(TtsEngine):
                 f"{model_path} is not a KittenTTS model: inputs {sorted(inputs)}, outputs "
                 f"{sorted(outputs)}; expected inputs {sorted(INPUTS)} and output {OUTPUT!r}"
             )
-        espeak.clauses("", kittentts_text.ESPEAK_VOICE)  # fails early without espeak-ng
+        kittentts_text.check_phonemizer()  # fails early without espeak-ng
         self.sample_rate_hz = SAMPLE_RATE
 
     def voices(self) -> tuple[VoiceInfo, ...]:
@@ -115,6 +118,9 @@ class KittenTts(TtsEngine):
             speed=params.speed * self.speed_priors.get(voice, 1.0),
             clean_text=bool(params.family_options.get("clean_text", False)),
         )
+
+    def pieces(self, text: str, settings: KittenSettings) -> list[Piece]:
+        return kittentts_text.pieces(text, settings.clean_text)
 
     def synthesize(self, text: str, settings: KittenSettings) -> Samples:
         if settings.clean_text:

@@ -1,7 +1,8 @@
 """speechmesh.tts.v1.TextToSpeech: protobuf ↔ domain, validation, and the four RPCs.
 
-Every RPC goes the same way: the text is split into pieces (services/tts/text.py;
-Synthesize and SynthesizeSpectrogram keep it whole for a family that asks so),
+Every RPC goes the same way: the text is split into pieces (services/tts/text.py, or
+the family's own cut: TtsEngine.pieces; Synthesize and SynthesizeSpectrogram keep it
+whole for a family that asks so),
 the pieces run through the model in order with one piece of look-ahead
 (pipeline.py), and their audio is resampled and encoded piece by piece (output.py).
 Synthesize collects what StreamingSynthesize sends, so both carry the same samples.
@@ -40,7 +41,7 @@ from speechmesh.services.tts.engine import (
 from speechmesh.services.tts.output import AudioOut, output_spec
 from speechmesh.services.tts.pipeline import each, in_order
 from speechmesh.services.tts.tensors import tensor_from_mel
-from speechmesh.services.tts.text import Piece, TextSplitter, split_text
+from speechmesh.services.tts.text import Piece, TextSplitter
 from speechmesh.tts.v1 import tts_pb2, tts_pb2_grpc
 
 
@@ -133,14 +134,14 @@ def check_no_control_characters(text: str, field: str) -> None:
             )
 
 
-def unary_pieces(text: str, engine: TtsEngine) -> list[Piece]:
+def unary_pieces(text: str, engine: TtsEngine, settings: Any) -> list[Piece]:
     """The pieces of a unary request: its sentences, or the whole text (stripped) as one
     piece for a family that reads a request as one sequence."""
     if engine.whole_text_unary:
         start = len(text) - len(text.lstrip())
         body = text.strip()
         return [Piece(0, body, start, start + len(body))]
-    return split_text(text, engine.max_piece_chars)
+    return engine.pieces(text, settings)
 
 
 def span(piece: Piece) -> tts_pb2.TextSpan:
@@ -230,7 +231,7 @@ class TextToSpeechServicer(tts_pb2_grpc.TextToSpeechServicer):
         rid = request_id(request.request_id)
         check_text(request.text, "text", self._limits.max_text_chars)
         run = self._start(request.model, request.options, request.output_format, Encoding.WAV)
-        pieces = unary_pieces(request.text, run.engine)
+        pieces = unary_pieces(request.text, run.engine, run.settings)
         run.chars = len(request.text)
         async with run.pieces(each(pieces)) as results:
             async for _, audio in results:
@@ -250,7 +251,7 @@ class TextToSpeechServicer(tts_pb2_grpc.TextToSpeechServicer):
         rid = request_id(request.request_id)
         check_text(request.text, "text", self._limits.max_text_chars)
         run = self._start(request.model, request.options, request.output_format, Encoding.PCM_S16LE)
-        pieces = split_text(request.text, run.engine.max_piece_chars)
+        pieces = run.engine.pieces(request.text, run.settings)
         run.chars = len(request.text)
         async with run.pieces(each(pieces)) as results:
             async for piece, audio in results:
@@ -321,7 +322,7 @@ class TextToSpeechServicer(tts_pb2_grpc.TextToSpeechServicer):
         engine: TtsEngine = model.engine  # type: ignore[assignment]
         params = synthesis_params(request.options, "options", self._limits)
         settings = prepare(engine, params, "options")
-        pieces = unary_pieces(request.text, engine)
+        pieces = unary_pieces(request.text, engine, settings)
         mels = [await model.run(SynthesisJob(p.text, settings, spectrogram=True)) for p in pieces]
         first = mels[0]
         mel = np.concatenate([m.mel for m in mels], axis=1)

@@ -42,7 +42,7 @@ from speechmesh.services.conversion.voicefixer.checkpoint import (
     load_restorer,
     load_vocoder,
 )
-from speechmesh.services.conversion.voicefixer.restorer import HOP, Restorer
+from speechmesh.services.conversion.voicefixer.restorer import HOP, TIME_MULTIPLE, Restorer
 from speechmesh.services.conversion.voicefixer.vocoder import Vocoder
 
 SAMPLE_RATE = 44100
@@ -55,6 +55,9 @@ EPS = 1e-8
 SEGMENT_S = 30
 # The analysis STFT reflects n_fft / 2 samples at each end: shorter input cannot be read.
 MIN_SAMPLES = 1025
+# Mode 2 normalises each UNet level over the call itself; up to 64 frames the deepest
+# level is one value per channel, which batch statistics cannot normalise.
+MODE_2_MIN_SAMPLES = TIME_MULTIPLE * HOP
 
 
 def remove_high_frequencies(wav: torch.Tensor, keep_length: bool = True) -> torch.Tensor:
@@ -181,10 +184,12 @@ class VoiceFixer(RestorationEngine):
         length = wav.numel()
         if length == 0:
             return np.zeros(0, np.float32)
-        if length < MIN_SAMPLES:
-            # The original fails here (reflect padding longer than the input); silence
-            # after the audio lets the STFT read it, and the output is cut back.
-            wav = torch.nn.functional.pad(wav, (0, MIN_SAMPLES - length))
+        minimum = MODE_2_MIN_SAMPLES if mode == 2 else MIN_SAMPLES
+        if length < minimum:
+            # The original fails here (reflect padding longer than the input; mode 2: a
+            # single value to normalise); silence after the audio lets the model read
+            # it, and the output is cut back.
+            wav = torch.nn.functional.pad(wav, (0, minimum - length))
         return self._restore(wav, mode)[:length]
 
     def _restore(self, wav: torch.Tensor, mode: int) -> np.ndarray:

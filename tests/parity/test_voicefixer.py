@@ -188,9 +188,7 @@ def test_attenuation_limit_mixes_the_input_back(server):
     options = conversion_pb2.RestorationOptions(attenuation_limit_db=6.0)
     out = restore(server, f32_audio(case_clip(case), case["rate"]), options)
     mix = 10 ** (-6.0 / 20)
-    expected = (1 - mix) * reference.array("short/output") + mix * reference.array(
-        "short/input44"
-    )
+    expected = (1 - mix) * reference.array("short/output") + mix * reference.array("short/input44")
     assert_close(out, expected, "attenuation limit 6 dB")
 
 

@@ -2,9 +2,10 @@
 
 Restore feeds a whole file at once and StreamingRestore chunk by chunk; both take
 this path, except a Restore on a model with `segment_samples` (VoiceFixer), which
-`restore_in_segments` runs the way the model's original restores a file. The model's own latency is taken out (its first `delay` output samples
-are dropped and the tail is flushed with silence), so output sample n lines up with
-input time n / rate and the output has exactly the input's length.
+`restore_in_segments` runs the way the model's original restores a file. The model's
+own latency is taken out (its first `delay` output samples are dropped and the tail is
+flushed with silence), so output sample n lines up with input time n / rate and the
+output has exactly the input's length.
 """
 
 from __future__ import annotations

@@ -133,9 +133,14 @@ VOCODER_WEIGHT_NORM = re.compile(
 )
 
 
-def save_voicefixer(root, seed=0, drop=None, extra=None) -> tuple[dict, dict]:
+def save_voicefixer(
+    root, seed=0, drop=None, extra=None, restorer_sizes=None, output_gain=1.0
+) -> tuple[dict, dict]:
     """vf.ckpt and model.ckpt-1490000_trimed.pt in the folders the original caches them in.
 
+    `restorer_sizes` replaces TINY_RESTORER (the parity suite keeps the official
+    n_fft = 2048, the only one the original builds at 44.1 kHz); `output_gain` scales the
+    vocoder's last convolution, so that its tanh need not saturate.
     Returns (restorer state, vocoder state as saved, with weight_g / weight_v).
     """
     from speechmesh.services.conversion.voicefixer.restorer import Restorer, RestorerSizes
@@ -143,7 +148,7 @@ def save_voicefixer(root, seed=0, drop=None, extra=None) -> tuple[dict, dict]:
 
     generator = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
-    restorer = Restorer(RestorerSizes(**TINY_RESTORER))
+    restorer = Restorer(RestorerSizes(**(restorer_sizes or TINY_RESTORER)))
     state = {k: v.clone() for k, v in restorer.state_dict().items()}
     for key, value in state.items():
         if value.is_floating_point() and "running_var" not in key:
@@ -164,6 +169,7 @@ def save_voicefixer(root, seed=0, drop=None, extra=None) -> tuple[dict, dict]:
     analysis.mkdir(parents=True)
     torch.save(state, analysis / "vf.ckpt")
     legacy = legacy_weight_norm(vocoder_state, VOCODER_WEIGHT_NORM, generator)
+    legacy["generator.16.weight_g"] = legacy["generator.16.weight_g"] * output_gain
     synthesis = root / "synthesis_module" / "44100"
     synthesis.mkdir(parents=True)
     torch.save({"generator": legacy}, synthesis / "model.ckpt-1490000_trimed.pt")

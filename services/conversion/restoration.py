@@ -5,7 +5,8 @@ call: a recurrent state, a context buffer); the stream takes whole blocks of sam
 at the model's rate and returns as many samples, `delay` samples late. The engine's
 `run_batch` runs `BlockJob`s, each on its own stream, in the model's thread. Restore
 and StreamingRestore both go through `RestorationRun` (restoration_run.py), so a file
-and a stream of it give the same audio.
+and a stream of it give the same audio, except for models that set `segment_samples`
+(VoiceFixer): their Restore follows the original's whole-file segmentation.
 """
 
 from __future__ import annotations
@@ -77,6 +78,15 @@ class BlockJob:
     samples: np.ndarray
 
 
+@dataclass
+class SegmentJob:
+    """One segment of a whole Restore input, restored on its own (no stream state), for
+    models whose original cuts a file into independent segments (`segment_samples`)."""
+
+    samples: np.ndarray
+    params: RestorationParams
+
+
 class RestorationEngine(Engine):
     """A restoration model; subclasses open streams."""
 
@@ -87,10 +97,19 @@ class RestorationEngine(Engine):
     """Which RestorationOptions.family_options case this model takes (None: none)."""
     native_attenuation_limit: ClassVar[bool] = False
     """True when the model applies attenuation_limit_db itself."""
+    segment_samples: ClassVar[int | None] = None
+    """Set for a model whose original restores a file in independent segments of this
+    many samples (model rate): Restore then cuts the whole input that way and runs each
+    segment through `restore_segment`, instead of streaming it; StreamingRestore still
+    streams. None: Restore takes the streaming path."""
 
     @abstractmethod
     def open_stream(self, params: RestorationParams) -> RestorationStream:
         """A fresh state for one call; may be slow (it runs off the event loop)."""
+
+    def restore_segment(self, samples: np.ndarray, params: RestorationParams) -> np.ndarray:
+        """One segment of a whole input (`segment_samples` models), in the model's thread."""
+        raise NotImplementedError(f"{type(self).__name__} restores streams only")
 
     _workers: ThreadPoolExecutor | None = None
 

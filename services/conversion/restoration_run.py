@@ -1,22 +1,25 @@
 """One restoration: decoded audio → the model's rate → blocks → restored audio, in time.
 
 Restore feeds a whole file at once and StreamingRestore chunk by chunk; both take
-this path. The model's own latency is taken out (its first `delay` output samples
-are dropped and the tail is flushed with silence), so output sample n lines up with
-input time n / rate and the output has exactly the input's length.
+this path, except a Restore on a model with `segment_samples` (VoiceFixer), which
+`restore_in_segments` runs the way the model's original restores a file. The model's
+own latency is taken out (its first `delay` output samples are dropped and the tail is
+flushed with silence), so output sample n lines up with input time n / rate and the
+output has exactly the input's length.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from speechmesh.runtime.audio import AudioSpec, StreamDecoder
+from speechmesh.runtime.audio import AudioSpec, StreamDecoder, resample
 from speechmesh.runtime.pool import HostedModel
 from speechmesh.services.conversion.restoration import (
     BlockJob,
     RestorationEngine,
     RestorationParams,
     RestorationStream,
+    SegmentJob,
 )
 
 # Seconds of audio per model job: bounds how long one call holds the model's thread.
@@ -108,3 +111,34 @@ class RestorationRun:
             out = out.astype(np.float32)
         self._emitted += len(out)
         return out
+
+
+async def restore_in_segments(
+    model: HostedModel, samples: np.ndarray, rate_hz: int, params: RestorationParams
+) -> np.ndarray:
+    """A whole input restored as the model's original restores a file: resampled to the
+    model's rate in one go (soxr HQ, cut or padded to ceil(n · ratio) samples, as
+    librosa.load does), cut into `segment_samples` segments (the last one as long as
+    what is left, no padding, no context) and each restored on its own, concatenated.
+
+    The output is as long as the model's restorations (VoiceFixer mode 1 shortens each
+    segment to a multiple of 512 samples); the caller cuts or pads the total.
+    """
+    engine = model.engine
+    assert isinstance(engine, RestorationEngine) and engine.segment_samples
+    rate = engine.sample_rate
+    wanted = -(-len(samples) * rate // rate_hz)
+    audio = resample(np.ascontiguousarray(samples, np.float32), rate_hz, rate)
+    audio = np.pad(audio[:wanted], (0, max(0, wanted - len(audio))))
+    mix = None
+    if params.attenuation_limit_db is not None and not engine.native_attenuation_limit:
+        mix = 10 ** (-params.attenuation_limit_db / 20)
+    step = engine.segment_samples
+    outputs = []
+    for start in range(0, len(audio), step):
+        segment = np.ascontiguousarray(audio[start : start + step])
+        out = np.asarray(await model.run(SegmentJob(segment, params)), np.float32)
+        if mix is not None:  # each segment with its own input, however long its output
+            out = ((1 - mix) * out + mix * segment[: len(out)]).astype(np.float32)
+        outputs.append(out)
+    return np.concatenate(outputs) if outputs else _EMPTY

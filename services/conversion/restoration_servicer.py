@@ -31,7 +31,7 @@ from speechmesh.services.conversion.restoration import (
     RestorationParams,
     restoration_params,
 )
-from speechmesh.services.conversion.restoration_run import RestorationRun
+from speechmesh.services.conversion.restoration_run import RestorationRun, restore_in_segments
 
 
 def _engine(model: HostedModel) -> RestorationEngine:
@@ -61,28 +61,35 @@ class AudioRestorationServicer(conversion_pb2_grpc.AudioRestorationServicer):
         params = restoration_params(request.options, _engine(model), "options")
         out_spec = output_spec(request.output_format, "output_format", streaming=False)
         decoded = await decode_request_audio(request.audio, "audio", self._limits.max_audio_seconds)
-        started = time.perf_counter()
-        run = await open_run(
-            model, AudioSpec(Encoding.PCM_F32LE, decoded.sample_rate_hz, 1), params
+        engine = _engine(model)
+        check_reply_fits(
+            out_spec,
+            engine.sample_rate,
+            decoded.duration_s,
+            self._limits.max_message_bytes,
+            "StreamingRestore",
         )
-        try:
-            check_reply_fits(
-                out_spec,
-                run.rate,
-                decoded.duration_s,
-                self._limits.max_message_bytes,
-                "StreamingRestore",
+        started = time.perf_counter()
+        if engine.segment_samples:
+            # The original's whole-file segmentation (VoiceFixer: 30 s, no context).
+            restored = await restore_in_segments(
+                model, decoded.samples, decoded.sample_rate_hz, params
             )
+        else:
             # The same path as StreamingRestore, so a file and its stream sound the same.
-            parts = [await run.feed(decoded.samples.tobytes()), await run.finish()]
-        finally:
-            run.close()
-        restored = np.concatenate(parts)
+            run = await open_run(
+                model, AudioSpec(Encoding.PCM_F32LE, decoded.sample_rate_hz, 1), params
+            )
+            try:
+                parts = [await run.feed(decoded.samples.tobytes()), await run.finish()]
+            finally:
+                run.close()
+            restored = np.concatenate(parts)
         REAL_TIME_FACTOR.labels(model.id, "restore").observe(
             (time.perf_counter() - started) / max(decoded.duration_s, 1e-9)
         )
         audio, total = await asyncio.to_thread(
-            encode_whole, restored, run.rate, decoded.duration_s, out_spec
+            encode_whole, restored, engine.sample_rate, decoded.duration_s, out_spec
         )
         return conversion_pb2.RestoreResponse(
             request_id=rid, model=model.id, audio=audio, total_samples=total

@@ -133,14 +133,17 @@ def test_attenuation_limit_bounds_the_noise_reduction(conversion_server, model):
 
 def test_voicefixer_keeps_timing_whole_and_streamed(conversion_server):
     """The tiny random VoiceFixer cannot restore anything; this checks the plumbing:
-    windows, crossfades, the 44.1 kHz path, exact lengths, stream == file."""
+    windows, crossfades, the 44.1 kHz path, exact lengths, a stream's output does not
+    depend on how its input is chunked. (Restore follows the original's 30 s segments
+    and so differs from the stream: tests/parity/test_voicefixer.py measures by how much.)"""
     _, noisy = noisy_speech()
     noisy = noisy[: int(5.5 * RATE)]  # two windows and a bit
     whole = restore(conversion_server, "voicefixer-tiny", noisy)
     assert len(whole) == len(noisy) and np.isfinite(whole).all()
     streamed = stream_restore(conversion_server, "voicefixer-tiny", noisy, seed=4)
-    rounded = (np.round(noisy * 32767) / 32768).astype(np.float32)
-    assert si_sdr(restore(conversion_server, "voicefixer-tiny", rounded), streamed) > 30
+    assert (
+        si_sdr(stream_restore(conversion_server, "voicefixer-tiny", noisy, seed=5), streamed) > 30
+    )
     native = restore(conversion_server, "voicefixer-tiny", noisy, output_rate=44100)
     assert len(native) == round(len(noisy) * 44100 / RATE)
     mode_1 = conversion_pb2.RestorationOptions(voice_fixer=conversion_pb2.VoiceFixerOptions(mode=1))

@@ -6,8 +6,9 @@ in chunks of any size, `resample` changes the rate (soxr) and `encode` turns sam
 back into bytes. Bad input raises `InvalidArgument` naming the field; no library
 exception escapes.
 
-Libraries: soundfile (WAV, FLAC), PyAV (Ogg/Opus), soxr (resampling), numpy (raw PCM
-and G.711 mu-law).
+Libraries: soundfile (WAV, FLAC), PyAV (Ogg/Opus, MP3, AAC, Ogg/Vorbis, WebM/Opus: it
+bundles FFmpeg's codecs, no ffmpeg binary is needed), soxr (resampling), numpy (raw PCM
+and G.711 mu-law). `detect_encoding` tells the container of a file from its first bytes.
 """
 
 from __future__ import annotations
@@ -65,12 +66,24 @@ class Encoding(enum.IntEnum):
     FLAC = 4
     OGG_OPUS = 5
     MULAW = 6
+    MP3 = 7
+    AAC = 8
+    OGG_VORBIS = 9
+    WEBM_OPUS = 10
 
 
 RAW_ENCODINGS = frozenset({Encoding.PCM_S16LE, Encoding.PCM_F32LE, Encoding.MULAW})
 STREAMABLE_ENCODINGS = RAW_ENCODINGS | {Encoding.WAV}
 
-_LABELS = {Encoding.WAV: "WAV", Encoding.FLAC: "FLAC", Encoding.OGG_OPUS: "Ogg/Opus"}
+_LABELS = {
+    Encoding.WAV: "WAV",
+    Encoding.FLAC: "FLAC",
+    Encoding.OGG_OPUS: "Ogg/Opus",
+    Encoding.MP3: "MP3",
+    Encoding.AAC: "AAC",
+    Encoding.OGG_VORBIS: "Ogg/Vorbis",
+    Encoding.WEBM_OPUS: "WebM/Opus",
+}
 # libsndfile's names for what it found in a file, per encoding we expect there.
 _SOUNDFILE_FORMATS = {Encoding.WAV: {"WAV", "WAVEX", "RF64"}, Encoding.FLAC: {"FLAC"}}
 
@@ -437,6 +450,8 @@ def _decode_container(
     try:
         if spec.encoding == Encoding.OGG_OPUS:
             return _decode_opus(data, spec, field, max_duration_s)
+        if spec.encoding in _AV_CODECS:
+            return _decode_av(data, spec, field, max_duration_s)
         return _decode_soundfile(data, spec, field, max_duration_s)
     except SpeechmeshError:
         raise
@@ -448,6 +463,273 @@ def _decode_container(
             f"expected {_LABELS[spec.encoding]} audio but could not decode it "
             f"({_library_reason(error)})",
         ) from error
+
+
+# --- Lossy codecs through PyAV: MP3, AAC, Ogg/Vorbis, WebM/Opus -----------------------------
+
+# The rates each encoder runs at, ascending; `codec_rate_hz` picks among them.
+MP3_RATES_HZ: tuple[int, ...] = (8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000)
+AAC_RATES_HZ: tuple[int, ...] = (7350, 8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100)
+AAC_RATES_HZ += (48000, 64000, 88200, 96000)
+# Mono speech at 64 kbit/s is well above what either codec needs to be transparent.
+MP3_BITRATE = 64000
+AAC_BITRATE = 64000
+
+
+@dataclass(frozen=True)
+class _AvCodec:
+    """How PyAV writes and reads one lossy encoding."""
+
+    encoder: str  # PyAV encoder
+    muxer: str  # container format written
+    decoders: frozenset[str]  # codec names accepted on input
+    rates_hz: tuple[int, ...] | None  # what the encoder takes; None: any rate
+    sample_format: str  # what the encoder takes
+    channels: int = 1  # channels written (the mono signal on each)
+    bit_rate: int | None = None
+    codec_options: tuple[tuple[str, str], ...] = ()
+    muxer_options: tuple[tuple[str, str], ...] = ()
+
+
+_AV_CODECS = {
+    Encoding.MP3: _AvCodec(
+        "libmp3lame", "mp3", frozenset({"mp3", "mp3float"}), MP3_RATES_HZ, "fltp",
+        bit_rate=MP3_BITRATE,
+    ),
+    Encoding.AAC: _AvCodec(
+        "aac", "adts", frozenset({"aac"}), AAC_RATES_HZ, "fltp", bit_rate=AAC_BITRATE
+    ),
+    # FFmpeg's own Vorbis encoder (the only one PyAV bundles) is marked experimental and
+    # writes stereo only, at any rate.
+    Encoding.OGG_VORBIS: _AvCodec(
+        "vorbis", "ogg", frozenset({"vorbis"}), None, "fltp", channels=2,
+        codec_options=(("strict", "experimental"),),
+        # The Ogg muxer otherwise gathers a second of packets per page.
+        muxer_options=(("page_duration", "20000"),),
+    ),
+    Encoding.WEBM_OPUS: _AvCodec(
+        "libopus", "webm", frozenset({"opus"}), OPUS_RATES_HZ, "flt", bit_rate=OPUS_BITRATE,
+        # A cluster every 100 ms, so a stream's bytes leave as they are made.
+        muxer_options=(("cluster_time_limit", "100"),),
+    ),
+}  # fmt: skip
+
+# MPEG audio Layer III bit rates in kbit/s by index: MPEG-1, then MPEG-2 and 2.5.
+_MP3_KBPS = {
+    3: (0, 32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320),
+    2: (0, 8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 144, 160),
+}
+_MP3_RATES = {3: (44100, 48000, 32000), 2: (22050, 24000, 16000), 0: (11025, 12000, 8000)}
+_AAC_RATE_INDEX: tuple[int, ...] = (
+    96000,
+    88200,
+    64000,
+    48000,
+    44100,
+    32000,
+    24000,
+    22050,
+    16000,
+    12000,
+)
+_AAC_RATE_INDEX += (11025, 8000, 7350)
+# How far into a file the codec's identification of an Ogg or WebM is looked for.
+_SNIFF_BYTES = 4096
+
+
+def _mp3_frame_length(data: bytes, offset: int) -> int | None:
+    """The length of the MPEG Layer III frame whose header starts at offset, or None."""
+    if len(data) < offset + 4 or data[offset] != 0xFF or data[offset + 1] & 0xE0 != 0xE0:
+        return None
+    b1, b2 = data[offset + 1], data[offset + 2]
+    version, layer = (b1 >> 3) & 3, (b1 >> 1) & 3
+    bitrate_index, rate_index = b2 >> 4, (b2 >> 2) & 3
+    if version == 1 or layer != 1 or bitrate_index in (0, 15) or rate_index == 3:
+        return None
+    kbps = _MP3_KBPS[3 if version == 3 else 2][bitrate_index]
+    rate = _MP3_RATES[version][rate_index]
+    per_frame = 144 if version == 3 else 72  # bytes per (bit/s / Hz): 1152 or 576 samples
+    return per_frame * kbps * 1000 // rate + ((b2 >> 1) & 1)
+
+
+def _adts_frame_length(data: bytes, offset: int) -> int | None:
+    """The length of the ADTS frame whose header starts at offset, or None."""
+    if len(data) < offset + 7 or data[offset] != 0xFF or data[offset + 1] & 0xF6 != 0xF0:
+        return None
+    if (data[offset + 2] >> 2) & 0x0F >= len(_AAC_RATE_INDEX):
+        return None
+    length = ((data[offset + 3] & 3) << 11) | (data[offset + 4] << 3) | (data[offset + 5] >> 5)
+    return length if length >= 7 else None
+
+
+def _frames_chain(
+    data: bytes, offset: int, frame_length: Callable[[bytes, int], int | None]
+) -> bool:
+    """Whether a frame starts at offset and the next one (if the data goes on) right after."""
+    length = frame_length(data, offset)
+    if length is None:
+        return False
+    following = offset + length
+    return following + 4 > len(data) or frame_length(data, following) is not None
+
+
+def _after_id3(data: bytes) -> int:
+    """Where the audio starts after any ID3v2 tags (MP3 and ADTS files may begin with them)."""
+    offset = 0
+    while data[offset : offset + 3] == b"ID3" and len(data) >= offset + 10:
+        size = 0
+        for byte in data[offset + 6 : offset + 10]:
+            size = (size << 7) | (byte & 0x7F)  # "syncsafe": 7 bits a byte
+        footer = 10 if data[offset + 5] & 0x10 else 0
+        offset += 10 + size + footer
+    return offset
+
+
+def detect_encoding(data: bytes) -> Encoding | None:
+    """The container encoding of a file, told from its first bytes; None when unknown.
+
+    For uploads whose format nobody declared (an HTTP file, say). Raw encodings have no
+    signature and are never detected. MP3 and ADTS count only when two frames follow one
+    another (or one fills the data), so noise that happens to hold a sync word does not.
+    """
+    head = data[:_SNIFF_BYTES]
+    if head[:4] in (b"RIFF", b"RF64") and head[8:12] == b"WAVE":
+        return Encoding.WAV
+    if head[:4] == b"fLaC":
+        return Encoding.FLAC
+    if head[:4] == b"OggS":
+        if b"OpusHead" in head:
+            return Encoding.OGG_OPUS
+        if b"\x01vorbis" in head:
+            return Encoding.OGG_VORBIS
+        return None
+    if head[:4] == b"\x1a\x45\xdf\xa3":  # EBML: Matroska or WebM
+        return Encoding.WEBM_OPUS
+    if head[4:8] == b"ftyp":  # MP4 family: M4A holds AAC
+        return Encoding.AAC
+    start = _after_id3(data)
+    if _frames_chain(data, start, _adts_frame_length):
+        return Encoding.AAC
+    if _frames_chain(data, start, _mp3_frame_length):
+        return Encoding.MP3
+    return None
+
+
+def _demuxer(encoding: Encoding, data: bytes) -> str:
+    if encoding == Encoding.AAC:
+        return "mov" if data[4:8] == b"ftyp" else "aac"
+    return {Encoding.MP3: "mp3", Encoding.OGG_VORBIS: "ogg", Encoding.WEBM_OPUS: "matroska"}[
+        encoding
+    ]
+
+
+def _frame_to_mono(frame: Any) -> Samples:
+    """A decoded PyAV frame of any sample format as mono float32."""
+    array = frame.to_ndarray()
+    if array.dtype == np.int16:
+        floats = array.astype(np.float32) * np.float32(2.0**-15)
+    elif array.dtype == np.int32:
+        floats = array.astype(np.float32) * np.float32(2.0**-31)
+    elif array.dtype == np.uint8:
+        floats = (array.astype(np.float32) - 128) * np.float32(2.0**-7)
+    else:
+        floats = array.astype(np.float32, copy=False)
+    if frame.format.is_planar:  # [channels, n]
+        mono: Samples = floats.mean(axis=0, dtype=np.float32)
+        return mono
+    return _to_mono(floats, len(frame.layout.channels))  # [1, n * channels]
+
+
+def _check_av_header(spec: AudioSpec, rate_hz: int, channels: int, field: str) -> None:
+    label = _LABELS[spec.encoding]
+    # An Opus file is truly described by its encoder's rate as well as the decode rate.
+    rates = OPUS_RATES_HZ if spec.encoding == Encoding.WEBM_OPUS else (rate_hz,)
+    if spec.sample_rate_hz and spec.sample_rate_hz not in rates:
+        raise InvalidArgument(
+            field,
+            f"the {label} header says {rate_hz} Hz but the format says {spec.sample_rate_hz} Hz",
+        )
+    # Our own Vorbis output is mono on two channels: 1 describes it too.
+    vorbis_mono = spec.encoding == Encoding.OGG_VORBIS and spec.channels == 1 and channels == 2
+    if spec.channels and spec.channels != channels and not vorbis_mono:
+        raise InvalidArgument(
+            field,
+            f"the {label} header says {channels} channel(s) but the format says {spec.channels}",
+        )
+
+
+def _decode_av(
+    data: bytes, spec: AudioSpec, field: str, max_duration_s: float | None
+) -> DecodedAudio:
+    label = _LABELS[spec.encoding]
+    found = detect_encoding(data)
+    if found != spec.encoding:
+        what = f"got {_LABELS[found]}" if found else f"the data does not start like {label}"
+        raise InvalidArgument(field, f"expected {label} audio but {what}")
+    codec = _AV_CODECS[spec.encoding]
+    with av.open(io.BytesIO(data), mode="r", format=_demuxer(spec.encoding, data)) as container:
+        if not container.streams.audio:
+            raise InvalidArgument(field, f"expected {label} audio but the file holds no audio")
+        stream = container.streams.audio[0]
+        name = stream.codec_context.name
+        if name not in codec.decoders:
+            raise InvalidArgument(field, f"expected {label} audio but the file holds {name}")
+        pieces: list[Samples] = []
+        rate = 0
+        total = 0
+        for frame in container.decode(stream):
+            if not rate:
+                rate = frame.sample_rate
+                _check_av_header(spec, rate, len(frame.layout.channels), field)
+            elif frame.sample_rate != rate:
+                raise InvalidArgument(
+                    field, f"the {label} audio changes rate from {rate} to {frame.sample_rate} Hz"
+                )
+            mono = _frame_to_mono(frame)
+            pieces.append(mono)
+            total += len(mono)
+            _check_duration(total, rate, max_duration_s)
+    if not rate:
+        raise InvalidArgument(field, f"the {label} audio holds no samples")
+    return DecodedAudio(np.concatenate(pieces) if pieces else _EMPTY, rate)
+
+
+def _open_av_writer(file: Any, encoding: Encoding, rate_hz: int) -> tuple[Any, Any]:
+    codec = _AV_CODECS[encoding]
+    container = av.open(file, mode="w", format=codec.muxer, options=dict(codec.muxer_options))
+    stream: Any = container.add_stream(
+        codec.encoder, rate=rate_hz, options=dict(codec.codec_options)
+    )
+    stream.layout = "mono" if codec.channels == 1 else "stereo"
+    if codec.bit_rate:
+        stream.bit_rate = codec.bit_rate
+    return container, stream
+
+
+def _av_frame(samples: Samples, encoding: Encoding, rate_hz: int, pts: int) -> Any:
+    codec = _AV_CODECS[encoding]
+    clipped = np.clip(samples, -1.0, 1.0).astype(np.float32).reshape(1, -1)
+    if codec.channels > 1:  # planar: one row per channel
+        clipped = np.repeat(clipped, codec.channels, axis=0)
+    layout = "mono" if codec.channels == 1 else "stereo"
+    frame = av.AudioFrame.from_ndarray(clipped, format=codec.sample_format, layout=layout)
+    frame.sample_rate = rate_hz
+    frame.pts = pts
+    return frame
+
+
+def _encode_av(samples: Samples, rate_hz: int, encoding: Encoding) -> bytes:
+    """A whole file. Written to a seekable buffer, an MP3 gets its LAME tag, which tells
+    decoders the encoder's delay and padding so the decoded length is exact."""
+    buffer = io.BytesIO()
+    container, stream = _open_av_writer(buffer, encoding, rate_hz)
+    with container:
+        if len(samples):
+            for packet in stream.encode(_av_frame(samples, encoding, rate_hz, 0)):
+                container.mux(packet)
+        for packet in stream.encode(None):
+            container.mux(packet)
+    return buffer.getvalue()
 
 
 # --- Resampling and encoding ---------------------------------------------------------------
@@ -471,11 +753,23 @@ def opus_rate_hz(rate_hz: int) -> int:
     return next((r for r in OPUS_RATES_HZ if r >= rate_hz), OPUS_DECODE_RATE_HZ)
 
 
+def codec_rate_hz(encoding: Encoding, rate_hz: int) -> int:
+    """The rate `encoding` is written at for audio of rate_hz. Codecs that run at a few
+    rates only (Opus, MP3, AAC) take the lowest one that keeps all of the audio's
+    bandwidth (MP3: 22050 -> 22050, 20000 -> 22050; Opus: 22050 -> 24000), their highest
+    above that; every other encoding keeps rate_hz."""
+    if encoding == Encoding.OGG_OPUS:
+        return opus_rate_hz(rate_hz)
+    codec = _AV_CODECS.get(encoding)
+    if codec is None or codec.rates_hz is None:
+        return rate_hz
+    return next((r for r in codec.rates_hz if r >= rate_hz), codec.rates_hz[-1])
+
+
 def output_rate_hz(input_rate_hz: int, spec: AudioSpec) -> int:
     """The rate `encode` writes for samples at input_rate_hz: what a response's
     AudioFormat.sample_rate_hz should say."""
-    rate = spec.sample_rate_hz or input_rate_hz
-    return opus_rate_hz(rate) if spec.encoding == Encoding.OGG_OPUS else rate
+    return codec_rate_hz(spec.encoding, spec.sample_rate_hz or input_rate_hz)
 
 
 def _to_s16(samples: Samples) -> npt.NDArray[np.int16]:
@@ -521,8 +815,8 @@ def _encode_opus(samples: Samples, rate_hz: int) -> bytes:
 def encode(samples: Samples, sample_rate_hz: int, spec: AudioSpec, field: str = "format") -> bytes:
     """Mono float32 in [-1, 1] at sample_rate_hz to bytes in spec's encoding.
 
-    The output rate is spec.sample_rate_hz, or the input's when 0, except that Ogg/Opus
-    moves to a rate Opus supports (see `output_rate_hz`). Samples outside [-1, 1] are
+    The output rate is spec.sample_rate_hz, or the input's when 0, except that Opus, MP3
+    and AAC move to a rate their codec supports (see `codec_rate_hz`). Samples outside [-1, 1] are
     clipped in integer and compressed encodings and kept in PCM_F32LE. Output is mono:
     spec.channels must be 0 or 1 (errors name f"{field}.channels").
     """
@@ -540,6 +834,8 @@ def encode(samples: Samples, sample_rate_hz: int, spec: AudioSpec, field: str = 
         return linear_to_mulaw(_to_s16(samples)).tobytes()
     if spec.encoding == Encoding.OGG_OPUS:
         return _encode_opus(samples, rate)
+    if spec.encoding in _AV_CODECS:
+        return _encode_av(samples, rate, spec.encoding)
     return _encode_soundfile(samples, rate, _LABELS[spec.encoding])
 
 
@@ -797,15 +1093,22 @@ class StreamEncoder:
 
     Everything `encode` and `finish` return, concatenated, is one valid stream: raw
     samples; a WAV whose size fields say "unknown" (0xFFFFFFFF); a FLAC whose header
-    leaves the length out; Ogg/Opus with a page per packet, so bytes leave as soon as a
-    packet is ready. FLAC and Opus hold up to one codec frame back until the next piece
-    or `finish`. The rate is fixed for the stream (Opus: one of OPUS_RATES_HZ), so
-    resample before encoding.
+    leaves the length out; Ogg/Opus and Ogg/Vorbis with a page per packet, so bytes leave
+    as soon as a packet is ready; MP3 and ADTS AAC frame by frame; WebM with a cluster
+    every 100 ms. The codecs hold a frame or a few (MP3: LAME's look-ahead) back until the
+    next piece or `finish`. A streamed MP3 has no LAME tag (that is written at the start
+    once the end is known), so decoders keep the encoder's delay (about 1100 samples) at
+    its start. The rate is fixed for the stream and must be one the codec takes
+    (`codec_rate_hz`), so resample before encoding.
     """
 
     def __init__(self, encoding: Encoding, sample_rate_hz: int) -> None:
-        if encoding == Encoding.OGG_OPUS and sample_rate_hz not in OPUS_RATES_HZ:
-            raise ValueError(f"Opus cannot run at {sample_rate_hz} Hz; use one of {OPUS_RATES_HZ}")
+        if codec_rate_hz(encoding, sample_rate_hz) != sample_rate_hz:
+            name = "Opus" if encoding == Encoding.OGG_OPUS else encoding.name
+            raise ValueError(
+                f"{name} cannot run at {sample_rate_hz} Hz; resample to "
+                f"{codec_rate_hz(encoding, sample_rate_hz)} Hz (codec_rate_hz)"
+            )
         self.encoding = encoding
         self.sample_rate_hz = sample_rate_hz
         self._pending_header = (
@@ -815,11 +1118,16 @@ class StreamEncoder:
         self._sink: _ByteSink | None = None
         self._container: Any = None
         self._stream: Any = None
-        if encoding in (Encoding.FLAC, Encoding.OGG_OPUS):
+        if encoding in (Encoding.FLAC, Encoding.OGG_OPUS) or encoding in _AV_CODECS:
             self._open_codec()
 
     def _open_codec(self) -> None:
         self._sink = _ByteSink()
+        if self.encoding in _AV_CODECS:
+            self._container, self._stream = _open_av_writer(
+                self._sink, self.encoding, self.sample_rate_hz
+            )
+            return
         if self.encoding == Encoding.FLAC:
             self._container = av.open(self._sink, mode="w", format="flac")
             self._stream = self._container.add_stream("flac", rate=self.sample_rate_hz)
@@ -848,7 +1156,9 @@ class StreamEncoder:
 
     def _encode_frame(self, samples: Samples) -> bytes:
         assert self._sink is not None
-        if self.encoding == Encoding.FLAC:
+        if self.encoding in _AV_CODECS:
+            frame = _av_frame(samples, self.encoding, self.sample_rate_hz, self._samples)
+        elif self.encoding == Encoding.FLAC:
             # Our own 16-bit scale, as in whole-file FLAC.
             frame = av.AudioFrame.from_ndarray(
                 _to_s16(samples).reshape(1, -1), format="s16", layout="mono"

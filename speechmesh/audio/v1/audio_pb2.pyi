@@ -41,12 +41,28 @@ class _AudioEncodingEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_AudioEn
     """Opus in an Ogg container (as written by opusenc or ffmpeg)."""
     AUDIO_ENCODING_MULAW: _AudioEncoding.ValueType  # 6
     """Raw G.711 mu-law, one byte per sample, as used in telephony."""
+    AUDIO_ENCODING_MP3: _AudioEncoding.ValueType  # 7
+    """MPEG-1/2 Layer III. Input: MP3 frames, with or without ID3 tags. Output: 64 kbit/s at
+    8, 11.025, 12, 16, 22.05, 24, 32, 44.1 or 48 kHz.
+    """
+    AUDIO_ENCODING_AAC: _AudioEncoding.ValueType  # 8
+    """AAC-LC. Input: an ADTS stream (.aac) or an MP4/M4A file. Output: ADTS, 64 kbit/s,
+    7.35 to 96 kHz.
+    """
+    AUDIO_ENCODING_OGG_VORBIS: _AudioEncoding.ValueType  # 9
+    """Vorbis in an Ogg container, at any rate. Output carries the mono signal on two equal
+    channels (the only layout FFmpeg's own Vorbis encoder writes).
+    """
+    AUDIO_ENCODING_WEBM_OPUS: _AudioEncoding.ValueType  # 10
+    """Opus in a WebM (Matroska) container, as browsers' MediaRecorder writes it."""
 
 class AudioEncoding(_AudioEncoding, metaclass=_AudioEncodingEnumTypeWrapper):
     """How audio bytes are encoded. Raw encodings (PCM, mu-law) need the sample rate and
-    channel count in AudioFormat; container encodings (WAV, FLAC, Ogg/Opus) carry them
-    in their headers, and AudioFormat's values are then only checked against them when
-    set.
+    channel count in AudioFormat; container encodings (WAV, FLAC, Ogg/Opus, MP3, AAC,
+    Ogg/Vorbis, WebM/Opus) carry them in their headers, and AudioFormat's values are then
+    only checked against them when set. Lossy codecs run at the rates they support only:
+    output moves to the lowest supported rate that keeps the whole bandwidth (the highest
+    one above that), and the response's AudioFormat says which.
     """
 
 AUDIO_ENCODING_UNSPECIFIED: AudioEncoding.ValueType  # 0
@@ -65,6 +81,20 @@ AUDIO_ENCODING_OGG_OPUS: AudioEncoding.ValueType  # 5
 """Opus in an Ogg container (as written by opusenc or ffmpeg)."""
 AUDIO_ENCODING_MULAW: AudioEncoding.ValueType  # 6
 """Raw G.711 mu-law, one byte per sample, as used in telephony."""
+AUDIO_ENCODING_MP3: AudioEncoding.ValueType  # 7
+"""MPEG-1/2 Layer III. Input: MP3 frames, with or without ID3 tags. Output: 64 kbit/s at
+8, 11.025, 12, 16, 22.05, 24, 32, 44.1 or 48 kHz.
+"""
+AUDIO_ENCODING_AAC: AudioEncoding.ValueType  # 8
+"""AAC-LC. Input: an ADTS stream (.aac) or an MP4/M4A file. Output: ADTS, 64 kbit/s,
+7.35 to 96 kHz.
+"""
+AUDIO_ENCODING_OGG_VORBIS: AudioEncoding.ValueType  # 9
+"""Vorbis in an Ogg container, at any rate. Output carries the mono signal on two equal
+channels (the only layout FFmpeg's own Vorbis encoder writes).
+"""
+AUDIO_ENCODING_WEBM_OPUS: AudioEncoding.ValueType  # 10
+"""Opus in a WebM (Matroska) container, as browsers' MediaRecorder writes it."""
 Global___AudioEncoding: _TypeAlias = AudioEncoding  # noqa: Y015
 
 class _DataType:

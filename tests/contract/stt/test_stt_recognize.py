@@ -6,6 +6,7 @@ import importlib.util
 import io
 from pathlib import Path
 
+import grpc
 import numpy as np
 import pytest
 import soundfile as sf
@@ -14,6 +15,7 @@ from stt_clients import recognize_request
 from support import SENTENCES, piper_say, word_error_rate
 
 from speechmesh.audio.v1 import audio_pb2
+from speechmesh.runtime.audio import AudioSpec, Encoding, encode
 from speechmesh.stt.v1 import stt_pb2, stt_pb2_grpc
 
 
@@ -123,6 +125,42 @@ def test_containers_and_rates_give_the_same_text(stt_server):
         response = recognize(stt_server, request)
         assert response.sample_rate_hz == to_rate
         assert word_error_rate(expected, response.text) <= 0.1, response.text
+
+
+@pytest.mark.parametrize(
+    ("encoding", "to_rate", "decoded_rate"),
+    [
+        (Encoding.MP3, 22050, 22050),
+        (Encoding.AAC, 16000, 16000),
+        (Encoding.OGG_VORBIS, 22050, 22050),
+        (Encoding.WEBM_OPUS, 16000, 48000),
+    ],
+)
+def test_lossy_encodings_are_transcribed_like_pcm(stt_server, encoding, to_rate, decoded_rate):
+    audio, rate = piper_say(SENTENCES[1])
+    expected = recognize(stt_server, recognize_request(audio, rate)).text
+    data = encode(audio, rate, AudioSpec(encoding, to_rate))
+    request = stt_pb2.RecognizeRequest(
+        audio=audio_pb2.Audio(format=audio_pb2.AudioFormat(encoding=int(encoding)), data=data)
+    )
+    response = recognize(stt_server, request)
+    assert response.sample_rate_hz == decoded_rate
+    assert word_error_rate(expected, response.text) <= 0.1, response.text
+
+
+@pytest.mark.parametrize(
+    ("encoding", "label"),
+    [(Encoding.MP3, "MP3"), (Encoding.AAC, "AAC"), (Encoding.OGG_VORBIS, "Ogg/Vorbis")],
+)
+def test_unreadable_lossy_audio_is_invalid_argument_naming_the_format(stt_server, encoding, label):
+    garbage = np.random.default_rng(5).integers(0, 256, 5000, dtype=np.uint8).tobytes()
+    request = stt_pb2.RecognizeRequest(
+        audio=audio_pb2.Audio(format=audio_pb2.AudioFormat(encoding=int(encoding)), data=garbage)
+    )
+    with pytest.raises(grpc.RpcError) as excinfo:
+        recognize(stt_server, request)
+    assert excinfo.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert f"expected {label} audio" in excinfo.value.details()
 
 
 def test_long_audio_is_cut_at_pauses_and_keeps_its_timeline(stt_server):

@@ -167,7 +167,9 @@ BIDI_CASES = {
     "bad output format in the config": (
         [
             tts_pb2.BidiSynthesizeRequest(
-                config=tts_pb2.BidiSynthesizeConfig(output_format=audio_pb2.AudioFormat(encoding=9))
+                config=tts_pb2.BidiSynthesizeConfig(
+                    output_format=audio_pb2.AudioFormat(encoding=99)
+                )
             )
         ],
         "config.output_format.encoding",

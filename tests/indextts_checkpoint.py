@@ -48,7 +48,7 @@ TINY_BIGVGAN = BigVGANConfig(
 )
 
 
-def tiny_config(vocab: int) -> IndexTTSConfig:
+def tiny_config(vocab: int, w2v_layer: int = 2) -> IndexTTSConfig:
     small = ConformerConfig(output_size=16, linear_units=32, attention_heads=2, num_blocks=1)
     return IndexTTSConfig(
         gpt=GptConfig(
@@ -84,7 +84,7 @@ def tiny_config(vocab: int) -> IndexTTSConfig:
             gpt_latent_dims=(32, 8, 8, W2V_DIM),
         ),
         emo_num=(2, 1, 1, 1, 1, 1, 1, 2),
-        w2v_layer=2,
+        w2v_layer=w2v_layer,
     )
 
 
@@ -100,6 +100,36 @@ def randomize(module: torch.nn.Module, seed: int) -> torch.nn.Module:
             else:
                 tensor.copy_(torch.randn(tensor.shape, generator=generator) * 0.2)
     return module.eval()
+
+
+def codec_decoder(config: SemanticCodecConfig, seed: int) -> dict[str, torch.Tensor]:
+    """The codec's decoder as the published file holds it (the service never reads it)."""
+    generator = torch.Generator().manual_seed(seed)
+    dim, inner, width = config.vocos_dim, config.vocos_intermediate_dim, config.hidden_size
+    shapes = {
+        "decoder.0.embed.weight": (dim, width, 7),
+        "decoder.0.embed.bias": (dim,),
+        "decoder.0.norm.weight": (dim,),
+        "decoder.0.norm.bias": (dim,),
+        "decoder.0.final_layer_norm.weight": (dim,),
+        "decoder.0.final_layer_norm.bias": (dim,),
+        "decoder.1.weight": (width, dim),
+        "decoder.1.bias": (width,),
+    }
+    for i in range(config.vocos_num_layers):
+        block = f"decoder.0.convnext.{i}"
+        shapes |= {
+            f"{block}.gamma": (dim,),
+            f"{block}.dwconv.weight": (dim, 1, 7),
+            f"{block}.dwconv.bias": (dim,),
+            f"{block}.norm.weight": (dim,),
+            f"{block}.norm.bias": (dim,),
+            f"{block}.pwconv1.weight": (inner, dim),
+            f"{block}.pwconv1.bias": (inner,),
+            f"{block}.pwconv2.weight": (dim, inner),
+            f"{block}.pwconv2.bias": (dim,),
+        }
+    return {k: torch.randn(v, generator=generator) * 0.2 for k, v in shapes.items()}
 
 
 def published(module: torch.nn.Module) -> dict[str, torch.Tensor]:
@@ -123,6 +153,7 @@ def train_bpe(folder: Path, vocab: int = 120) -> Path:
         unk_id=2,
         pad_id=-1,
         character_coverage=1.0,
+        num_threads=1,
         minloglevel=2,
     )
     corpus.unlink()
@@ -131,9 +162,17 @@ def train_bpe(folder: Path, vocab: int = 120) -> Path:
 
 
 def write_checkpoint(
-    folder: Path, layout: str = "flat", seed: int = 0, module_prefix: bool = True
+    folder: Path,
+    layout: str = "flat",
+    seed: int = 0,
+    module_prefix: bool = True,
+    w2v_layers: int = 2,
 ) -> IndexTTSConfig:
-    """A complete tiny checkpoint in `folder` (aux models under hf_cache, flat or hub layout)."""
+    """A complete tiny checkpoint in `folder` (aux models under hf_cache, flat or hub layout).
+
+    Every file follows from `seed` alone. `w2v_layers` (≥ the layer the GPT reads) sizes
+    w2v-BERT; the reference reads hidden state 17 whatever its config, so its parity
+    weights have 17 layers."""
     from transformers import SeamlessM4TFeatureExtractor, Wav2Vec2BertConfig, Wav2Vec2BertModel
 
     folder.mkdir(parents=True, exist_ok=True)
@@ -141,7 +180,8 @@ def write_checkpoint(
     vocab = sentencepiece.SentencePieceProcessor(
         model_file=str(folder / "bpe.model")
     ).get_piece_size()
-    config = tiny_config(vocab)
+    config = tiny_config(vocab, w2v_layer=min(w2v_layers, 17))
+    noise = torch.Generator().manual_seed(seed + 5)
     (folder / "config.yaml").write_text(
         yaml.safe_dump(config.to_dict(), sort_keys=False), encoding="utf-8"
     )
@@ -154,12 +194,15 @@ def write_checkpoint(
     }
     torch.save({"net": net}, folder / "s2mel.pth")
     torch.save(
-        {"mean": torch.randn(W2V_DIM) * 0.1, "var": torch.rand(W2V_DIM) + 0.5},
+        {
+            "mean": torch.randn(W2V_DIM, generator=noise) * 0.1,
+            "var": torch.rand(W2V_DIM, generator=noise) + 0.5,
+        },
         folder / "wav2vec2bert_stats.pt",
     )
     rows = sum(config.emo_num)
-    torch.save(torch.randn(rows, 192), folder / "feat1.pt")
-    torch.save(torch.randn(rows, config.gpt.model_dim), folder / "feat2.pt")
+    torch.save(torch.randn(rows, 192, generator=noise), folder / "feat1.pt")
+    torch.save(torch.randn(rows, config.gpt.model_dim, generator=noise), folder / "feat2.pt")
 
     cache = folder / "hf_cache"
 
@@ -179,7 +222,7 @@ def write_checkpoint(
     w2v = Wav2Vec2BertModel(
         Wav2Vec2BertConfig(
             hidden_size=W2V_DIM,
-            num_hidden_layers=2,
+            num_hidden_layers=w2v_layers,
             num_attention_heads=2,
             intermediate_size=64,
             output_hidden_size=W2V_DIM,
@@ -189,7 +232,7 @@ def write_checkpoint(
     w2v.save_pretrained(str(w2v_dir))
     SeamlessM4TFeatureExtractor().save_pretrained(str(w2v_dir))
     codec = published(randomize(SemanticCodec(config.semantic_codec), seed + 2))
-    codec["decoder.0.embed.weight"] = torch.zeros(4, W2V_DIM, 7)
+    codec.update(codec_decoder(config.semantic_codec, seed + 6))
     save_file(
         {k: v.contiguous() for k, v in codec.items()},
         str(

@@ -230,6 +230,12 @@ class IndexTTSConfig:
         style = s2mel.pop("style_encoder", {}) or {}
         if "dim" in style:
             s2mel["style_dim"] = style["dim"]
+        preprocess = dict(s2mel.get("preprocess_params", {}) or {})
+        spect = preprocess.pop("spect_params", None)
+        if isinstance(spect, dict):  # the published layout nests the STFT settings
+            preprocess.update(spect)
+        if preprocess:
+            s2mel["preprocess_params"] = preprocess
         flat["s2mel"] = s2mel
         dataset = flat.pop("dataset", {}) or {}
         if "bpe_model" in dataset:
@@ -252,6 +258,10 @@ class IndexTTSConfig:
         body = dataclasses.asdict(self)
         s2mel = body.pop("s2mel")
         s2mel["style_encoder"] = {"dim": s2mel.pop("style_dim")}
+        spect = s2mel.pop("preprocess_params")
+        sr = spect.pop("sr")
+        spect["fmax"] = "None" if spect["fmax"] is None else spect["fmax"]
+        s2mel = {"preprocess_params": {"sr": sr, "spect_params": spect}, **s2mel}
         body["s2mel"] = s2mel
         body["dataset"] = {"bpe_model": body.pop("bpe_model")}
         body["vocoder"] = {"type": "bigvgan", "name": body.pop("vocoder_name")}

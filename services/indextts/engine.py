@@ -10,7 +10,7 @@ dtype float16/bfloat16 runs the GPT in that precision on CUDA.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -46,6 +46,11 @@ class SynthesisJob:
     cfg_rate: float = 0.7
     seed: int | None = None
     chunk_codes: int = 0
+    sink: Callable[[SegmentAudio], None] | None = None
+    """Set for a stream: the batcher's thread hands each piece here as it is made (the
+    batch result is then an empty list)."""
+    cancelled: threading.Event = field(default_factory=threading.Event)
+    """Set when the caller has gone: the job stops within a chunk."""
 
 
 class IndexTTSEngine(Engine):
@@ -111,13 +116,26 @@ class IndexTTSEngine(Engine):
                 generator=generator,
                 chunk_codes=job.chunk_codes,
                 timings=timings,
+                cancelled=job.cancelled,
             )
-        while True:
+        try:
+            while not job.cancelled.is_set():
+                with self._lock:
+                    piece = next(pieces, None)
+                if piece is None:
+                    return
+                yield piece
+        finally:
             with self._lock:
-                piece = next(pieces, None)
-            if piece is None:
-                return
-            yield piece
+                pieces.close()
 
     def run_batch(self, items: Sequence[SynthesisJob]) -> list[list[SegmentAudio]]:
-        return [list(self.stream(job)) for job in items]
+        results: list[list[SegmentAudio]] = []
+        for job in items:
+            if job.sink is None:
+                results.append(list(self.stream(job)))
+                continue
+            for piece in self.stream(job):
+                job.sink(piece)
+            results.append([])
+        return results

@@ -32,7 +32,7 @@ from speechmesh.services.indextts.layout import CheckpointFiles
 from speechmesh.services.indextts.s2mel import S2Mel, mel_frames
 from speechmesh.services.indextts.sampling import SamplingSettings
 from speechmesh.services.indextts.semantic_codec import SemanticCodec
-from speechmesh.services.indextts.spectral import kaldi_fbank, reference_mel
+from speechmesh.services.indextts.spectral import kaldi_fbank, reference_mel, sinc_resample
 from speechmesh.services.indextts.text import TextFrontEnd
 from speechmesh.services.indextts.unified_voice import Generated, UnifiedVoice
 
@@ -48,7 +48,14 @@ class PromptFeatures:
     style: torch.Tensor  # (1, 192)
     prompt_condition: torch.Tensor  # (1, P, 512)
     speaker_latents: torch.Tensor  # (1, 32, model_dim)
-    emotion: torch.Tensor  # (1, model_dim): the prompt's own emotion vector
+    speaker_emotion: torch.Tensor  # (1, model_dim): emotion vector of the speaker-side signal
+    emotion: torch.Tensor  # (1, model_dim): the prompt's own emotion vector (emotion side)
+
+    @property
+    def default_emotion(self) -> torch.Tensor:
+        """The emotion of a request without one: the prompt's own, blended at weight 1 from
+        the speaker side as the reference computes it (not bit-equal to `emotion`)."""
+        return self.speaker_emotion + 1.0 * (self.emotion - self.speaker_emotion)
 
 
 @dataclass
@@ -165,9 +172,14 @@ class IndexTTS2:
             if key in self._prompts:
                 self._prompts.move_to_end(key)
                 return self._prompts[key]
+        # Two 16 kHz signals, as the reference makes them: the speaker side resamples the
+        # 15 s cut at 22.05 kHz with a windowed sinc, the emotion side resamples the
+        # original straight to 16 kHz (soxr) and cuts it at 15 s.
         audio_22k = _resample(audio, rate, 22050)[: 22050 * PROMPT_SECONDS]
-        audio_16k = _resample(audio_22k, 22050, 16000)
+        audio_16k = sinc_resample(audio_22k, 22050, 16000)
+        emotion_16k = _resample(audio, rate, 16000)[: 16000 * PROMPT_SECONDS]
         semantic = self.semantic_features(audio_16k)
+        emotion_semantic = self.semantic_features(emotion_16k).to(self.dtype)
         _, embeddings = self.codec.quantize(semantic)
         spect = self.config.s2mel.preprocess_params
         wave = torch.from_numpy(audio_22k).float().unsqueeze(0).to(self.device)
@@ -192,7 +204,11 @@ class IndexTTS2:
             style=style,
             prompt_condition=condition,
             speaker_latents=self.gpt.speaker_latents(gpt_in, lengths),
-            emotion=self.gpt.emotion_vector(gpt_in, lengths),
+            speaker_emotion=self.gpt.emotion_vector(gpt_in, lengths),
+            emotion=self.gpt.emotion_vector(
+                emotion_semantic,
+                torch.tensor([emotion_semantic.shape[1]], device=self.device),
+            ),
         )
         with self._prompt_lock:
             self._prompts[key] = features
@@ -209,7 +225,7 @@ class IndexTTS2:
         generator: torch.Generator | None,
     ) -> torch.Tensor:
         if request is None:
-            return prompt.emotion
+            return prompt.default_emotion
         weights_list = request.vector
         if request.text is not None:
             if self.qwen is None:
@@ -220,7 +236,7 @@ class IndexTTS2:
         if weights_list is not None:
             scaled = scale_weights(weights_list, request.weight)
             return self.emotions.mix(
-                scaled, prompt.style, prompt.emotion, request.use_random, generator
+                scaled, prompt.style, prompt.default_emotion, request.use_random, generator
             )
         if request.audio is not None:
             audio_16k = _resample(request.audio, request.audio_rate, 16000)[
@@ -230,8 +246,9 @@ class IndexTTS2:
             own = self.gpt.emotion_vector(
                 semantic, torch.tensor([semantic.shape[1]], device=self.device)
             )
-            return prompt.emotion + request.weight * (own - prompt.emotion)
-        return prompt.emotion
+            base = prompt.speaker_emotion
+            return base + request.weight * (own - base)
+        return prompt.default_emotion
 
     # --------------------------------------------------------------------- segments
 
@@ -271,13 +288,19 @@ class IndexTTS2:
         generator: torch.Generator | None = None,
         chunk_codes: int = 0,
         timings: Timings | None = None,
+        cancelled: threading.Event | None = None,
     ) -> Iterator[SegmentAudio]:
-        """Audio per text segment (or per chunk of `chunk_codes` codes within a segment)."""
+        """Audio per text segment (or per chunk of `chunk_codes` codes within a segment).
+
+        Once `cancelled` is set, no further segment starts and a chunked segment stops
+        its GPT between tokens and its S2MEL before the next chunk."""
         import time
 
         timings = timings if timings is not None else Timings()
         conditioning = self.gpt.conditioning(prompt.speaker_latents, emotion.to(self.dtype))
         for index, segment in enumerate(self.text.segments(text, max_tokens, first_max_tokens)):
+            if cancelled is not None and cancelled.is_set():
+                return
             if chunk_codes > 0 and settings.num_beams == 1:
                 yield from self._chunked(
                     index,
@@ -290,6 +313,7 @@ class IndexTTS2:
                     generator,
                     chunk_codes,
                     timings,
+                    cancelled,
                 )
                 continue
             started = time.perf_counter()
@@ -319,17 +343,37 @@ class IndexTTS2:
         generator,
         chunk_codes,
         timings,
+        cancelled=None,
     ):  # type: ignore[no-untyped-def]
         """Codes in chunks; each chunk's mel is made with the codes before it as context and
-        vocoded with CROSSFADE_FRAMES of the previous mel prepended, the overlap crossfaded."""
+        vocoded with CROSSFADE_FRAMES of the previous mel prepended, the overlap crossfaded.
+
+        The GPT runs in a worker thread while S2MEL renders the chunks before; each has its
+        own random generator (S2MEL's seeded from a copy of the request's, which the GPT
+        keeps), so a seed repeats a stream exactly whatever the threads' timing. Each
+        chunk's latent is the teacher-forced pass over all codes so far (the pass is
+        causal: a prefix's latent does not change as codes are added)."""
         pieces: list[Generated] = []
         done = threading.Event()
+        stop = threading.Event()
         error: list[BaseException] = []
+        s2mel_generator = None
+        if generator is not None:
+            copy = torch.Generator(device=generator.device)
+            copy.set_state(generator.get_state())
+            seed = int(torch.randint(0, 2**62, (1,), generator=copy, device=generator.device))
+            s2mel_generator = torch.Generator(device=generator.device).manual_seed(seed)
 
         def run() -> None:
             try:
                 self.gpt.generate(
-                    conditioning, ids, settings, generator, on_codes=chunk_codes, sink=pieces
+                    conditioning,
+                    ids,
+                    settings,
+                    generator,
+                    on_codes=chunk_codes,
+                    sink=pieces,
+                    cancelled=stop,
                 )
             except BaseException as failure:  # surfaced to the consumer below
                 error.append(failure)
@@ -338,12 +382,50 @@ class IndexTTS2:
 
         worker = threading.Thread(target=run, daemon=True)
         worker.start()
+        try:
+            yield from self._render_chunks(
+                index,
+                ids,
+                prompt,
+                conditioning,
+                steps,
+                cfg_rate,
+                s2mel_generator,
+                pieces,
+                done,
+                stop,
+                cancelled,
+                timings,
+            )
+        finally:
+            stop.set()  # a closed stream stops its GPT too
+            worker.join()
+        if error:
+            raise error[0]
+
+    def _render_chunks(
+        self,
+        index,
+        ids,
+        prompt,
+        conditioning,
+        steps,
+        cfg_rate,
+        generator,
+        pieces,
+        done,
+        stop,
+        cancelled,
+        timings,
+    ):  # type: ignore[no-untyped-def]
         stitcher = Crossfader(CROSSFADE_FRAMES * 256)
         all_codes: list[int] = []
-        latents: list[torch.Tensor] = []
         previous_mel: torch.Tensor | None = None
         taken = 0
         while True:
+            if cancelled is not None and cancelled.is_set():
+                stop.set()
+                return
             if taken >= len(pieces):
                 if done.is_set() and taken >= len(pieces):
                     break
@@ -353,8 +435,10 @@ class IndexTTS2:
             taken += 1
             start_codes = len(all_codes)
             all_codes += piece.codes
-            latents.append(piece.latent)
-            whole = Generated(all_codes, torch.cat(latents, dim=1), piece.stopped)
+            if not all_codes:
+                continue
+            latent = self.gpt.latent(conditioning, ids, all_codes)
+            whole = Generated(list(all_codes), latent, piece.stopped)
             mel = self.codes_to_mel(prompt, whole, steps, cfg_rate, generator)
             new = mel[:, :, mel_frames(start_codes) :]
             head = previous_mel[:, :, -CROSSFADE_FRAMES:] if previous_mel is not None else None
@@ -366,9 +450,6 @@ class IndexTTS2:
             previous_mel = mel
             out = stitcher.push(wave, overlap=head is not None)
             yield SegmentAudio(index, out, len(piece.codes), last_in_segment=False)
-        worker.join()
-        if error:
-            raise error[0]
         timings.codes.append(len(all_codes))
         yield SegmentAudio(index, stitcher.flush(), 0, last_in_segment=True)
 

@@ -161,11 +161,13 @@ class IndexTTSServicer(indextts_pb2_grpc.IndexTTSServicer):
         for index, piece in enumerate(pieces):
             if index:
                 joined.append(gap)
-            joined.append(piece.samples)
+            joined.append(_quantized(piece.samples))
         samples = np.concatenate(joined) if joined else np.zeros(0, np.float32)
         out_rate = output_rate_hz(rate, spec)
-        data = encode(
-            resample(samples, rate, out_rate) if out_rate != rate else samples, out_rate, spec
+        data = await asyncio.to_thread(
+            lambda: encode(
+                resample(samples, rate, out_rate) if out_rate != rate else samples, out_rate, spec
+            )
         )
         summary = tts_pb2.SynthesisSummary(
             total_samples=len(samples) * out_rate // rate,
@@ -189,7 +191,7 @@ class IndexTTSServicer(indextts_pb2_grpc.IndexTTSServicer):
         self, request: indextts_pb2.StreamingSynthesizeRequest, context: Context
     ) -> AsyncIterator[indextts_pb2.StreamingSynthesizeResponse]:
         rid = request_id(request.request_id)
-        _, engine = self._model(request.model)
+        model, engine = self._model(request.model)
         spec = _output_spec(request.output_format, Encoding.PCM_S16LE)
         if not spec.is_raw:
             raise InvalidArgument(
@@ -212,30 +214,44 @@ class IndexTTSServicer(indextts_pb2_grpc.IndexTTSServicer):
         started = time.perf_counter()
         offset = 0
         current = -1
-        pieces = engine.stream(job)
-        while True:
-            piece = await asyncio.to_thread(next, pieces, None)
-            if piece is None:
-                break
-            samples = piece.samples
-            if piece.index != current:
-                if piece.index > 0:  # the pause between segments opens the next one
-                    samples = np.concatenate([gap, samples])
-                current = piece.index
+        # The stream is admitted through the model's batcher like a unary call (same
+        # queue limit, metrics and thread); its pieces come back through a queue. A
+        # caller that goes away sets job.cancelled: the work stops within one chunk.
+        loop = asyncio.get_running_loop()
+        pieces: asyncio.Queue[SegmentAudio | None] = asyncio.Queue()
+        job.sink = lambda piece: loop.call_soon_threadsafe(pieces.put_nowait, piece)
+        running = asyncio.ensure_future(model.run(job))
+        running.add_done_callback(lambda _: pieces.put_nowait(None))
+
+        def encoded(piece: SegmentAudio, opens: bool) -> tuple[bytes, int]:
+            samples = _quantized(piece.samples)
+            if opens:  # the pause between segments opens the next one
+                samples = np.concatenate([gap, samples])
             if out_rate != rate:
                 samples = resample(samples, rate, out_rate)
-            chunk = tts_pb2.SynthesisChunk(
-                audio=audio_pb2.AudioChunk(
-                    data=encode(samples, out_rate, spec),
-                    sample_offset=offset,
-                    num_samples=len(samples),
-                ),
-                format=fmt,
-                span=tts_pb2.TextSpan(index=piece.index),
-                end_of_span=piece.last_in_segment,
-            )
-            offset += len(samples)
-            yield indextts_pb2.StreamingSynthesizeResponse(request_id=rid, chunk=chunk)
+            return encode(samples, out_rate, spec), len(samples)
+
+        try:
+            while True:
+                piece = await pieces.get()
+                if piece is None:
+                    break
+                opens = piece.index != current and piece.index > 0
+                current = piece.index
+                data, count = await asyncio.to_thread(encoded, piece, opens)
+                chunk = tts_pb2.SynthesisChunk(
+                    audio=audio_pb2.AudioChunk(data=data, sample_offset=offset, num_samples=count),
+                    format=fmt,
+                    span=tts_pb2.TextSpan(index=piece.index),
+                    end_of_span=piece.last_in_segment,
+                )
+                offset += count
+                yield indextts_pb2.StreamingSynthesizeResponse(request_id=rid, chunk=chunk)
+            await running
+        finally:
+            job.cancelled.set()
+            if not running.done():
+                running.cancel()
         summary = tts_pb2.SynthesisSummary(
             total_samples=offset,
             sample_rate_hz=out_rate,
@@ -245,6 +261,13 @@ class IndexTTSServicer(indextts_pb2_grpc.IndexTTSServicer):
             processing_ms=(time.perf_counter() - started) * 1000,
         )
         yield indextts_pb2.StreamingSynthesizeResponse(request_id=rid, summary=summary)
+
+
+def _quantized(samples: np.ndarray) -> np.ndarray:
+    """The vocoder's output as the reference delivers it: int16 of 32767 × x clamped and
+    truncated toward zero, here over 32768 so that 16-bit output is those integers."""
+    scaled = np.trunc(np.clip(samples.astype(np.float32) * np.float32(32767), -32767, 32767))
+    return (scaled / 32768.0).astype(np.float32)
 
 
 def _output_spec(fmt: audio_pb2.AudioFormat, default: Encoding) -> AudioSpec:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 
 
@@ -113,3 +114,34 @@ def kaldi_fbank(audio: torch.Tensor, sr: int = 16000, bins: int = 80) -> torch.T
     energies = power @ kaldi_mel_banks(bins, padded, sr).double().T
     eps = torch.finfo(torch.float32).eps
     return torch.clamp(energies, min=eps).log().float()
+
+
+def sinc_resample(audio: np.ndarray, rate: int, target: int) -> np.ndarray:
+    """Band-limited resampling with a Hann-windowed sinc, as the reference's speaker side.
+
+    The reference feeds its speaker prompt (already at 22.05 kHz) through torchaudio's
+    default resampler: a polyphase FIR whose taps are sinc(π·t)·cos²(π·t / 12) over
+    ±6 zero crossings of a low-pass at 0.99 × the lower rate, computed in float64 and
+    applied in float32, one output phase per target sample of a rate/gcd block. The
+    output has ceil(len × target / rate) samples.
+    """
+    audio = np.ascontiguousarray(audio, dtype=np.float32)
+    if rate == target:
+        return audio
+    divisor = math.gcd(rate, target)
+    step, phases = rate // divisor, target // divisor
+    zeros = 6
+    cutoff = min(step, phases) * 0.99
+    half = math.ceil(zeros * step / cutoff)
+    offsets = torch.arange(-half, half + step, dtype=torch.float64) / step
+    starts = torch.arange(0, -phases, -1).to(torch.float32)[:, None] / phases
+    t = (starts.to(torch.float64) + offsets[None, :]) * cutoff
+    t = t.clamp(-zeros, zeros)
+    window = torch.cos(t * math.pi / zeros / 2) ** 2
+    t = t * math.pi
+    taps = torch.where(t == 0, torch.ones_like(t), torch.sin(t) / t) * (window * (cutoff / step))
+    taps = taps.to(torch.float32)[:, None, :]
+    signal = torch.nn.functional.pad(torch.from_numpy(audio)[None, None], (half, half + step))
+    out = torch.nn.functional.conv1d(signal, taps, stride=step)[0].transpose(0, 1).reshape(-1)
+    length = math.ceil(phases * audio.shape[-1] / step)
+    return out[:length].numpy().astype(np.float32)

@@ -6,10 +6,17 @@ tokens carry their own learned positions, each counted from 0 at its start token
 the GPT-2 stack has none. Hidden states pass the stack's ln_f and then
 `final_norm` before a head (two LayerNorms in a row, as published). The "latent"
 that S2MEL reads is final_norm's output at the positions that predicted each code.
+
+Generation and the latent use different mel positions, as in the reference: while
+generating, the k-th fed-back code (from 0) sits at mel position k + 2 (start_mel at
+0, position 1 never used: the reference counts positions from its attention mask,
+which includes the start token); the latent comes from a separate teacher-forced
+pass over [start_mel, codes…, stop_mel] at positions 0, 1, 2, …
 """
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
 import torch
@@ -40,8 +47,9 @@ class LearnedPositions(nn.Module):
 class Generated:
     codes: list[int]
     """Speech tokens up to (excluding) the stop token."""
-    latent: torch.Tensor
-    """(1, len(codes), model_dim): final_norm hidden states that predicted the codes."""
+    latent: torch.Tensor | None
+    """(1, len(codes), model_dim): the teacher-forced pass's states that predicted the codes
+    (None in the pieces a streaming `generate` hands out: they hold codes only)."""
     stopped: bool
     """False when max_mel_tokens cut the segment short."""
 
@@ -116,6 +124,7 @@ class UnifiedVoice(nn.Module):
 
     # ------------------------------------------------------------------------ passes
 
+    @torch.inference_mode()
     def latent(
         self, conditioning: torch.Tensor, text_ids: list[int], codes: list[int]
     ) -> torch.Tensor:
@@ -140,11 +149,13 @@ class UnifiedVoice(nn.Module):
         generator: torch.Generator | None = None,
         on_codes: int = 0,
         sink: list[Generated] | None = None,
+        cancelled: threading.Event | None = None,
     ) -> Generated:
-        """Autoregressive speech tokens with a KV cache; the latent comes out of the same pass.
+        """Autoregressive speech tokens with a KV cache, then the latent of the codes.
 
-        With `on_codes` > 0 and one beam, `sink` receives a `Generated` piece every
-        `on_codes` tokens as they are produced (the last piece holds the rest).
+        With `on_codes` > 0 and one beam, `sink` receives a `Generated` piece (codes only)
+        every `on_codes` tokens as they are produced (the last piece holds the rest), and
+        `cancelled` is checked between tokens: once set, generation stops where it is.
         """
         c = self.config
         prompt = torch.cat(
@@ -163,11 +174,12 @@ class UnifiedVoice(nn.Module):
         seen = torch.full((beams, prompt.shape[1] + 1), PROMPT_PLACEHOLDER_ID, device=prompt.device)
         seen[:, -1] = c.start_mel_token
         search = BeamSearch(settings, c.stop_mel_token, prompt.device) if beams > 1 else None
-        history = hidden
         codes: list[int] = []
         emitted = 0
         stopped = False
         for step in range(limit):
+            if cancelled is not None and cancelled.is_set():
+                break
             logits = self.mel_head(hidden[:, -1])
             if search is None:
                 token = pick_one(logits, seen, settings, generator)
@@ -182,7 +194,6 @@ class UnifiedVoice(nn.Module):
                 break
             if parents is not None:
                 cache.reorder(parents)
-                history = history.index_select(0, parents)
                 seen = seen.index_select(0, parents)
             codes.append(int(token[0]))
             seen = torch.cat([seen, token.view(-1, 1)], dim=1)
@@ -192,20 +203,17 @@ class UnifiedVoice(nn.Module):
                 and search is None
                 and len(codes) - emitted >= on_codes
             ):
-                sink.append(Generated(codes[emitted:], history[:1, emitted:], stopped=False))
+                sink.append(Generated(codes[emitted:], None, stopped=False))
                 emitted = len(codes)
             if search is not None and search.is_done:
                 stopped = True
                 break
-            embedded = self.mel_embeddings(token.view(-1, 1), step + 1).to(prompt.dtype)
+            embedded = self.mel_embeddings(token.view(-1, 1), step + 2).to(prompt.dtype)
             hidden = self.final_norm(self.gpt(embedded, cache))
-            history = torch.cat([history, hidden], dim=1)
         if search is not None:
             codes = search.best()
-            latent = self.latent(conditioning, text_ids, codes)
-        else:
-            latent = history[:1, : len(codes)]
-        result = Generated(codes, latent, stopped)
-        if sink is not None and on_codes > 0 and search is None and len(codes) > emitted:
-            sink.append(Generated(codes[emitted:], latent[:, emitted:], stopped))
-        return result
+        if sink is not None and on_codes > 0 and search is None:
+            if len(codes) > emitted or not sink:
+                sink.append(Generated(codes[emitted:], None, stopped))
+            return Generated(codes, None, stopped)
+        return Generated(codes, self.latent(conditioning, text_ids, codes), stopped)

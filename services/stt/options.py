@@ -8,7 +8,7 @@ import math
 from speechmesh.runtime.errors import InvalidArgument
 from speechmesh.runtime.numbers import number_option
 from speechmesh.services.stt.whisper import DecodeSettings, FasterWhisper
-from speechmesh.services.vad.params import vad_params
+from speechmesh.services.vad.params import check_room_for_speech, vad_params
 from speechmesh.services.vad.segmenter import VadParams
 from speechmesh.stt.v1 import stt_pb2
 
@@ -90,6 +90,8 @@ def segmentation_params(options: stt_pb2.RecognitionOptions, field: str) -> VadP
     params = vad_params(options.vad_options, f"{field}.vad_options", STT_VAD_DEFAULTS)
     if params.max_speech_s == 0 or params.max_speech_s > MAX_UTTERANCE_S:
         params = dataclasses.replace(params, max_speech_s=MAX_UTTERANCE_S)
+        # The model's window caps an utterance: the padding must leave room in it.
+        check_room_for_speech(params, f"{field}.vad_options.speech_pad_ms")
     return params
 
 

@@ -10,6 +10,8 @@ from speechmesh.services.vad.segmenter import VadParams
 from speechmesh.vad.v1 import vad_pb2
 
 MAX_DURATION_OPTION_MS = 600_000
+# Silero's window: 512 samples at 16 kHz, 256 at 8 kHz.
+WINDOW_MS = 32
 # Hysteresis: inside speech, a window is silence only well below the threshold.
 NEGATIVE_THRESHOLD_GAP = 0.15
 
@@ -51,7 +53,7 @@ def vad_params(
             f"{field}.max_speech_duration_s",
             f"must be 0 (no limit) or at least min_speech_duration_ms, got {max_speech} s",
         )
-    return VadParams(
+    params = VadParams(
         threshold=threshold,
         negative_threshold=negative,
         min_speech_ms=durations["min_speech_duration_ms"],
@@ -59,3 +61,21 @@ def vad_params(
         speech_pad_ms=durations["speech_pad_ms"],
         max_speech_s=max_speech,
     )
+    check_room_for_speech(params, f"{field}.max_speech_duration_s")
+    return params
+
+
+def check_room_for_speech(params: VadParams, field: str) -> None:
+    """A segment is cut at max_speech less the padding on both sides and one window
+    (Silero's rule); with no room left the detector would end every segment at once and
+    report no speech, so such settings are refused."""
+    if params.max_speech_s <= 0:
+        return
+    needed_ms = 2 * params.speech_pad_ms + WINDOW_MS
+    if params.max_speech_s * 1000 <= needed_ms:
+        raise InvalidArgument(
+            field,
+            f"{params.max_speech_s:g} s leaves no room for speech: a segment needs more than "
+            f"2 × speech_pad_ms ({params.speech_pad_ms} ms) + one {WINDOW_MS} ms window; "
+            "lower speech_pad_ms or raise max_speech_duration_s",
+        )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import itertools
 import os
 import re
 import signal
@@ -18,6 +19,9 @@ import grpc
 import numpy as np
 import yaml
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from speechmesh.audio.v1 import audio_pb2
+from speechmesh.conversion.v1 import conversion_pb2, conversion_pb2_grpc
 
 LISTENING = re.compile(r"speechmesh (\w+) listening on ([\d.]+):(\d+)")
 SENTENCE = "The quick brown fox jumps over the lazy dog"
@@ -309,3 +313,22 @@ def npm_install(package_json: Path, folder: Path) -> dict[str, str]:
     )
     assert install.returncode == 0, install.stderr
     return {**os.environ, "NODE_PATH": str(folder / "node_modules")}
+
+
+def stream_convert(
+    server: RunningServer,
+    data: bytes,
+    config: conversion_pb2.StreamingConvertConfig,
+    chunk_bytes: int,
+) -> list:
+    """StreamingConvert of `data` (raw audio in the config's format) sent in chunks of
+    `chunk_bytes`; every response, the summary last."""
+    cuts = [*range(0, len(data), chunk_bytes), len(data)]
+    requests = [conversion_pb2.StreamingConvertRequest(config=config)]
+    requests += [
+        conversion_pb2.StreamingConvertRequest(audio=audio_pb2.AudioChunk(data=data[a:b]))
+        for a, b in itertools.pairwise(cuts)
+    ]
+    with server.channel() as channel:
+        stub = conversion_pb2_grpc.VoiceConversionStub(channel)
+        return list(stub.StreamingConvert(iter(requests), timeout=120))

@@ -10,13 +10,12 @@ are each the reference's conversion of that window, crossfaded).
 
 from __future__ import annotations
 
-import itertools
 import json
 
 import numpy as np
 import pytest
 import torch
-from support import conversion_config, start_server
+from support import conversion_config, start_server, stream_convert
 
 from parity.openvoice_weights import digest, random_state, save_checkpoint
 from parity.support import ReferenceRun, assert_close, relative_error
@@ -171,16 +170,8 @@ def test_the_seed_draws_the_reference_noise(case):
 
 
 def stream(server, samples: np.ndarray, config: conversion_pb2.StreamingConvertConfig):
-    data = np.asarray(samples, "<f4").tobytes()
-    cuts = [*range(0, len(data), 4 * 777), len(data)]  # chunks that split no sample
-    requests = [conversion_pb2.StreamingConvertRequest(config=config)]
-    requests += [
-        conversion_pb2.StreamingConvertRequest(audio=audio_pb2.AudioChunk(data=data[a:b]))
-        for a, b in itertools.pairwise(cuts)
-    ]
-    with server.channel() as channel:
-        stub = conversion_pb2_grpc.VoiceConversionStub(channel)
-        return list(stub.StreamingConvert(iter(requests), timeout=120))
+    # Float32 chunks that split no sample.
+    return stream_convert(server, np.asarray(samples, "<f4").tobytes(), config, 4 * 777)
 
 
 def joined(windows: list[tuple[int, int]], outputs: list[np.ndarray], overlap: int) -> np.ndarray:

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import itertools
-
 import grpc
 import numpy as np
 import pytest
-from support import piper_untrimmed
+from support import piper_untrimmed, stream_convert
 from voices import wav_bytes
 
 from speechmesh.audio.v1 import audio_pb2
@@ -82,17 +80,9 @@ def test_tau_and_seed(conversion_server):
     assert not np.array_equal(first, other)
 
 
-def stream_convert(server, samples: np.ndarray, config: conversion_pb2.StreamingConvertConfig):
+def stream_pcm16(server, samples: np.ndarray, config: conversion_pb2.StreamingConvertConfig):
     data = (np.clip(samples, -1, 1) * 32767).astype("<i2").tobytes()
-    cuts = [*list(range(0, len(data), 3001)), len(data)]
-    requests = [conversion_pb2.StreamingConvertRequest(config=config)]
-    requests += [
-        conversion_pb2.StreamingConvertRequest(audio=audio_pb2.AudioChunk(data=data[a:b]))
-        for a, b in itertools.pairwise(cuts)
-    ]
-    with server.channel() as channel:
-        stub = conversion_pb2_grpc.VoiceConversionStub(channel)
-        return list(stub.StreamingConvert(iter(requests), timeout=120))
+    return stream_convert(server, data, config, chunk_bytes=3001)
 
 
 def test_streaming_convert_joins_windows_in_time(conversion_server):
@@ -110,7 +100,7 @@ def test_streaming_convert_joins_windows_in_time(conversion_server):
         options=conversion_pb2.ConversionOptions(tau=0.0),
         output_format=audio_pb2.AudioFormat(encoding=F32),
     )
-    *chunks, last = stream_convert(conversion_server, samples, config)
+    *chunks, last = stream_pcm16(conversion_server, samples, config)
     assert last.end_of_stream and last.processed_samples == len(samples)
     offset = 0
     for response in chunks:

@@ -159,15 +159,14 @@ def load_named_graphs(raw: dict[str, dict]) -> dict[str, pb.Graph]:
 def validate(
     graph: pb.Graph,
     find_model: Callable[[str, tuple[str, ...]], models_pb2.ModelInfo | None],
-    embedding_sources: Callable[[str], set[str] | None],
     field_name: str = "inline_graph",
 ) -> Plan:
     """The graph's plan, or INVALID_ARGUMENT naming what is wrong.
 
     find_model(model_id, services) returns the model if the mesh has it for one of the
-    services (a default model when model_id is empty), else None.
-    embedding_sources(family) is the set of embedding families a model family can
-    consume (None: it takes no embedding).
+    services (a default model when model_id is empty), else None. Whether a model can
+    use another's speaker embeddings comes from their ModelInfo (embedding_family,
+    accepted_embedding_families), as each family declares it.
     """
     if not graph.steps:
         raise InvalidArgument(f"{field_name}.steps", "a graph needs at least one step")
@@ -252,11 +251,7 @@ def validate(
                 )
             if made == EMBEDDING:
                 _check_embedding_family(
-                    plan.models[producer.id],
-                    plan.models[step.id],
-                    embedding_sources,
-                    input_field,
-                    step.id,
+                    plan.models[producer.id], plan.models[step.id], input_field, step.id
                 )
     plan.order = _topological(graph, plan.sources, field_name)
     if not graph.outputs:
@@ -287,18 +282,18 @@ def _graph_input_kind(declared, name: str, wanted, input_field: str, step_id: st
 def _check_embedding_family(
     producer: models_pb2.ModelInfo,
     consumer: models_pb2.ModelInfo,
-    embedding_sources: Callable[[str], set[str] | None],
     input_field: str,
     step_id: str,
 ) -> None:
-    accepted = embedding_sources(consumer.family)
-    if accepted is None or producer.family not in accepted:
-        takes = ", ".join(sorted(accepted)) if accepted else "none"
+    accepted = consumer.accepted_embedding_families
+    if producer.embedding_family not in accepted:
+        takes = ", ".join(sorted(accepted)) or "none"
+        made = producer.embedding_family or "none"
         raise InvalidArgument(
             input_field,
             f"step {step_id!r}: model {consumer.id!r} ({consumer.family}) cannot use an "
-            f"embedding made by {producer.id!r} ({producer.family}); it takes embeddings "
-            f"from: {takes}",
+            f"embedding made by {producer.id!r} ({producer.family}); it takes {takes} "
+            f"embeddings, not {made}",
         )
 
 

@@ -30,12 +30,6 @@ from speechmesh.runtime.service import Context
 from speechmesh.vad.v1 import vad_pb2
 
 STREAMED_ENCODINGS = (S16, F32, audio_pb2.AUDIO_ENCODING_MULAW)
-# Which embedding families a synthesis or conversion family can use.
-EMBEDDING_SOURCES: dict[str, set[str]] = {
-    "harmonyspeech-synthesizer": {"ge2e-resemblyzer", "harmonyspeech-v1-encoder"},
-    "openvoice-v1": {"openvoice-v1"},
-    "openvoice-v2": {"openvoice-v2"},
-}
 
 
 class OutputWriter:
@@ -114,8 +108,13 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServicer):
                 continue
             if model_id:
                 return replica.models[model_id]
-            ready = [m for m in replica.models.values() if m.service == service]
-            return ready[0] if ready else None
+            # The model the backend itself would pick, if it can serve now.
+            default = next(
+                (m for m in replica.models.values() if m.service == service and m.is_default),
+                None,
+            )
+            if default is not None and default.state == models_pb2.MODEL_STATE_READY:
+                return default
         return None
 
     async def RunGraph(
@@ -133,9 +132,7 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServicer):
             graph, field = request.inline_graph, "inline_graph"
         else:
             raise InvalidArgument("graph", "name a graph or send one inline")
-        plan = graphs.validate(
-            graph, self._find_model, lambda family: EMBEDDING_SOURCES.get(family), field
-        )
+        plan = graphs.validate(graph, self._find_model, field)
         fmt = request.output_format
         if fmt.encoding and fmt.encoding not in STREAMED_ENCODINGS:
             raise InvalidArgument(

@@ -34,7 +34,7 @@ from speechmesh.indextts.v1 import indextts_pb2, indextts_pb2_grpc
 from speechmesh.orchestrator.v1 import orchestrator_pb2 as pb
 from speechmesh.runtime.errors import InvalidArgument, SpeechmeshError
 from speechmesh.runtime.service import Context
-from speechmesh.services.tts.text import split_text
+from speechmesh.runtime.text import split_text
 from speechmesh.stt.v1 import stt_pb2, stt_pb2_grpc
 from speechmesh.tts.v1 import tts_pb2, tts_pb2_grpc
 from speechmesh.vad.v1 import vad_pb2, vad_pb2_grpc

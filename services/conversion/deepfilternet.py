@@ -92,6 +92,7 @@ class DeepFilterNetStream(RestorationStream):
 
 class DeepFilterNet3(RestorationEngine):
     family = "deepfilternet3"
+    hub_patterns = ("*.tar.gz",)
     sample_rate = SAMPLE_RATE
     option_family = "deep_filter_net"
     native_attenuation_limit = True
@@ -103,7 +104,7 @@ class DeepFilterNet3(RestorationEngine):
         if self.config.source is None:
             self.model_path = embedded_model_path()
         else:
-            found = weights.resolve(self.config.source, allow_patterns=["*.tar.gz"])
+            found = self.hub_files(self.config.source).resolve()
             self.model_path = found if found.is_file() else found / MODEL_FILE
             weights.require_files(self.model_path.parent, [self.model_path.name])
         self.library = load_library()

@@ -15,6 +15,7 @@ from speechmesh.models.v1 import models_pb2
 from speechmesh.runtime import weights
 from speechmesh.runtime.audio import DecodedAudio
 from speechmesh.runtime.engine import Engine, ModelDescription
+from speechmesh.runtime.torch_threads import request_threads, use_threads
 from speechmesh.services.conversion import ge2e
 from speechmesh.services.conversion.contracts import (
     ENCODER_SERVICE,
@@ -22,7 +23,6 @@ from speechmesh.services.conversion.contracts import (
     require_speech,
 )
 from speechmesh.services.conversion.embeddings import EmbeddingSpec, Vector
-from speechmesh.services.conversion.torch_threads import request_threads, use_threads
 
 
 @dataclass
@@ -37,7 +37,6 @@ class Ge2eEngine(Engine, SpeakerEncoding):
 
     tasks = (models_pb2.TASK_SPEAKER_EMBEDDING,)
     service = ENCODER_SERVICE
-    embedding_family: ClassVar[str]
     preprocessing: ClassVar[ge2e.Preprocessing]
     min_speech_s = ge2e.RESEMBLYZER_PREPROCESSING.min_speech_s
 
@@ -89,11 +88,12 @@ class ResemblyzerEncoder(Ge2eEngine):
     family = "ge2e-resemblyzer"
     embedding_family = "ge2e-resemblyzer"
     preprocessing = ge2e.RESEMBLYZER_PREPROCESSING
+    hub_patterns = ("*.pt",)
 
     def load_encoder(self) -> ge2e.Ge2eEncoder:
         if self.config.source is None:
             return ge2e.load_resemblyzer(self.config.device)
-        path = weights.resolve(self.config.source, allow_patterns=["*.pt"])
+        path = self.hub_files(self.config.source).resolve()
         checkpoint = path if path.is_file() else weights.require_files(path, ["pretrained.pt"])[0]
         return ge2e.load_checkpoint(ge2e.Ge2eConfig(), checkpoint, self.config.device)
 
@@ -105,9 +105,9 @@ class HarmonySpeechEncoder(Ge2eEngine):
     embedding_family = "harmonyspeech-v1"
     preprocessing = ge2e.HARMONYSPEECH_PREPROCESSING
     min_speech_s = ge2e.HARMONYSPEECH_PREPROCESSING.min_speech_s
-    DEFAULT_SOURCE = "harmony-ai/harmony-speech-v1"
+    default_source = "harmony-ai/harmony-speech-v1"
+    hub_patterns = ("encoder/*",)
 
     def load_encoder(self) -> ge2e.Ge2eEncoder:
-        source = self.config.source or self.DEFAULT_SOURCE
-        root = weights.resolve(source, allow_patterns=["encoder/*"])
+        root = self.hub_files(self.config.source or self.default_source).resolve()
         return ge2e.load_harmonyspeech(Path(root), self.config.device)

@@ -28,7 +28,7 @@ from faster_whisper.transcribe import get_suppressed_tokens
 
 from speechmesh.models.v1 import models_pb2
 from speechmesh.runtime import weights
-from speechmesh.runtime.engine import Engine, ModelDescription
+from speechmesh.runtime.engine import Engine, HubFiles, ModelDescription
 from speechmesh.runtime.errors import FailedPrecondition, InvalidArgument
 
 SAMPLE_RATE = 16000
@@ -194,7 +194,7 @@ def resolve_model(source: str | None) -> Path:
     """A CTranslate2 whisper directory from a size tag, hub repo id or local path."""
     if source is None:
         return embedded_model_path()
-    path = weights.resolve(SIZE_TAGS.get(source, source), allow_patterns=MODEL_FILES)
+    path = FasterWhisper.hub_files(source).resolve()
     weights.require_files(path, ["config.json", "model.bin", "tokenizer.json"])
     return path
 
@@ -248,6 +248,13 @@ class FasterWhisper(Engine):
     service = "speechmesh.stt.v1.SpeechToText"
 
     model: WhisperModel
+
+    hub_patterns = tuple(MODEL_FILES)
+
+    @classmethod
+    def hub_files(cls, source: str) -> HubFiles:
+        # A size tag ("tiny.en") names Systran's CTranslate2 conversion of that size.
+        return HubFiles(SIZE_TAGS.get(source, source), cls.hub_patterns)
 
     def load(self) -> None:
         path = resolve_model(self.config.source)

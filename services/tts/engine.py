@@ -35,7 +35,7 @@ from speechmesh.runtime.audio import DecodedAudio, Samples
 from speechmesh.runtime.engine import Engine, ModelDescription, VoiceInfo
 from speechmesh.runtime.errors import InvalidArgument, NotFound
 from speechmesh.runtime.numbers import number_option
-from speechmesh.services.tts.text import Piece, split_text
+from speechmesh.runtime.text import Piece, split_text
 
 TEXT_TO_SPEECH = "speechmesh.tts.v1.TextToSpeech"
 VOCODER = "speechmesh.tts.v1.Vocoder"
@@ -117,10 +117,6 @@ class TtsEngine(Engine):
     controls: ClassVar[frozenset[str]] = frozenset()
     """Optional common controls it honours, by SynthesisOptions field name: "pitch",
     "energy", "seed", "speaker_embedding", "reference_audio"."""
-    speaker_family: ClassVar[str] = ""
-    """The model family whose speaker embeddings it takes (with "speaker_embedding")."""
-    speaker_families: ClassVar[tuple[str, ...]] = ()
-    """Several such families, when it takes more than one (instead of speaker_family)."""
 
     sample_rate_hz: int
     """Native rate of its audio, known once loaded."""
@@ -181,7 +177,7 @@ class TtsEngine(Engine):
             if value is not None:
                 number_option(value, name, above=0)
         embedding = params.speaker_embedding
-        accepted = self.speaker_families or (self.speaker_family,)
+        accepted = self.accepted_embedding_families
         if embedding is not None and embedding.model_family not in accepted:
             raise InvalidArgument(
                 "speaker_embedding.model_family",

@@ -31,9 +31,9 @@ from speechmesh.runtime import weights
 from speechmesh.runtime.audio import Samples
 from speechmesh.runtime.engine import VoiceInfo
 from speechmesh.runtime.errors import FailedPrecondition
+from speechmesh.runtime.text import Piece
 from speechmesh.services.tts import kittentts_text
 from speechmesh.services.tts.engine import SynthesisParams, TtsEngine
-from speechmesh.services.tts.text import Piece
 
 SAMPLE_RATE = 24000
 STYLE_SIZE = 256

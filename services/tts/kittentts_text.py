@@ -26,8 +26,8 @@ import re
 import unicodedata
 from collections.abc import Callable
 
+from speechmesh.runtime.text import Piece
 from speechmesh.services.tts import espeak_loader
-from speechmesh.services.tts.text import Piece
 
 MAX_CHUNK_CHARS = 400
 ESPEAK_VOICE = "en-us"

@@ -17,8 +17,8 @@ from collections.abc import AsyncIterable, AsyncIterator, Iterable
 from typing import Any
 
 from speechmesh.runtime.pool import HostedModel
+from speechmesh.runtime.text import Piece
 from speechmesh.services.tts.engine import SynthesisJob
-from speechmesh.services.tts.text import Piece
 
 LOOKAHEAD = 1
 

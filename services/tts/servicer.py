@@ -1,6 +1,6 @@
 """speechmesh.tts.v1.TextToSpeech: protobuf ↔ domain, validation, and the four RPCs.
 
-Every RPC goes the same way: the text is split into pieces (services/tts/text.py, or
+Every RPC goes the same way: the text is split into pieces (speechmesh/runtime/text.py, or
 the family's own cut: TtsEngine.pieces; Synthesize and SynthesizeSpectrogram keep it
 whole for a family that asks so),
 the pieces run through the model in order with one piece of look-ahead
@@ -30,6 +30,7 @@ from speechmesh.runtime.requests import request_id
 from speechmesh.runtime.service import Context
 from speechmesh.runtime.streams import config_first
 from speechmesh.runtime.telemetry import REAL_TIME_FACTOR
+from speechmesh.runtime.text import Piece, TextSplitter
 from speechmesh.services.tts.engine import (
     TEXT_TO_SPEECH,
     SpeakerEmbedding,
@@ -41,7 +42,6 @@ from speechmesh.services.tts.engine import (
 from speechmesh.services.tts.output import AudioOut, output_spec
 from speechmesh.services.tts.pipeline import each, in_order
 from speechmesh.services.tts.tensors import tensor_from_mel
-from speechmesh.services.tts.text import Piece, TextSplitter
 from speechmesh.tts.v1 import tts_pb2, tts_pb2_grpc
 
 

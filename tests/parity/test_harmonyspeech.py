@@ -23,9 +23,9 @@ from support import RunningServer, conversion_config, start_server
 from parity.support import ReferenceRun, assert_close, relative_error
 from speechmesh.audio.v1 import audio_pb2
 from speechmesh.conversion.v1 import conversion_pb2, conversion_pb2_grpc
+from speechmesh.runtime.text import split_text
 from speechmesh.services.conversion import ge2e
 from speechmesh.services.tts.harmonyspeech import text as harmony_text
-from speechmesh.services.tts.text import split_text
 from speechmesh.tts.v1 import tts_pb2, tts_pb2_grpc
 
 pytestmark = pytest.mark.xdist_group("harmonyspeech-parity")

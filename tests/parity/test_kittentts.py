@@ -24,10 +24,10 @@ from tts_support import tts_config, write_tiny_kittentts
 from parity.support import ReferenceRun, assert_close, relative_error
 from speechmesh.audio.v1 import audio_pb2
 from speechmesh.runtime.config import ModelConfig
+from speechmesh.runtime.text import split_text
 from speechmesh.services.tts import kittentts_text as kt
 from speechmesh.services.tts.engine import SynthesisParams
 from speechmesh.services.tts.kittentts import KittenTts
-from speechmesh.services.tts.text import split_text
 from speechmesh.tts.v1 import tts_pb2, tts_pb2_grpc
 
 pytestmark = pytest.mark.xdist_group("kittentts-parity")

@@ -10,16 +10,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
 
 import numpy as np
 import torch
 
 from speechmesh.models.v1 import models_pb2
-from speechmesh.runtime import weights
 from speechmesh.runtime.audio import DecodedAudio, resample
 from speechmesh.runtime.engine import Engine, ModelDescription, VoiceInfo
 from speechmesh.runtime.errors import NotFound
+from speechmesh.runtime.torch_threads import request_threads, use_threads
 from speechmesh.services.conversion.contracts import (
     CONVERSION_SERVICE,
     VoiceConverter,
@@ -29,7 +28,6 @@ from speechmesh.services.conversion.embeddings import EmbeddingSpec, Vector
 from speechmesh.services.conversion.openvoice.checkpoint import load_converter
 from speechmesh.services.conversion.openvoice.modules import ToneColorConverter
 from speechmesh.services.conversion.openvoice.spectrogram import linear_spectrogram
-from speechmesh.services.conversion.torch_threads import request_threads, use_threads
 
 MIN_REFERENCE_S = 1.0
 
@@ -52,8 +50,6 @@ class OpenVoiceEngine(Engine, VoiceConverter):
     tasks = (models_pb2.TASK_VOICE_CONVERSION, models_pb2.TASK_SPEAKER_EMBEDDING)
     service = CONVERSION_SERVICE
     min_speech_s = MIN_REFERENCE_S
-    default_source: ClassVar[str]
-    allow_patterns: ClassVar[tuple[str, ...]]
 
     model: ToneColorConverter
     base_speakers: dict[str, np.ndarray]
@@ -94,9 +90,7 @@ class OpenVoiceEngine(Engine, VoiceConverter):
 
     def load(self) -> None:
         request_threads(self.config.threads)
-        root = weights.resolve(
-            self.config.source or self.default_source, allow_patterns=list(self.allow_patterns)
-        )
+        root = self.hub_files(self.config.source or self.default_source).resolve()
         loaded = load_converter(Path(root), self.config.device)
         self.model = loaded.model
         self.base_speakers = loaded.base_speakers
@@ -158,12 +152,14 @@ class OpenVoiceEngine(Engine, VoiceConverter):
 
 
 class OpenVoiceV1(OpenVoiceEngine):
-    family = "openvoice-v1"
+    family = embedding_family = "openvoice-v1"
+    accepted_embedding_families = (family,)
     default_source = "myshell-ai/OpenVoice"
-    allow_patterns = ("checkpoints/converter/*", "checkpoints/base_speakers/*/*")
+    hub_patterns = ("checkpoints/converter/*", "checkpoints/base_speakers/*/*")
 
 
 class OpenVoiceV2(OpenVoiceEngine):
-    family = "openvoice-v2"
+    family = embedding_family = "openvoice-v2"
+    accepted_embedding_families = (family,)
     default_source = "myshell-ai/OpenVoiceV2"
-    allow_patterns = ("converter/*", "base_speakers/ses/*")
+    hub_patterns = ("converter/*", "base_speakers/ses/*")

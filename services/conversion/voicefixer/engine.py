@@ -25,8 +25,8 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 import torch
 
-from speechmesh.runtime import weights
 from speechmesh.runtime.engine import ModelDescription
+from speechmesh.runtime.torch_threads import request_threads, use_threads
 from speechmesh.services.conversion.restoration import (
     BlockJob,
     RestorationEngine,
@@ -34,7 +34,6 @@ from speechmesh.services.conversion.restoration import (
     RestorationStream,
     SegmentJob,
 )
-from speechmesh.services.conversion.torch_threads import request_threads, use_threads
 from speechmesh.services.conversion.voicefixer.checkpoint import (
     RESTORER_FILE,
     VOCODER_FILE,
@@ -132,17 +131,15 @@ class VoiceFixer(RestorationEngine):
     sample_rate = SAMPLE_RATE
     segment_samples = SEGMENT_S * SAMPLE_RATE
     option_family = "voice_fixer"
-    DEFAULT_SOURCE = "jlmarrugom/voice_fixer"
+    default_source = "jlmarrugom/voice_fixer"
+    hub_patterns = (f"*{RESTORER_FILE}", f"*{VOCODER_FILE}")
 
     restorer: Restorer
     vocoder: Vocoder
 
     def load(self) -> None:
         request_threads(self.config.threads)
-        root = weights.resolve(
-            self.config.source or self.DEFAULT_SOURCE,
-            allow_patterns=[f"*{RESTORER_FILE}", f"*{VOCODER_FILE}"],
-        )
+        root = self.hub_files(self.config.source or self.default_source).resolve()
         device = self.config.device
         self.restorer = load_restorer(find_file(root, RESTORER_FILE), device)
         self.vocoder = load_vocoder(find_file(root, VOCODER_FILE), device)

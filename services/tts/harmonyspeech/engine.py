@@ -17,17 +17,15 @@ peak before the end, so it sends the generator's samples as they come.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
 
 from speechmesh.models.v1 import models_pb2
-from speechmesh.runtime import weights
 from speechmesh.runtime.audio import Samples
 from speechmesh.runtime.engine import VoiceInfo
 from speechmesh.runtime.errors import FailedPrecondition, InvalidArgument
-from speechmesh.services.conversion.torch_threads import request_threads, use_threads
+from speechmesh.runtime.torch_threads import request_threads, use_threads
 from speechmesh.services.tts.engine import (
     Spectrogram,
     SpectrogramSynthesis,
@@ -62,10 +60,6 @@ class HarmonySettings:
     energy: float
 
 
-def _snapshot(source: str | None, parts: list[str]) -> Path:
-    return Path(weights.resolve(source or DEFAULT_SOURCE, allow_patterns=parts))
-
-
 def peak_normalized(audio: np.ndarray, silence: int = 0) -> np.ndarray:
     """`audio` then `silence` zeros, scaled in float64 so the peak is PEAK (silent audio
     stays silent), as float32."""
@@ -82,7 +76,9 @@ class Synthesizer(TtsEngine, SpectrogramSynthesis):
     whole_text_unary = True
     tasks = (models_pb2.TASK_SPEECH_SYNTHESIS, models_pb2.TASK_SPECTROGRAM_SYNTHESIS)
     controls = frozenset({"pitch", "energy", "speaker_embedding"})
-    speaker_families = ("harmonyspeech-v1", "ge2e-resemblyzer")
+    accepted_embedding_families = ("harmonyspeech-v1", "ge2e-resemblyzer")
+    default_source = DEFAULT_SOURCE
+    hub_patterns = ("synthesizer/*", "vocoder/*")
 
     def load(self) -> None:
         unknown = sorted(set(self.config.options) - set(SYNTHESIZER_OPTIONS))
@@ -93,7 +89,7 @@ class Synthesizer(TtsEngine, SpectrogramSynthesis):
             )
         self.paired_vocoder = str(self.config.options.get("paired_vocoder", ""))
         request_threads(self.config.threads)
-        root = _snapshot(self.config.source, ["synthesizer/*", "vocoder/*"])
+        root = self.hub_files(self.config.source or self.default_source).resolve()
         self.model = load_synthesizer(root, self.config.device)
         self.vocoder = load_vocoder(root, self.config.device)
         if self.vocoder.n_mels != self.model.config.n_mels:
@@ -117,7 +113,7 @@ class Synthesizer(TtsEngine, SpectrogramSynthesis):
     def settings(self, params: SynthesisParams) -> HarmonySettings:
         self.find_voice(params.voice)
         embedding = params.speaker_embedding
-        families = " or ".join(self.speaker_families)
+        families = " or ".join(self.accepted_embedding_families)
         if embedding is None:
             raise InvalidArgument(
                 "speaker_embedding",
@@ -183,11 +179,13 @@ class Synthesizer(TtsEngine, SpectrogramSynthesis):
 
 class Vocoder(VocoderEngine):
     family = "harmonyspeech-vocoder"
+    default_source = DEFAULT_SOURCE
+    hub_patterns = ("vocoder/*",)
     context_frames = 0  # set from the generator's configuration at load
 
     def load(self) -> None:
         request_threads(self.config.threads)
-        root = _snapshot(self.config.source, ["vocoder/*"])
+        root = self.hub_files(self.config.source or self.default_source).resolve()
         self.vocoder = load_vocoder(root, self.config.device)
         self.n_mels = self.vocoder.n_mels
         self.mel_kind = MEL_KIND

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!speechmesh/models/v1/models.proto\x12\x14speechmesh.models.v1\"Q\n\x05Voice\x12\n\n\x02id\x18\x01 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x02 \x01(\t\x12\x11\n\tlanguages\x18\x03 \x03(\t\x12\x13\n\x0b\x64\x65scription\x18\x04 \x01(\t\"Q\n\x11ListModelsRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12(\n\x04task\x18\x02 \x01(\x0e\x32\x1a.speechmesh.models.v1.Task\"Y\n\x12ListModelsResponse\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12/\n\x06models\x18\x02 \x03(\x0b\x32\x1f.speechmesh.models.v1.ModelInfo\"\xc4\x02\n\tModelInfo\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0e\n\x06\x66\x61mily\x18\x02 \x01(\t\x12)\n\x05tasks\x18\x03 \x03(\x0e\x32\x1a.speechmesh.models.v1.Task\x12\x11\n\tlanguages\x18\x04 \x03(\t\x12+\n\x06voices\x18\x05 \x03(\x0b\x32\x1b.speechmesh.models.v1.Voice\x12\x1d\n\x15native_sample_rate_hz\x18\x06 \x01(\r\x12/\n\x05state\x18\x07 \x01(\x0e\x32 .speechmesh.models.v1.ModelState\x12\x15\n\rstate_message\x18\x08 \x01(\t\x12\x0f\n\x07service\x18\t \x01(\t\x12\x16\n\x0emax_batch_size\x18\n \x01(\r\x12\x0e\n\x06\x64\x65vice\x18\x0b \x01(\t\x12\x10\n\x08\x65ndpoint\x18\x0c \x01(\t*\x9b\x02\n\x04Task\x12\x14\n\x10TASK_UNSPECIFIED\x10\x00\x12!\n\x1dTASK_VOICE_ACTIVITY_DETECTION\x10\x01\x12\x1b\n\x17TASK_SPEECH_RECOGNITION\x10\x02\x12\x19\n\x15TASK_SPEECH_SYNTHESIS\x10\x03\x12\x1e\n\x1aTASK_SPECTROGRAM_SYNTHESIS\x10\x04\x12\x11\n\rTASK_VOCODING\x10\x05\x12\x1a\n\x16TASK_SPEAKER_EMBEDDING\x10\x06\x12\x19\n\x15TASK_VOICE_CONVERSION\x10\x07\x12\x1a\n\x16TASK_AUDIO_RESTORATION\x10\x08\x12\x1c\n\x18TASK_ZERO_SHOT_SYNTHESIS\x10\t*\x8b\x01\n\nModelState\x12\x1b\n\x17MODEL_STATE_UNSPECIFIED\x10\x00\x12\x17\n\x13MODEL_STATE_LOADING\x10\x01\x12\x15\n\x11MODEL_STATE_READY\x10\x02\x12\x16\n\x12MODEL_STATE_FAILED\x10\x03\x12\x18\n\x14MODEL_STATE_DRAINING\x10\x04\x32i\n\x06Models\x12_\n\nListModels\x12\'.speechmesh.models.v1.ListModelsRequest\x1a(.speechmesh.models.v1.ListModelsResponseBL\n\x17\x61i.speechmesh.models.v1P\x01Z/speechmesh/gen/go/speechmesh/models/v1;modelsv1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!speechmesh/models/v1/models.proto\x12\x14speechmesh.models.v1\"Q\n\x05Voice\x12\n\n\x02id\x18\x01 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x02 \x01(\t\x12\x11\n\tlanguages\x18\x03 \x03(\t\x12\x13\n\x0b\x64\x65scription\x18\x04 \x01(\t\"Q\n\x11ListModelsRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12(\n\x04task\x18\x02 \x01(\x0e\x32\x1a.speechmesh.models.v1.Task\"Y\n\x12ListModelsResponse\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12/\n\x06models\x18\x02 \x03(\x0b\x32\x1f.speechmesh.models.v1.ModelInfo\"\x97\x03\n\tModelInfo\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0e\n\x06\x66\x61mily\x18\x02 \x01(\t\x12)\n\x05tasks\x18\x03 \x03(\x0e\x32\x1a.speechmesh.models.v1.Task\x12\x11\n\tlanguages\x18\x04 \x03(\t\x12+\n\x06voices\x18\x05 \x03(\x0b\x32\x1b.speechmesh.models.v1.Voice\x12\x1d\n\x15native_sample_rate_hz\x18\x06 \x01(\r\x12/\n\x05state\x18\x07 \x01(\x0e\x32 .speechmesh.models.v1.ModelState\x12\x15\n\rstate_message\x18\x08 \x01(\t\x12\x0f\n\x07service\x18\t \x01(\t\x12\x16\n\x0emax_batch_size\x18\n \x01(\r\x12\x0e\n\x06\x64\x65vice\x18\x0b \x01(\t\x12\x10\n\x08\x65ndpoint\x18\x0c \x01(\t\x12\x12\n\nis_default\x18\r \x01(\x08\x12\x18\n\x10\x65mbedding_family\x18\x0e \x01(\t\x12#\n\x1b\x61\x63\x63\x65pted_embedding_families\x18\x0f \x03(\t*\x9b\x02\n\x04Task\x12\x14\n\x10TASK_UNSPECIFIED\x10\x00\x12!\n\x1dTASK_VOICE_ACTIVITY_DETECTION\x10\x01\x12\x1b\n\x17TASK_SPEECH_RECOGNITION\x10\x02\x12\x19\n\x15TASK_SPEECH_SYNTHESIS\x10\x03\x12\x1e\n\x1aTASK_SPECTROGRAM_SYNTHESIS\x10\x04\x12\x11\n\rTASK_VOCODING\x10\x05\x12\x1a\n\x16TASK_SPEAKER_EMBEDDING\x10\x06\x12\x19\n\x15TASK_VOICE_CONVERSION\x10\x07\x12\x1a\n\x16TASK_AUDIO_RESTORATION\x10\x08\x12\x1c\n\x18TASK_ZERO_SHOT_SYNTHESIS\x10\t*\x8b\x01\n\nModelState\x12\x1b\n\x17MODEL_STATE_UNSPECIFIED\x10\x00\x12\x17\n\x13MODEL_STATE_LOADING\x10\x01\x12\x15\n\x11MODEL_STATE_READY\x10\x02\x12\x16\n\x12MODEL_STATE_FAILED\x10\x03\x12\x18\n\x14MODEL_STATE_DRAINING\x10\x04\x32i\n\x06Models\x12_\n\nListModels\x12\'.speechmesh.models.v1.ListModelsRequest\x1a(.speechmesh.models.v1.ListModelsResponseBL\n\x17\x61i.speechmesh.models.v1P\x01Z/speechmesh/gen/go/speechmesh/models/v1;modelsv1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -32,10 +32,10 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'speechmesh.models.v1.models
 if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'\n\027ai.speechmesh.models.v1P\001Z/speechmesh/gen/go/speechmesh/models/v1;modelsv1'
-  _globals['_TASK']._serialized_start=644
-  _globals['_TASK']._serialized_end=927
-  _globals['_MODELSTATE']._serialized_start=930
-  _globals['_MODELSTATE']._serialized_end=1069
+  _globals['_TASK']._serialized_start=727
+  _globals['_TASK']._serialized_end=1010
+  _globals['_MODELSTATE']._serialized_start=1013
+  _globals['_MODELSTATE']._serialized_end=1152
   _globals['_VOICE']._serialized_start=59
   _globals['_VOICE']._serialized_end=140
   _globals['_LISTMODELSREQUEST']._serialized_start=142
@@ -43,7 +43,7 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_LISTMODELSRESPONSE']._serialized_start=225
   _globals['_LISTMODELSRESPONSE']._serialized_end=314
   _globals['_MODELINFO']._serialized_start=317
-  _globals['_MODELINFO']._serialized_end=641
-  _globals['_MODELS']._serialized_start=1071
-  _globals['_MODELS']._serialized_end=1176
+  _globals['_MODELINFO']._serialized_end=724
+  _globals['_MODELS']._serialized_start=1154
+  _globals['_MODELS']._serialized_end=1259
 # @@protoc_insertion_point(module_scope)

@@ -213,6 +213,9 @@ class ModelInfo(_message.Message):
     MAX_BATCH_SIZE_FIELD_NUMBER: _builtins.int
     DEVICE_FIELD_NUMBER: _builtins.int
     ENDPOINT_FIELD_NUMBER: _builtins.int
+    IS_DEFAULT_FIELD_NUMBER: _builtins.int
+    EMBEDDING_FAMILY_FIELD_NUMBER: _builtins.int
+    ACCEPTED_EMBEDDING_FAMILIES_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """Id to name the model in requests (the `model` field); unique in the mesh."""
     family: _builtins.str
@@ -237,6 +240,12 @@ class ModelInfo(_message.Message):
     """Address of the server hosting it, as the gateway reaches it; empty on a
     backend's own answer.
     """
+    is_default: _builtins.bool
+    """Whether its server uses it for requests of its service that name no model."""
+    embedding_family: _builtins.str
+    """Tag of the speaker embeddings it makes (SpeakerEmbedding.model_family), for
+    models that embed speakers; empty otherwise.
+    """
     @_builtins.property
     def tasks(self) -> _containers.RepeatedScalarFieldContainer[Global___Task.ValueType]:
         """Tasks it does."""
@@ -248,6 +257,12 @@ class ModelInfo(_message.Message):
     @_builtins.property
     def voices(self) -> _containers.RepeatedCompositeFieldContainer[Global___Voice]:
         """Voices, for synthesis models."""
+
+    @_builtins.property
+    def accepted_embedding_families(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Tags of the speaker embeddings it takes to speak or convert in a voice; empty
+        when it takes none.
+        """
 
     def __init__(
         self,
@@ -264,10 +279,13 @@ class ModelInfo(_message.Message):
         max_batch_size: _builtins.int = ...,
         device: _builtins.str = ...,
         endpoint: _builtins.str = ...,
+        is_default: _builtins.bool = ...,
+        embedding_family: _builtins.str = ...,
+        accepted_embedding_families: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["device", b"device", "endpoint", b"endpoint", "family", b"family", "id", b"id", "languages", b"languages", "max_batch_size", b"max_batch_size", "native_sample_rate_hz", b"native_sample_rate_hz", "service", b"service", "state", b"state", "state_message", b"state_message", "tasks", b"tasks", "voices", b"voices"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["accepted_embedding_families", b"accepted_embedding_families", "device", b"device", "embedding_family", b"embedding_family", "endpoint", b"endpoint", "family", b"family", "id", b"id", "is_default", b"is_default", "languages", b"languages", "max_batch_size", b"max_batch_size", "native_sample_rate_hz", b"native_sample_rate_hz", "service", b"service", "state", b"state", "state_message", b"state_message", "tasks", b"tasks", "voices", b"voices"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

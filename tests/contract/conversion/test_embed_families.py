@@ -97,3 +97,23 @@ def test_missing_voicefixer_weights_name_the_files(server):
         conversion_pb2_grpc.AudioRestorationStub(channel).Restore(request, timeout=60)
     assert raised.value.code() == grpc.StatusCode.FAILED_PRECONDITION
     assert "vf.ckpt" in raised.value.details()
+
+
+def test_models_report_their_embedding_facts_and_the_default_of_each_service(server):
+    with server.channel() as channel:
+        listed = models_pb2_grpc.ModelsStub(channel).ListModels(models_pb2.ListModelsRequest())
+    facts = {m.id: (m.embedding_family, list(m.accepted_embedding_families)) for m in listed.models}
+    assert facts == {
+        "harmony-tiny": ("harmonyspeech-v1", []),
+        "harmony-missing": ("harmonyspeech-v1", []),
+        "openvoice-missing": ("openvoice-v2", ["openvoice-v2"]),
+        "voicefixer-missing": ("", []),
+    }
+    # Without `default: true`, the first model configured for a service is its default
+    # (configured order: harmony-tiny before harmony-missing; the listing is sorted by id).
+    defaults = {m.service: m.id for m in listed.models if m.is_default}
+    assert defaults == {
+        "speechmesh.conversion.v1.SpeakerEncoder": "harmony-tiny",
+        "speechmesh.conversion.v1.VoiceConversion": "openvoice-missing",
+        "speechmesh.conversion.v1.AudioRestoration": "voicefixer-missing",
+    }

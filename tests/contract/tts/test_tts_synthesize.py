@@ -11,7 +11,7 @@ from tts_support import kitten_waveform, transcribe
 from speechmesh.audio.v1 import audio_pb2
 from speechmesh.models.v1 import models_pb2, models_pb2_grpc
 from speechmesh.runtime.audio import AudioSpec, Encoding, decode
-from speechmesh.services.tts.text import split_text
+from speechmesh.runtime.text import split_text
 from speechmesh.tts.v1 import tts_pb2, tts_pb2_grpc
 
 pytestmark = pytest.mark.xdist_group("tts")

@@ -40,7 +40,9 @@ class GatedSileroVad(SileroVad):
 
 
 async def test_health_turns_serving_only_after_warmup(monkeypatch):
-    monkeypatch.setitem(registry.FAMILIES, "gated-silero-vad", f"{__name__}:GatedSileroVad")
+    monkeypatch.setitem(
+        registry.FAMILIES, "gated-silero-vad", registry.Family(f"{__name__}:GatedSileroVad", "vad")
+    )
     config = parse_config(
         vad_config(
             services={"vad": {"port": 0, "models": [{"id": "gated", "family": "gated-silero-vad"}]}}

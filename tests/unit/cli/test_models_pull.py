@@ -99,6 +99,17 @@ def test_a_size_tag_is_pulled_as_the_family_loads_it(tmp_path, hub_cache):
     assert pulled == {"small": str(snapshot)}
 
 
+def test_a_family_default_repo_is_pulled_with_the_files_it_reads(tmp_path, hub_cache):
+    config = write_config(
+        tmp_path, {"conversion": [{"id": "harmony", "family": "harmonyspeech-v1-encoder"}]}
+    )
+    files = {"encoder/config.json": b"{}", "encoder/encoder.pt": b"pt"}
+    snapshot = cache_repo(hub_cache, "harmony-ai/harmony-speech-v1", files)
+    code, pulled, errors = pull("--config", str(config))
+    assert code == 0, errors
+    assert pulled == {"harmony": str(snapshot)}
+
+
 def test_a_cached_repo_lacking_a_file_the_family_reads_is_an_error(tmp_path, hub_cache):
     config = write_config(
         tmp_path, {"stt": [{"id": "small", "family": "faster-whisper", "source": "small.en"}]}

@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from speechmesh.services.tts.text import TextSplitter, split_text
+from speechmesh.runtime.text import TextSplitter, split_text
 
 TEXT = (
     "Hello world. This is Dr. Smith from the U.S. Army! Is it 3.50 dollars? "

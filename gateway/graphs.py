@@ -39,6 +39,8 @@ INDEX_TTS = "speechmesh.indextts.v1.IndexTTS"
 class InputSpec:
     kinds: frozenset[int]
     required: bool = True
+    whole: bool = False
+    """The step needs the whole value before it starts (else it streams the input)."""
 
 
 @dataclass(frozen=True)
@@ -49,30 +51,30 @@ class OpSpec:
     params: tuple[str, ...] = ()
 
 
-def _in(*kinds: int, required: bool = True) -> InputSpec:
-    return InputSpec(frozenset(kinds), required)
+def _in(*kinds: int, required: bool = True, whole: bool = False) -> InputSpec:
+    return InputSpec(frozenset(kinds), required, whole)
 
 
 OPS: dict[int, OpSpec] = {
     pb.OP_EMBED: OpSpec(
         ("speechmesh.conversion.v1.SpeakerEncoder",),
-        {"audio": _in(AUDIO)},
+        {"audio": _in(AUDIO, whole=True)},
         {"embedding": EMBEDDING},
     ),
     pb.OP_SYNTHESIZE: OpSpec(
         (TTS, INDEX_TTS),
         {
             "text": _in(TEXT),
-            "embedding": _in(EMBEDDING, required=False),
-            "reference": _in(AUDIO, required=False),
-            "emotion": _in(AUDIO, required=False),
+            "embedding": _in(EMBEDDING, required=False, whole=True),
+            "reference": _in(AUDIO, required=False, whole=True),
+            "emotion": _in(AUDIO, required=False, whole=True),
         },
         {"audio": AUDIO},
         ("synthesis", "index_tts"),
     ),
     pb.OP_SYNTHESIZE_SPECTROGRAM: OpSpec(
         (TTS,),
-        {"text": _in(TEXT), "embedding": _in(EMBEDDING, required=False)},
+        {"text": _in(TEXT), "embedding": _in(EMBEDDING, required=False, whole=True)},
         {"mel": TENSOR},
         ("synthesis",),
     ),
@@ -81,8 +83,8 @@ OPS: dict[int, OpSpec] = {
         ("speechmesh.conversion.v1.VoiceConversion",),
         {
             "audio": _in(AUDIO),
-            "target": _in(EMBEDDING, AUDIO),
-            "source_embedding": _in(EMBEDDING, required=False),
+            "target": _in(EMBEDDING, AUDIO, whole=True),
+            "source_embedding": _in(EMBEDDING, required=False, whole=True),
         },
         {"audio": AUDIO},
         ("conversion",),
@@ -263,6 +265,40 @@ def validate(
                 f"{field_name}.outputs[{index}]", f"{reference!r} is not an output of a step"
             )
     return plan
+
+
+def unbounded_inputs(plan: Plan) -> set[tuple[str, str]]:
+    """The (step id, input) pairs whose queue must not be bounded.
+
+    A whole input is held complete anyway. A streamed input is bounded unless it shares
+    an upstream step with a whole input of the same step: that step reads nothing of
+    the stream until the whole value is complete, and the common producer, blocked on
+    the full stream queue, would never complete it.
+    """
+    upstream: dict[str, set[str]] = {}  # step id → every step it reads from, transitively
+    for step in plan.order:
+        above: set[str] = set()
+        for source in plan.sources[step.id].values():
+            if source.step is not None:
+                above |= {source.step, *upstream[source.step]}
+        upstream[step.id] = above
+
+    def producers(source: Source) -> set[str]:
+        return set() if source.step is None else {source.step, *upstream[source.step]}
+
+    unbounded: set[tuple[str, str]] = set()
+    for step in plan.order:
+        specs = OPS[step.op].inputs
+        sources = plan.sources[step.id]
+        wholes = [name for name in sources if specs[name].whole]
+        held = set().union(*(producers(sources[name]) for name in wholes))
+        unbounded |= {(step.id, name) for name in wholes}
+        unbounded |= {
+            (step.id, name)
+            for name, source in sources.items()
+            if name not in wholes and producers(source) & held
+        }
+    return unbounded
 
 
 def _graph_input_kind(declared, name: str, wanted, input_field: str, step_id: str) -> int:

@@ -1,11 +1,14 @@
 """Runs orchestrator graphs on the gateway: every step a task, values streaming between.
 
-A validated graph (graphs.py) becomes a run: each step output a topic (values.py),
-each step a task (steps.py) started at once that reads its inputs as they come, so
-streaming steps pass audio on chunk by chunk (the first synthesized sentence is
-restored and reaches the client while the next is being synthesized) and steps that
-need a whole value (embed, a conversion target) wait for it. This module turns the
-graph outputs into the response stream; cancelling the run cancels every step.
+A validated graph (graphs.py) becomes a run: each step output a topic (values.py)
+with one reader per consumer, each step a task (steps.py) started at once that reads
+its inputs as they come, so streaming steps pass audio on chunk by chunk (the first
+synthesized sentence is restored and reaches the client while the next is being
+synthesized) and steps that need a whole value (embed, a conversion target) wait for
+it. Streamed readers and the response queue are bounded, so a client that reads
+slowly slows the run down rather than growing the gateway. Input audio is decoded off
+the event loop under the services' max_audio_seconds. This module turns the graph
+outputs into the response stream; cancelling the run cancels every step.
 """
 
 from __future__ import annotations
@@ -14,16 +17,18 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
+import numpy as np
+
 from speechmesh.audio.v1 import audio_pb2
 from speechmesh.gateway import graphs
 from speechmesh.gateway.routing import Router
 from speechmesh.gateway.steps import Run, run_step
-from speechmesh.gateway.values import F32, S16, AudioPiece, Topic, audio_from_value
+from speechmesh.gateway.values import F32, S16, AudioPiece, Reader, Topic
 from speechmesh.models.v1 import models_pb2
 from speechmesh.orchestrator.v1 import orchestrator_pb2 as pb
 from speechmesh.orchestrator.v1 import orchestrator_pb2_grpc
 from speechmesh.runtime import audio
-from speechmesh.runtime.config import MeshConfig
+from speechmesh.runtime.config import LimitsConfig, MeshConfig
 from speechmesh.runtime.errors import InvalidArgument, NotFound, SpeechmeshError
 from speechmesh.runtime.requests import request_id
 from speechmesh.runtime.service import Context
@@ -35,9 +40,9 @@ STREAMED_ENCODINGS = (S16, F32, audio_pb2.AUDIO_ENCODING_MULAW)
 class OutputWriter:
     """A graph output → StepOutput messages in the client's format."""
 
-    def __init__(self, name: str, topic: Topic, fmt: audio_pb2.AudioFormat) -> None:
+    def __init__(self, name: str, reader: Reader, fmt: audio_pb2.AudioFormat) -> None:
         self.name = name
-        self.topic = topic
+        self.reader = reader
         self.format = fmt
         self.pieces = 0
         self.samples = 0
@@ -90,6 +95,7 @@ class OutputWriter:
 class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServicer):
     def __init__(self, router: Router, config: MeshConfig) -> None:
         self._router = router
+        self._limits: LimitsConfig = config.limits
         self._graphs = graphs.load_named_graphs(config.gateway.graphs)
 
     async def ListGraphs(
@@ -144,14 +150,13 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServicer):
                 "output_format",
             )
         run = Run(plan, self._router, context, rid, fmt)
-        for step in plan.order:
-            for name, kind in graphs.OPS[step.op].outputs.items():
-                run.topics[f"{step.id}.{name}"] = Topic(kind)
+        writers = _wire(run, graph, request)
         await self._feed_inputs(run, request)
-        async for response in self._execute(run, graph):
+        async for response in self._execute(run, graph, writers):
             yield response
 
     async def _feed_inputs(self, run: Run, request: pb.RunGraphRequest) -> None:
+        """Each given input as one item (a single item never fills a reader: no waiting)."""
         for name in run.plan.required_inputs:
             if name not in request.inputs:
                 raise InvalidArgument(f"inputs[{name}]", "this graph input is required")
@@ -164,9 +169,13 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServicer):
                 raise InvalidArgument(
                     f"inputs[{name}]", f"expected {graphs.pb.ValueKind.Name(kind)}"
                 )
-            topic = Topic(kind)
+            topic = run.topics[f"${name}"]
             if given == graphs.AUDIO:
-                await topic.put(audio_from_value(value.audio, f"inputs[{name}].audio"))
+                decoded = await audio.decode_request_audio(
+                    value.audio, f"inputs[{name}].audio", self._limits.max_audio_seconds
+                )
+                samples = decoded.samples.astype(np.float32, copy=False)
+                await topic.put(AudioPiece(samples, decoded.sample_rate_hz))
             elif given == graphs.TEXT:
                 if not value.text.strip():
                     raise InvalidArgument(f"inputs[{name}].text", "the text is empty")
@@ -174,12 +183,10 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServicer):
             else:
                 await topic.put(getattr(value, value.WhichOneof("value")))
             await topic.close()
-            run.topics[f"${name}"] = topic
 
-    async def _execute(self, run: Run, graph: pb.Graph) -> AsyncIterator[pb.RunGraphResponse]:
-        writers = [
-            OutputWriter(name, run.topics[name], run.output_format) for name in graph.outputs
-        ]
+    async def _execute(
+        self, run: Run, graph: pb.Graph, writers: list[OutputWriter]
+    ) -> AsyncIterator[pb.RunGraphResponse]:
         tasks = [asyncio.create_task(run_step(run, step)) for step in run.plan.order]
         forwarders = [asyncio.create_task(_forward(run, writer)) for writer in writers]
         everything = asyncio.gather(*tasks, *forwarders)
@@ -211,8 +218,29 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServicer):
         )
 
 
+def _wire(run: Run, graph: pb.Graph, request: pb.RunGraphRequest) -> list[OutputWriter]:
+    """A topic per step output and given input, a reader per consumer; the writers."""
+    plan = run.plan
+    for step in plan.order:
+        for name, kind in graphs.OPS[step.op].outputs.items():
+            run.topics[f"{step.id}.{name}"] = Topic(kind)
+    for name, kind in plan.inputs.items():
+        if name in request.inputs:  # an optional input not given: its readers see none
+            run.topics[f"${name}"] = Topic(kind)
+    unbounded = graphs.unbounded_inputs(plan)
+    for step in plan.order:
+        for name, source in plan.sources[step.id].items():
+            if source.key in run.topics:
+                bounded = (step.id, name) not in unbounded
+                run.readers[(step.id, name)] = run.topics[source.key].subscribe(bounded)
+    return [
+        OutputWriter(name, run.topics[name].subscribe(bounded=True), run.output_format)
+        for name in graph.outputs
+    ]
+
+
 async def _forward(run: Run, writer: OutputWriter) -> None:
-    async for item in writer.topic.read():
+    async for item in writer.reader.read():
         await run.events.put(pb.RunGraphResponse(request_id=run.rid, output=writer.message(item)))
     await run.events.put(
         pb.RunGraphResponse(

@@ -1,8 +1,9 @@
 """The orchestrator's steps: one runner per op, each a call to the service that does it.
 
-A step reads its inputs' topics as they grow and puts what the service answers into
-its output topic. Calls go through the gateway's router with the run's remaining
-deadline, request id and trace context.
+A step reads its inputs through its own readers as they fill and puts what the
+service answers into its output topic, waiting while a bounded consumer is full.
+Calls go through the gateway's router with the run's remaining deadline, request id
+and trace context.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from speechmesh.gateway.routing import Router
 from speechmesh.gateway.values import (
     F32,
     AudioPiece,
+    Reader,
     Topic,
     audio_chunks,
     audio_from_value,
@@ -41,6 +43,8 @@ from speechmesh.vad.v1 import vad_pb2, vad_pb2_grpc
 
 # Longest sentence sent to SynthesizeSpectrogram at once (the service cuts longer ones).
 SPECTROGRAM_PIECE_CHARS = 400
+# Responses (outputs and step events) waiting for a slow client before the run waits.
+EVENTS_IN_FLIGHT = 8
 
 
 class Run:
@@ -60,7 +64,8 @@ class Run:
         self.context = context
         self.rid = rid
         self.topics: dict[str, Topic] = {}
-        self.events: asyncio.Queue[pb.RunGraphResponse] = asyncio.Queue()
+        self.readers: dict[tuple[str, str], Reader] = {}  # (step id, input) → its reader
+        self.events: asyncio.Queue[pb.RunGraphResponse] = asyncio.Queue(EVENTS_IN_FLIGHT)
         self.started = time.perf_counter()
 
     def elapsed_ms(self) -> float:
@@ -76,9 +81,8 @@ class Run:
             "metadata": outgoing_metadata(self.context, self.router.access),
         }
 
-    def source(self, step: pb.Step, name: str) -> Topic | None:
-        src = self.plan.sources[step.id].get(name)
-        return None if src is None else self.topics[src.key]
+    def source(self, step: pb.Step, name: str) -> Reader | None:
+        return self.readers.get((step.id, name))
 
     async def emit_event(self, step: pb.Step, kind: int) -> None:
         await self.events.put(
@@ -95,7 +99,8 @@ class Run:
 
 
 async def run_step(run: Run, step: pb.Step) -> None:
-    """Runs one step, filling its output topics; closes them whatever happens."""
+    """Runs one step, filling its output topics; closes them whatever happens, and lets
+    go of its inputs (a producer must never wait on a step that stopped reading)."""
     outputs = [run.topics[f"{step.id}.{name}"] for name in graphs.OPS[step.op].outputs]
     await run.emit_event(step, pb.STEP_EVENT_TYPE_STARTED)
     first = True
@@ -114,11 +119,15 @@ async def run_step(run: Run, step: pb.Step) -> None:
     finally:
         for topic in outputs:
             await topic.close()
+        for name in run.plan.sources[step.id]:
+            reader = run.readers.get((step.id, name))
+            if reader is not None:
+                await reader.abandon()
     await run.emit_event(step, pb.STEP_EVENT_TYPE_FINISHED)
 
 
 async def config_first_audio(
-    source: Topic,
+    source: Reader,
     config: Callable[[audio_pb2.AudioFormat], Any],
     message: Callable[[audio_pb2.AudioChunk], Any],
 ) -> AsyncIterator[Any]:
@@ -170,9 +179,9 @@ async def _transcribe(run: Run, step: pb.Step, put: Callable[[Any], Any]) -> Non
                 await put(result)
 
 
-async def _texts(topic: Topic) -> AsyncIterator[str]:
+async def _texts(source: Reader) -> AsyncIterator[str]:
     """Text items, or the transcript of each final result."""
-    async for item in topic.read():
+    async for item in source.read():
         if isinstance(item, str):
             yield item
         elif item.alternatives and item.alternatives[0].transcript:
@@ -213,7 +222,7 @@ async def _synthesize(run: Run, step: pb.Step, put: Callable[[Any], Any]) -> Non
 
 
 async def _synthesize_index_tts(
-    run: Run, step: pb.Step, put: Callable[[Any], Any], text: Topic
+    run: Run, step: pb.Step, put: Callable[[Any], Any], text: Reader
 ) -> None:
     """IndexTTS: the reference input is the speaker prompt, the emotion input its emotion."""
     options = indextts_pb2.SynthesisOptions()

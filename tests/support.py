@@ -332,3 +332,32 @@ def stream_convert(
     with server.channel() as channel:
         stub = conversion_pb2_grpc.VoiceConversionStub(channel)
         return list(stub.StreamingConvert(iter(requests), timeout=120))
+
+
+def ogg_opus_silence(seconds: float) -> bytes:
+    """Ogg/Opus silence of about `seconds`: ten encoded seconds whose packets repeat with
+    advancing timestamps (an hour is under a megabyte, made in well under a second)."""
+    import io
+
+    import av
+
+    from speechmesh.runtime import audio
+
+    piece_s = 10
+    spec = audio.AudioSpec(audio.Encoding.OGG_OPUS, 48000, 1)
+    encoded = audio.encode(np.zeros(48000 * piece_s, np.float32), 48000, spec)
+    with av.open(io.BytesIO(encoded), format="ogg") as source:
+        stream = source.streams.audio[0]
+        packets = [p for p in source.demux(stream) if p.size]
+        out = io.BytesIO()
+        with av.open(out, "w", format="ogg") as sink:
+            target = sink.add_stream_from_template(stream)
+            span = packets[-1].pts + packets[-1].duration - packets[0].pts
+            for repeat in range(max(1, round(seconds / piece_s))):
+                for packet in packets:
+                    copy = av.Packet(bytes(packet))
+                    copy.pts = copy.dts = packet.pts + repeat * span
+                    copy.duration, copy.time_base = packet.duration, packet.time_base
+                    copy.stream = target
+                    sink.mux(copy)
+    return out.getvalue()

@@ -280,6 +280,25 @@ def _check_duration(frames: int, rate_hz: int, max_duration_s: float | None) -> 
         raise LimitExceeded("max_audio_seconds", max_duration_s, round(frames / rate_hz, 3), "s")
 
 
+# Containers whose demuxer knows the length from the stream's own timestamps (Ogg's last
+# granule position, WebM's Duration), not from a bitrate guess as with MP3 and AAC.
+_DECLARED_LENGTH = frozenset({Encoding.OGG_OPUS, Encoding.OGG_VORBIS, Encoding.WEBM_OPUS})
+# What a declared length may exceed the audio by (Opus pre-skip, last-page rounding).
+_DECLARED_SLACK_S = 0.1
+
+
+def _check_declared_duration(
+    container: Any, encoding: Encoding, max_duration_s: float | None
+) -> None:
+    """Refuses, before decoding anything, a file whose container says it is too long: a
+    megabyte of Opus silence holds an hour, which would decode to gigabytes."""
+    if max_duration_s is None or encoding not in _DECLARED_LENGTH or not container.duration:
+        return
+    declared_s = container.duration / 1e6  # PyAV gives microseconds
+    if declared_s > max_duration_s + _DECLARED_SLACK_S:
+        raise LimitExceeded("max_audio_seconds", max_duration_s, round(declared_s, 3), "s")
+
+
 def _check_header(spec: AudioSpec, rate_hz: int, channels: int, field: str) -> None:
     """A container's header is the truth; a spec that says otherwise is a client bug."""
     label = _LABELS[spec.encoding]
@@ -370,6 +389,7 @@ def _decode_opus(
             raise InvalidArgument(
                 field, f"expected Ogg/Opus audio but the Ogg holds {stream.codec_context.name}"
             )
+        _check_declared_duration(container, spec.encoding, max_duration_s)
         channels = stream.codec_context.channels
         declared = spec.sample_rate_hz
         # Both the decode rate and the encoder's input rate describe an Opus file truly.
@@ -419,8 +439,9 @@ def decode(
     """Whole audio in any encoding to mono float32 at its own rate (channels averaged).
 
     Ogg/Opus always decodes at 48 kHz. max_duration_s, when given, raises LimitExceeded
-    before decoding wherever the duration is known up front (raw, WAV, FLAC) and as soon
-    as it is passed otherwise (Opus), so a small compressed file cannot blow up memory.
+    before decoding wherever the duration is known up front (raw, WAV, FLAC, and the
+    length an Ogg or WebM container records) and as soon as it is passed otherwise, so a
+    small compressed file cannot blow up memory.
     """
     if not data:
         raise InvalidArgument(field, "audio is empty")
@@ -674,6 +695,7 @@ def _decode_av(
         name = stream.codec_context.name
         if name not in codec.decoders:
             raise InvalidArgument(field, f"expected {label} audio but the file holds {name}")
+        _check_declared_duration(container, spec.encoding, max_duration_s)
         pieces: list[Samples] = []
         rate = 0
         total = 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from google.protobuf import json_format
 
-from speechmesh.gateway.graphs import OPS, validate
+from speechmesh.gateway.graphs import OPS, unbounded_inputs, validate
 from speechmesh.models.v1 import models_pb2
 from speechmesh.orchestrator.v1 import orchestrator_pb2 as pb
 from speechmesh.runtime import registry
@@ -214,3 +214,24 @@ def test_every_op_has_a_runner():
     from speechmesh.gateway.steps import STEP_RUNNERS
 
     assert set(STEP_RUNNERS) == set(OPS)
+
+
+def test_streamed_inputs_are_bounded_unless_a_whole_input_shares_their_producer():
+    plan = check(
+        graph(
+            [
+                {"id": "first", "op": "OP_SYNTHESIZE", "inputs": {"text": "$text"}},
+                {"id": "stt", "op": "OP_TRANSCRIBE", "inputs": {"audio": "first.audio"}},
+                {"id": "clean", "op": "OP_RESTORE", "inputs": {"audio": "first.audio"}},
+                {
+                    "id": "again",
+                    "op": "OP_SYNTHESIZE",
+                    "inputs": {"text": "stt.transcript", "reference": "first.audio"},
+                },
+            ],
+            ["again.audio", "clean.audio"],
+        )
+    )
+    # `again` reads nothing of the transcript before its reference is whole; both come
+    # from `first`, which a bounded transcript queue would block forever.
+    assert unbounded_inputs(plan) == {("again", "reference"), ("again", "text")}

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from speechmesh.services.stt.whisper import SAMPLE_RATE, DecodedSegment
+from speechmesh.services.stt.transcriber import SAMPLE_RATE, DecodedSegment
 from speechmesh.stt.v1 import stt_pb2
 
 

@@ -7,9 +7,8 @@ import math
 
 from speechmesh.runtime.errors import InvalidArgument
 from speechmesh.runtime.numbers import number_option
-from speechmesh.services.stt.whisper import DecodeSettings, FasterWhisper
-from speechmesh.services.vad.params import check_room_for_speech, vad_params
-from speechmesh.services.vad.segmenter import VadParams
+from speechmesh.services.stt.transcriber import DecodeSettings, Transcriber
+from speechmesh.services.vad.segmentation import VadParams, check_room_for_speech, vad_params
 from speechmesh.stt.v1 import stt_pb2
 
 MAX_BEAM_SIZE = 16
@@ -24,7 +23,7 @@ STT_VAD_DEFAULTS = VadParams(min_silence_ms=500, speech_pad_ms=200, max_speech_s
 
 
 def decode_settings(
-    options: stt_pb2.RecognitionOptions, field: str, engine: FasterWhisper
+    options: stt_pb2.RecognitionOptions, field: str, engine: Transcriber
 ) -> DecodeSettings:
     """Decoding settings with faster-whisper's defaults where the request is silent."""
     defaults = DecodeSettings()

@@ -13,25 +13,22 @@ from speechmesh.runtime.config import MeshConfig
 from speechmesh.runtime.pool import ModelPool
 from speechmesh.runtime.service import ServiceSpec
 from speechmesh.services.stt.servicer import SpeechToTextServicer
-from speechmesh.services.vad.servicer import VoiceActivityServicer
+from speechmesh.services.vad.service import SERVICE as VAD_SERVICE
 from speechmesh.stt.v1 import stt_pb2, stt_pb2_grpc
-from speechmesh.vad.v1 import vad_pb2, vad_pb2_grpc
 
 
 def _add_servicers(server: grpc.aio.Server, pool: ModelPool, config: MeshConfig) -> None:
     stt_pb2_grpc.add_SpeechToTextServicer_to_server(
         SpeechToTextServicer(pool, config.limits), server
     )
-    vad_pb2_grpc.add_VoiceActivityServicer_to_server(
-        VoiceActivityServicer(pool, config.limits), server
-    )
+    VAD_SERVICE.add_servicers(server, pool, config)
 
 
 SERVICE = ServiceSpec(
     name="stt",
     grpc_services=(
         stt_pb2.DESCRIPTOR.services_by_name["SpeechToText"].full_name,
-        vad_pb2.DESCRIPTOR.services_by_name["VoiceActivity"].full_name,
+        *VAD_SERVICE.grpc_services,
     ),
     add_servicers=_add_servicers,
 )

@@ -25,18 +25,15 @@ from speechmesh.services.stt.options import (
     segmentation_params,
 )
 from speechmesh.services.stt.streaming import RecognitionStream, StreamSettings
-from speechmesh.services.stt.whisper import (
+from speechmesh.services.stt.transcriber import (
     SAMPLE_RATE,
-    WINDOW_SAMPLES,
     DecodedSegment,
     DecodeJob,
     DecodeResult,
     DecodeSettings,
-    FasterWhisper,
+    Transcriber,
 )
-from speechmesh.services.vad.segmenter import EventKind, VadParams
-from speechmesh.services.vad.silero import SileroVad
-from speechmesh.services.vad.stream import DetectionRun
+from speechmesh.services.vad.segmentation import VOICE_ACTIVITY, DetectionRun, EventKind, VadParams
 from speechmesh.stt.v1 import stt_pb2, stt_pb2_grpc
 
 DEFAULT_INTERIM_INTERVAL_MS = 500
@@ -55,17 +52,17 @@ class SpeechToTextServicer(stt_pb2_grpc.SpeechToTextServicer):
         self._pool = pool
         self._limits = limits
 
-    def _model(self, model_id: str) -> tuple[HostedModel, FasterWhisper]:
-        model = self._pool.get(model_id, FasterWhisper.service)
-        assert isinstance(model.engine, FasterWhisper)
+    def _model(self, model_id: str) -> tuple[HostedModel, Transcriber]:
+        model = self._pool.get(model_id, Transcriber.service)
+        assert isinstance(model.engine, Transcriber)
         return model, model.engine
 
     def _vad(self) -> HostedModel:
         try:
-            return self._pool.get("", SileroVad.service)
+            return self._pool.get("", VOICE_ACTIVITY)
         except Exception as error:
             raise FailedPrecondition(
-                "this STT server hosts no voice activity model (family silero-vad), which "
+                "this STT server hosts no voice activity model (e.g. family silero-vad), which "
                 f"streaming and long audio need: {error}"
             ) from error
 
@@ -82,10 +79,11 @@ class SpeechToTextServicer(stt_pb2_grpc.SpeechToTextServicer):
         started = time.perf_counter()
         audio = await asyncio.to_thread(engine.model_audio, decoded.samples, decoded.sample_rate_hz)
         total = len(audio)
-        use_vad = options.vad_filter or total > WINDOW_SAMPLES or silence_guard_s is not None
+        window = engine.window_samples
+        use_vad = options.vad_filter or total > window or silence_guard_s is not None
         speech = await self._speech(audio, segmentation) if use_vad else [(0, total)]
-        chunked = options.vad_filter or total > WINDOW_SAMPLES
-        windows = plan_windows(speech, WINDOW_SAMPLES) if chunked else [(0, total)]
+        chunked = options.vad_filter or total > window
+        windows = plan_windows(speech, window) if chunked else [(0, total)]
         decoded_windows = await self._decode_windows(model, audio, windows, settings, options)
         if silence_guard_s is not None:
             _drop_segments_in_pauses(decoded_windows, speech, total, silence_guard_s)
@@ -178,7 +176,7 @@ class SpeechToTextServicer(stt_pb2_grpc.SpeechToTextServicer):
 
 
 def _stream_settings(
-    config: stt_pb2.StreamingRecognizeConfig, engine: FasterWhisper
+    config: stt_pb2.StreamingRecognizeConfig, engine: Transcriber
 ) -> StreamSettings:
     options = config.options
     final = decode_settings(options, "config.options", engine)

@@ -33,15 +33,15 @@ from speechmesh.runtime.errors import LimitExceeded
 from speechmesh.runtime.pool import HostedModel
 from speechmesh.services.stt.agreement import Agreement
 from speechmesh.services.stt.messages import Timeline, confidence, words_proto
-from speechmesh.services.stt.whisper import (
+from speechmesh.services.stt.transcriber import (
     SAMPLE_RATE,
     DecodeJob,
     DecodeResult,
     DecodeSettings,
-    ModelRate,
+    Resampler,
+    Transcriber,
 )
-from speechmesh.services.vad.segmenter import EventKind, VadParams
-from speechmesh.services.vad.stream import DetectionRun, SpeechEvent
+from speechmesh.services.vad.segmentation import DetectionRun, EventKind, SpeechEvent, VadParams
 from speechmesh.stt.v1 import stt_pb2
 
 # Finals waiting for the model before the reader stops taking audio (backpressure).
@@ -96,7 +96,7 @@ class RecognitionStream:
         self._settings = settings
         self._limits = limits
         self._decoder = StreamDecoder(spec)
-        self._model_rate: ModelRate | None = None  # made once the input's rate is known
+        self._model_rate: Resampler | None = None  # made once the input's rate is known
         self._vad = DetectionRun(
             vad_model, AudioSpec(Encoding.PCM_F32LE, SAMPLE_RATE, 1), settings.segmentation
         )
@@ -189,7 +189,9 @@ class RecognitionStream:
         if self._model_rate is None:
             rate = self._decoder.input_rate_hz
             assert rate is not None, "decoded samples come with their rate"
-            self._model_rate = ModelRate(rate)
+            transcriber = self._model.engine
+            assert isinstance(transcriber, Transcriber)
+            self._model_rate = transcriber.resampler(rate)
         return self._model_rate.feed(samples)
 
     async def _process(self, samples: np.ndarray, *, final: bool = False) -> None:

@@ -14,7 +14,7 @@ import importlib.util
 import zlib
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,12 +26,19 @@ from faster_whisper.audio import pad_or_trim
 from faster_whisper.tokenizer import Tokenizer
 from faster_whisper.transcribe import get_suppressed_tokens
 
-from speechmesh.models.v1 import models_pb2
 from speechmesh.runtime import weights
-from speechmesh.runtime.engine import Engine, HubFiles, ModelDescription
+from speechmesh.runtime.engine import HubFiles, ModelDescription
 from speechmesh.runtime.errors import FailedPrecondition, InvalidArgument
+from speechmesh.services.stt.transcriber import (
+    SAMPLE_RATE,
+    DecodedSegment,
+    DecodedWord,
+    DecodeJob,
+    DecodeResult,
+    DecodeSettings,
+    Transcriber,
+)
 
-SAMPLE_RATE = 16000
 WINDOW_SECONDS = 30
 WINDOW_SAMPLES = SAMPLE_RATE * WINDOW_SECONDS
 HOP = 160  # samples per mel frame
@@ -62,74 +69,6 @@ SIZE_TAGS = {
 }
 PREPEND_PUNCTUATIONS = "\"'“¿([{-"
 APPEND_PUNCTUATIONS = "\"'.。,，!！?？:：”)]}、"
-
-
-@dataclass(frozen=True)
-class DecodeSettings:
-    """How to decode; jobs with equal settings share model calls."""
-
-    language: str | None = None
-    """None: detect it (multilingual models only)."""
-    task: str = "transcribe"
-    beam_size: int = 5
-    best_of: int = 5
-    temperatures: tuple[float, ...] = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
-    word_timestamps: bool = False
-    without_timestamps: bool = False
-    no_speech_threshold: float | None = 0.6
-    log_prob_threshold: float | None = -1.0
-    compression_ratio_threshold: float | None = 2.4
-    patience: float = 1.0
-    length_penalty: float = 1.0
-
-
-@dataclass(frozen=True)
-class DecodeJob:
-    """Up to 30 s of 16 kHz mono audio and what to tell the decoder about it."""
-
-    audio: np.ndarray
-    settings: DecodeSettings
-    prompt: str = ""
-    """Earlier text (initial prompt or previous chunk) the decoder sees as context."""
-    prefix: str = ""
-    """Text the transcript must start with (a stream's committed words)."""
-    hotwords: str = ""
-
-
-@dataclass
-class DecodedWord:
-    word: str
-    start_s: float
-    end_s: float
-    probability: float
-
-
-@dataclass
-class DecodedSegment:
-    """Times in seconds from the start of the job's audio."""
-
-    text: str
-    start_s: float
-    end_s: float
-    avg_logprob: float
-    no_speech_prob: float
-    compression_ratio: float
-    temperature: float
-    words: list[DecodedWord] = field(default_factory=list)
-    tokens: list[int] = field(default_factory=list, repr=False)
-    """The segment's token ids, timestamps included (what word alignment needs)."""
-
-
-@dataclass
-class DecodeResult:
-    segments: list[DecodedSegment]
-    language: str
-    language_probability: float
-    skipped_as_silence: bool = False
-
-    @property
-    def text(self) -> str:
-        return "".join(s.text for s in self.segments).strip()
 
 
 @dataclass
@@ -242,10 +181,9 @@ class ModelRate:
         return pcm.astype(np.float32) / 32768.0
 
 
-class FasterWhisper(Engine):
+class FasterWhisper(Transcriber):
     family = "faster-whisper"
-    tasks = (models_pb2.TASK_SPEECH_RECOGNITION,)
-    service = "speechmesh.stt.v1.SpeechToText"
+    window_samples = WINDOW_SAMPLES
 
     model: WhisperModel
 
@@ -285,11 +223,8 @@ class FasterWhisper(Engine):
     def describe(self) -> ModelDescription:
         return ModelDescription(languages=self.languages, native_sample_rate_hz=SAMPLE_RATE)
 
-    @staticmethod
-    def model_audio(samples: np.ndarray, rate_hz: int) -> np.ndarray:
-        """A whole request's audio at the model's rate (see `ModelRate`)."""
-        resampler = ModelRate(rate_hz)
-        return np.concatenate([resampler.feed(samples), resampler.flush()])
+    def resampler(self, rate_hz: int) -> ModelRate:
+        return ModelRate(rate_hz)
 
     def check_settings(self, settings: DecodeSettings, field: str) -> None:
         """InvalidArgument for settings this model cannot honour."""

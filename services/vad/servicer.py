@@ -13,10 +13,13 @@ from speechmesh.runtime.requests import request_id
 from speechmesh.runtime.service import Context
 from speechmesh.runtime.streams import config_first
 from speechmesh.runtime.telemetry import REAL_TIME_FACTOR
-from speechmesh.services.vad.params import vad_params
-from speechmesh.services.vad.segmenter import EventKind
-from speechmesh.services.vad.silero import SileroVad
-from speechmesh.services.vad.stream import DetectionRun, SpeechEvent
+from speechmesh.services.vad.segmentation import (
+    VOICE_ACTIVITY,
+    DetectionRun,
+    EventKind,
+    SpeechEvent,
+    vad_params,
+)
 from speechmesh.vad.v1 import vad_pb2, vad_pb2_grpc
 
 
@@ -36,7 +39,7 @@ class VoiceActivityServicer(vad_pb2_grpc.VoiceActivityServicer):
         self, request: vad_pb2.DetectRequest, context: Context
     ) -> vad_pb2.DetectResponse:
         rid = request_id(request.request_id)
-        model = self._pool.get(request.model, SileroVad.service)
+        model = self._pool.get(request.model, VOICE_ACTIVITY)
         params = vad_params(request.options)
         decoded = await decode_request_audio(request.audio, "audio", self._limits.max_audio_seconds)
         started = time.perf_counter()
@@ -64,7 +67,7 @@ class VoiceActivityServicer(vad_pb2_grpc.VoiceActivityServicer):
     ) -> AsyncIterator[vad_pb2.StreamingDetectResponse]:
         config, payload = await config_first(request_iterator, self._limits.stream_idle_timeout_s)
         rid = request_id(config.request_id)
-        model = self._pool.get(config.model, SileroVad.service)
+        model = self._pool.get(config.model, VOICE_ACTIVITY)
         params = vad_params(config.options, "config.options")
         spec = AudioSpec.from_proto(config.format, "config.format")
         run = DetectionRun(model, spec, params)

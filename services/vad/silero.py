@@ -10,36 +10,21 @@ from __future__ import annotations
 
 import importlib.util
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
 
-from speechmesh.models.v1 import models_pb2
 from speechmesh.runtime import weights
-from speechmesh.runtime.engine import Engine, ModelDescription
+from speechmesh.runtime.engine import ModelDescription
 from speechmesh.runtime.errors import FailedPrecondition
+from speechmesh.services.vad.segmentation.detector import VadJob, VadResult, VoiceActivityDetector
 
 SAMPLE_RATE = 16000
 WINDOW = 512
 CONTEXT = 64
 STATE_SHAPE = (2, 1, 128)
 EMBEDDED_MODEL = "silero_vad.onnx"
-
-
-@dataclass
-class VadJob:
-    """Consecutive windows of one stream and the stream's recurrent state before them."""
-
-    windows: np.ndarray  # [n, CONTEXT + WINDOW] float32
-    state: np.ndarray  # STATE_SHAPE float32
-
-
-@dataclass
-class VadResult:
-    probabilities: np.ndarray  # [n] float32
-    state: np.ndarray  # the stream's state after the last window
 
 
 def embedded_model_path() -> Path:
@@ -55,10 +40,11 @@ def embedded_model_path() -> Path:
     return path
 
 
-class SileroVad(Engine):
+class SileroVad(VoiceActivityDetector):
     family = "silero-vad"
-    tasks = (models_pb2.TASK_VOICE_ACTIVITY_DETECTION,)
-    service = "speechmesh.vad.v1.VoiceActivity"
+    sample_rate_hz = SAMPLE_RATE
+    window = WINDOW
+    context = CONTEXT
 
     session: ort.InferenceSession
 
@@ -83,6 +69,9 @@ class SileroVad(Engine):
     def warmup(self) -> None:
         job = VadJob(np.zeros((2, CONTEXT + WINDOW), np.float32), np.zeros(STATE_SHAPE, np.float32))
         self.run_batch([job, job])
+
+    def initial_state(self) -> np.ndarray:
+        return np.zeros(STATE_SHAPE, np.float32)
 
     def describe(self) -> ModelDescription:
         return ModelDescription(native_sample_rate_hz=SAMPLE_RATE)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from speechmesh.services.vad.segmenter import EventKind, Segmenter, VadParams
+from speechmesh.services.vad.segmentation.segmenter import EventKind, Segmenter, VadParams
 
 W = 512
 RATE = 16000

@@ -1,8 +1,8 @@
-"""One detection run: decoded audio → 16 kHz windows → batched model → segment events.
+"""One detection run: decoded audio → the detector's windows → batched model → events.
 
 Detect feeds a whole file at once and StreamingDetect chunk by chunk; both go through
 this same path, so they find the same segments. Offsets are mapped back from the
-model's 16 kHz to the input's own sample rate.
+detector's rate to the input's own sample rate.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ import numpy as np
 
 from speechmesh.runtime.audio import AudioSpec, StreamDecoder
 from speechmesh.runtime.pool import HostedModel
-from speechmesh.services.vad.segmenter import Event, EventKind, Segmenter, VadParams
-from speechmesh.services.vad.silero import CONTEXT, SAMPLE_RATE, STATE_SHAPE, WINDOW, VadJob
+from speechmesh.services.vad.segmentation.detector import VadJob, VoiceActivityDetector
+from speechmesh.services.vad.segmentation.segmenter import Event, EventKind, Segmenter, VadParams
 
 # Windows per model job: bounds how long one stream's job holds a batch, so a long
 # file never delays the live streams batched with it.
@@ -35,13 +35,17 @@ class DetectionRun:
     """The state of one detection over one piece or stream of audio."""
 
     def __init__(self, model: HostedModel, spec: AudioSpec, params: VadParams) -> None:
+        detector = model.engine
+        assert isinstance(detector, VoiceActivityDetector)
         self._model = model
-        self._decoder = StreamDecoder(spec, target_rate_hz=SAMPLE_RATE)
-        self._segmenter = Segmenter(params, SAMPLE_RATE, WINDOW)
+        self._rate = detector.sample_rate_hz
+        self._window = detector.window
+        self._decoder = StreamDecoder(spec, target_rate_hz=self._rate)
+        self._segmenter = Segmenter(params, self._rate, self._window)
         self._pending = np.zeros(0, np.float32)
-        self._context = np.zeros(CONTEXT, np.float32)
-        self._state = np.zeros(STATE_SHAPE, np.float32)
-        self._model_samples = 0  # 16 kHz samples received from the decoder
+        self._context = np.zeros(detector.context, np.float32)
+        self._state = detector.initial_state()
+        self._model_samples = 0  # samples at the detector's rate received from the decoder
 
     @property
     def samples_in(self) -> int:
@@ -64,16 +68,17 @@ class DetectionRun:
     async def _process(self, samples: np.ndarray, *, final: bool) -> list[SpeechEvent]:
         self._model_samples += len(samples)
         pending = np.concatenate([self._pending, samples]) if len(self._pending) else samples
-        if final and len(pending) % WINDOW:
+        window = self._window
+        if final and len(pending) % window:
             pending = np.concatenate(
-                [pending, np.zeros(WINDOW - len(pending) % WINDOW, np.float32)]
+                [pending, np.zeros(window - len(pending) % window, np.float32)]
             )
-        n_windows = len(pending) // WINDOW
-        self._pending = pending[n_windows * WINDOW :]
+        n_windows = len(pending) // window
+        self._pending = pending[n_windows * window :]
         events: list[Event] = []
         for first in range(0, n_windows, MAX_WINDOWS_PER_JOB):
             count = min(MAX_WINDOWS_PER_JOB, n_windows - first)
-            audio = pending[first * WINDOW : (first + count) * WINDOW]
+            audio = pending[first * window : (first + count) * window]
             result = await self._model.run(VadJob(self._windows(audio, count), self._state))
             self._state = result.state
             for probability in result.probabilities:
@@ -81,13 +86,17 @@ class DetectionRun:
         return self._map(events)
 
     def _windows(self, audio: np.ndarray, count: int) -> np.ndarray:
-        """[count, CONTEXT + WINDOW]: each window behind the last CONTEXT samples before it."""
+        """[count, context + window]: each window behind the context samples before it."""
+        context = len(self._context)
         with_context = np.concatenate([self._context, audio])
-        self._context = audio[-CONTEXT:].copy()
+        self._context = audio[-context:].copy()
         # Overlapping rows over one buffer (a strided view), copied once into the batch.
         step = with_context.strides[0]
         frames = np.lib.stride_tricks.as_strided(
-            with_context, (count, CONTEXT + WINDOW), (WINDOW * step, step), writeable=False
+            with_context,
+            (count, context + self._window),
+            (self._window * step, step),
+            writeable=False,
         )
         return frames.copy()
 
@@ -103,5 +112,5 @@ class DetectionRun:
         ]
 
     def _to_input(self, model_sample: int) -> int:
-        rate = self._decoder.input_rate_hz or SAMPLE_RATE
-        return min(round(model_sample * rate / SAMPLE_RATE), self._decoder.samples_in)
+        rate = self._decoder.input_rate_hz or self._rate
+        return min(round(model_sample * rate / self._rate), self._decoder.samples_in)

@@ -6,7 +6,7 @@ from typing import Any
 
 from speechmesh.runtime.errors import InvalidArgument
 from speechmesh.runtime.numbers import number_option
-from speechmesh.services.vad.segmenter import VadParams
+from speechmesh.services.vad.segmentation.segmenter import VadParams
 from speechmesh.vad.v1 import vad_pb2
 
 MAX_DURATION_OPTION_MS = 600_000

@@ -12,12 +12,12 @@ from speechmesh.audio.v1 import audio_pb2
 from speechmesh.conversion.v1 import conversion_pb2, conversion_pb2_grpc
 from speechmesh.runtime.audio import AudioSpec, decode_request_audio, resample
 from speechmesh.runtime.config import LimitsConfig
-from speechmesh.runtime.errors import InvalidArgument, LimitExceeded
+from speechmesh.runtime.errors import InvalidArgument
 from speechmesh.runtime.numbers import number_option
 from speechmesh.runtime.pool import HostedModel, ModelPool
 from speechmesh.runtime.requests import request_id
 from speechmesh.runtime.service import Context
-from speechmesh.runtime.streams import config_first
+from speechmesh.runtime.streams import check_stream_seconds, config_first
 from speechmesh.runtime.telemetry import REAL_TIME_FACTOR
 from speechmesh.services.conversion import embeddings
 from speechmesh.services.conversion.contracts import CONVERSION_SERVICE
@@ -138,16 +138,7 @@ class VoiceConversionServicer(conversion_pb2_grpc.VoiceConversionServicer):
         fmt = response_format(out_spec, out.rate)
         async for message in payload:
             converted = await run.feed(message.audio.data)
-            if (
-                run.input_rate_hz
-                and run.samples_in / run.input_rate_hz > self._limits.max_stream_seconds
-            ):
-                raise LimitExceeded(
-                    "max_stream_seconds",
-                    self._limits.max_stream_seconds,
-                    round(run.samples_in / run.input_rate_hz, 1),
-                    "s",
-                )
+            check_stream_seconds(run.samples_in, run.input_rate_hz, self._limits.max_stream_seconds)
             data, first, count = out.push(converted)
             if count:
                 yield self._chunk(rid, fmt, data, first, count, run)

@@ -12,11 +12,10 @@ from speechmesh.audio.v1 import audio_pb2
 from speechmesh.conversion.v1 import conversion_pb2, conversion_pb2_grpc
 from speechmesh.runtime.audio import AudioSpec, Encoding, decode_request_audio
 from speechmesh.runtime.config import LimitsConfig
-from speechmesh.runtime.errors import LimitExceeded
 from speechmesh.runtime.pool import HostedModel, ModelPool
 from speechmesh.runtime.requests import request_id
 from speechmesh.runtime.service import Context
-from speechmesh.runtime.streams import config_first
+from speechmesh.runtime.streams import check_stream_seconds, config_first
 from speechmesh.runtime.telemetry import REAL_TIME_FACTOR
 from speechmesh.services.conversion.outputs import (
     StreamEncoder,
@@ -112,8 +111,9 @@ class AudioRestorationServicer(conversion_pb2_grpc.AudioRestorationServicer):
             fmt = response_format(out_spec, out.rate)
             async for message in payload:
                 restored = await run.feed(message.audio.data)
-                if run.input_rate_hz:
-                    self._check_stream_seconds(run.samples_in / run.input_rate_hz)
+                check_stream_seconds(
+                    run.samples_in, run.input_rate_hz, self._limits.max_stream_seconds
+                )
                 data, first, count = out.push(restored)
                 if count:
                     yield self._chunk(rid, fmt, data, first, count, run)
@@ -143,9 +143,3 @@ class AudioRestorationServicer(conversion_pb2_grpc.AudioRestorationServicer):
             format=fmt,
             processed_samples=run.samples_in,
         )
-
-    def _check_stream_seconds(self, seconds: float) -> None:
-        if seconds > self._limits.max_stream_seconds:
-            raise LimitExceeded(
-                "max_stream_seconds", self._limits.max_stream_seconds, round(seconds, 1), "s"
-            )

@@ -29,8 +29,8 @@ import numpy as np
 
 from speechmesh.runtime.audio import AudioSpec, Encoding, StreamDecoder
 from speechmesh.runtime.config import LimitsConfig
-from speechmesh.runtime.errors import LimitExceeded
 from speechmesh.runtime.pool import HostedModel
+from speechmesh.runtime.streams import check_stream_seconds
 from speechmesh.services.stt.agreement import Agreement
 from speechmesh.services.stt.messages import Timeline, confidence, words_proto
 from speechmesh.services.stt.transcriber import (
@@ -267,11 +267,7 @@ class RecognitionStream:
         return np.concatenate(parts) if parts else np.zeros(0, np.float32)
 
     def _check_length(self) -> None:
-        seconds = self._received / SAMPLE_RATE
-        if seconds > self._limits.max_stream_seconds:
-            raise LimitExceeded(
-                "max_stream_seconds", self._limits.max_stream_seconds, round(seconds, 1), "s"
-            )
+        check_stream_seconds(self._received, SAMPLE_RATE, self._limits.max_stream_seconds)
 
     # -- interim results ---------------------------------------------------------
 

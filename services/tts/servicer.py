@@ -24,11 +24,11 @@ from speechmesh.audio.v1 import audio_pb2
 from speechmesh.models.v1 import models_pb2
 from speechmesh.runtime.audio import AudioSpec, Encoding, decode
 from speechmesh.runtime.config import LimitsConfig
-from speechmesh.runtime.errors import InvalidArgument, LimitExceeded, NotFound
+from speechmesh.runtime.errors import InvalidArgument, NotFound
 from speechmesh.runtime.pool import HostedModel, ModelPool
 from speechmesh.runtime.requests import request_id
 from speechmesh.runtime.service import Context
-from speechmesh.runtime.streams import config_first
+from speechmesh.runtime.streams import check_stream_seconds, config_first
 from speechmesh.runtime.telemetry import REAL_TIME_FACTOR
 from speechmesh.runtime.text import Piece, TextSplitter
 from speechmesh.services.tts.engine import (
@@ -306,7 +306,9 @@ class TextToSpeechServicer(tts_pb2_grpc.TextToSpeechServicer):
                     continue
                 for chunk in await asyncio.to_thread(run.chunks, item, audio):
                     yield tts_pb2.BidiSynthesizeResponse(request_id=rid, chunk=chunk)
-                self._check_stream_seconds(run.out.samples / run.out.rate_hz)
+                check_stream_seconds(
+                    run.out.samples, run.out.rate_hz, self._limits.max_stream_seconds
+                )
         run.chars = splitter.received_chars
         tail = await asyncio.to_thread(run.tail)
         if tail is not None:
@@ -356,9 +358,3 @@ class TextToSpeechServicer(tts_pb2_grpc.TextToSpeechServicer):
                 f"directly and has no spectrogram output; spectrogram models here: {names}",
             )
         return self._pool.get(model_id, TEXT_TO_SPEECH)
-
-    def _check_stream_seconds(self, seconds: float) -> None:
-        if seconds > self._limits.max_stream_seconds:
-            raise LimitExceeded(
-                "max_stream_seconds", self._limits.max_stream_seconds, round(seconds, 1), "s"
-            )

@@ -7,11 +7,10 @@ from collections.abc import AsyncIterator
 
 from speechmesh.runtime.audio import AudioSpec, Encoding, decode_request_audio
 from speechmesh.runtime.config import LimitsConfig
-from speechmesh.runtime.errors import LimitExceeded
 from speechmesh.runtime.pool import ModelPool
 from speechmesh.runtime.requests import request_id
 from speechmesh.runtime.service import Context
-from speechmesh.runtime.streams import config_first
+from speechmesh.runtime.streams import check_stream_seconds, config_first
 from speechmesh.runtime.telemetry import REAL_TIME_FACTOR
 from speechmesh.services.vad.segmentation import (
     VOICE_ACTIVITY,
@@ -73,8 +72,7 @@ class VoiceActivityServicer(vad_pb2_grpc.VoiceActivityServicer):
         run = DetectionRun(model, spec, params)
         async for message in payload:
             events = await run.feed(message.audio.data)
-            if run.input_rate_hz:
-                self._check_stream_seconds(run.samples_in / run.input_rate_hz)
+            check_stream_seconds(run.samples_in, run.input_rate_hz, self._limits.max_stream_seconds)
             for event in events:
                 yield self._event_response(rid, event, run)
         for event in await run.finish():
@@ -106,9 +104,3 @@ class VoiceActivityServicer(vad_pb2_grpc.VoiceActivityServicer):
             processed_samples=run.samples_in,
             sample_rate_hz=rate,
         )
-
-    def _check_stream_seconds(self, seconds: float) -> None:
-        if seconds > self._limits.max_stream_seconds:
-            raise LimitExceeded(
-                "max_stream_seconds", self._limits.max_stream_seconds, round(seconds, 1), "s"
-            )

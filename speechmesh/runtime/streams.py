@@ -4,7 +4,7 @@ A stream's first message carries only its config (one case of the request's oneo
 every later message carries payload (any other case); the client half-closes to end.
 Violations are INVALID_ARGUMENT naming where they happened; a client that sends
 nothing for `idle_timeout_s` gets DEADLINE_EXCEEDED, so a forgotten stream never holds
-a slot forever.
+a slot forever; a stream longer than `max_stream_seconds` is RESOURCE_EXHAUSTED.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import asyncio
 from collections.abc import AsyncIterable, AsyncIterator
 from typing import Any
 
-from speechmesh.runtime.errors import IdleTimeout, InvalidArgument
+from speechmesh.runtime.errors import IdleTimeout, InvalidArgument, LimitExceeded
 
 ONEOF = "request"
 CONFIG = "config"
@@ -33,6 +33,16 @@ async def config_first(
             CONFIG, f"the first message must carry the config, not {kind or 'nothing'}"
         )
     return getattr(first, CONFIG), _payload(iterator, idle_timeout_s)
+
+
+def check_stream_seconds(samples: int, rate_hz: int | None, max_stream_seconds: float) -> None:
+    """RESOURCE_EXHAUSTED once a stream has carried more than max_stream_seconds of audio
+    (`samples` at `rate_hz`; nothing is known before the rate is)."""
+    if not rate_hz:
+        return
+    seconds = samples / rate_hz
+    if seconds > max_stream_seconds:
+        raise LimitExceeded("max_stream_seconds", max_stream_seconds, round(seconds, 1), "s")
 
 
 async def next_message(iterator: AsyncIterator[Any], idle_timeout_s: float) -> Any:

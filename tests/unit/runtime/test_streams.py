@@ -8,8 +8,8 @@ import grpc
 import pytest
 
 from speechmesh.audio.v1 import audio_pb2
-from speechmesh.runtime.errors import IdleTimeout, InvalidArgument
-from speechmesh.runtime.streams import config_first
+from speechmesh.runtime.errors import IdleTimeout, InvalidArgument, LimitExceeded
+from speechmesh.runtime.streams import check_stream_seconds, config_first
 from speechmesh.vad.v1 import vad_pb2
 
 CONFIG = vad_pb2.StreamingDetectRequest(config=vad_pb2.StreamingDetectConfig(model="m"))
@@ -62,3 +62,12 @@ async def test_a_quiet_client_gets_deadline_exceeded(items):
         _, payload = await config_first(quiet_after(*items), idle_timeout_s=0.05)
         [m async for m in payload]
     assert raised.value.code == grpc.StatusCode.DEADLINE_EXCEEDED
+
+
+def test_stream_budget_counts_seconds_at_the_stream_rate():
+    check_stream_seconds(48_000 * 10, 48_000, 10.0)  # exactly the limit passes
+    check_stream_seconds(10**9, None, 10.0)  # nothing is known before the rate
+    with pytest.raises(LimitExceeded) as raised:
+        check_stream_seconds(16_000 * 10 + 1_600, 16_000, 10.0)
+    assert raised.value.code == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert "max_stream_seconds" in str(raised.value) and "10.1" in str(raised.value)

@@ -33,7 +33,8 @@ from harness import cpu_seconds, serve
 
 from speechmesh.audio.v1 import audio_pb2
 from speechmesh.conversion.v1 import conversion_pb2, conversion_pb2_grpc
-from speechmesh.services.conversion import deepfilternet, ge2e, rnnoise
+from speechmesh.services.conversion.encoder.ge2e import modules as ge2e
+from speechmesh.services.conversion.restoration import deepfilternet, rnnoise
 
 RATE = 48000
 CHUNK_S = 0.1
@@ -117,8 +118,8 @@ def in_process(family: str, audio: np.ndarray) -> float:
     from speechmesh.runtime.config import ModelConfig
     from speechmesh.runtime.pool import HostedModel
     from speechmesh.services.conversion.outputs import StreamEncoder
-    from speechmesh.services.conversion.restoration import RestorationParams
-    from speechmesh.services.conversion.restoration_run import RestorationRun
+    from speechmesh.services.conversion.restoration.contract import RestorationParams
+    from speechmesh.services.conversion.restoration.run import RestorationRun
 
     engine_class = {"rnnoise": rnnoise.Rnnoise, "deepfilternet3": deepfilternet.DeepFilterNet3}
     engine = engine_class[family](ModelConfig(id=family, family=family))

@@ -11,7 +11,7 @@ import re
 
 import torch
 
-from speechmesh.services.conversion import ge2e
+from speechmesh.services.conversion.encoder.ge2e import modules as ge2e
 
 TINY_GE2E = ge2e.Ge2eConfig(
     mel_n_channels=40, model_hidden_size=8, model_num_layers=2, model_embedding_size=6
@@ -88,8 +88,8 @@ def save_openvoice(root, version="v2", seed=0, drop=None, extra=None) -> dict:
 
     Returns the saved state dict (with weight_g/weight_v) for comparison.
     """
-    from speechmesh.services.conversion.openvoice.config import ConverterConfig
-    from speechmesh.services.conversion.openvoice.modules import ToneColorConverter
+    from speechmesh.services.conversion.conversion.openvoice.config import ConverterConfig
+    from speechmesh.services.conversion.conversion.openvoice.modules import ToneColorConverter
 
     document = json.loads(json.dumps(TINY_OPENVOICE))
     if version == "v2":
@@ -143,8 +143,11 @@ def save_voicefixer(
     vocoder's last convolution, so that its tanh need not saturate.
     Returns (restorer state, vocoder state as saved, with weight_g / weight_v).
     """
-    from speechmesh.services.conversion.voicefixer.restorer import Restorer, RestorerSizes
-    from speechmesh.services.conversion.voicefixer.vocoder import Vocoder, VocoderSizes
+    from speechmesh.services.conversion.restoration.voicefixer.restorer import (
+        Restorer,
+        RestorerSizes,
+    )
+    from speechmesh.services.conversion.restoration.voicefixer.vocoder import Vocoder, VocoderSizes
 
     generator = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)

@@ -33,7 +33,7 @@ from parity.openvoice_weights import digest, random_state, save_checkpoint
 
 PINNED = "74a1d14"
 FAMILY = "openvoice"
-# The service's streaming windows (services/conversion/conversion_run.py); the test
+# The service's streaming windows (services/conversion/conversion/run.py); the test
 # checks it still cuts streams this way.
 WINDOW_S, OVERLAP_S = 2.0, 0.25
 

@@ -8,9 +8,9 @@ from speechmesh.conversion.v1 import conversion_pb2, conversion_pb2_grpc
 from speechmesh.runtime.config import MeshConfig
 from speechmesh.runtime.pool import ModelPool
 from speechmesh.runtime.service import ServiceSpec
-from speechmesh.services.conversion.conversion_servicer import VoiceConversionServicer
-from speechmesh.services.conversion.encoder_servicer import SpeakerEncoderServicer
-from speechmesh.services.conversion.restoration_servicer import AudioRestorationServicer
+from speechmesh.services.conversion.conversion.servicer import VoiceConversionServicer
+from speechmesh.services.conversion.encoder.servicer import SpeakerEncoderServicer
+from speechmesh.services.conversion.restoration.servicer import AudioRestorationServicer
 
 
 def _add_servicers(server: grpc.aio.Server, pool: ModelPool, config: MeshConfig) -> None:

@@ -40,23 +40,23 @@ FAMILIES: dict[str, Family] = {
     ),
     "indextts2": Family("speechmesh.services.indextts.engine:IndexTTSEngine", "indextts"),
     "ge2e-resemblyzer": Family(
-        "speechmesh.services.conversion.encoders:ResemblyzerEncoder", "conversion"
+        "speechmesh.services.conversion.encoder.ge2e.engine:ResemblyzerEncoder", "conversion"
     ),
     "harmonyspeech-v1-encoder": Family(
-        "speechmesh.services.conversion.encoders:HarmonySpeechEncoder", "conversion"
+        "speechmesh.services.conversion.encoder.ge2e.engine:HarmonySpeechEncoder", "conversion"
     ),
-    "rnnoise": Family("speechmesh.services.conversion.rnnoise:Rnnoise", "conversion"),
+    "rnnoise": Family("speechmesh.services.conversion.restoration.rnnoise:Rnnoise", "conversion"),
     "deepfilternet3": Family(
-        "speechmesh.services.conversion.deepfilternet:DeepFilterNet3", "conversion"
+        "speechmesh.services.conversion.restoration.deepfilternet:DeepFilterNet3", "conversion"
     ),
     "openvoice-v1": Family(
-        "speechmesh.services.conversion.openvoice.engine:OpenVoiceV1", "conversion"
+        "speechmesh.services.conversion.conversion.openvoice.engine:OpenVoiceV1", "conversion"
     ),
     "openvoice-v2": Family(
-        "speechmesh.services.conversion.openvoice.engine:OpenVoiceV2", "conversion"
+        "speechmesh.services.conversion.conversion.openvoice.engine:OpenVoiceV2", "conversion"
     ),
     "voicefixer": Family(
-        "speechmesh.services.conversion.voicefixer.engine:VoiceFixer", "conversion"
+        "speechmesh.services.conversion.restoration.voicefixer.engine:VoiceFixer", "conversion"
     ),
 }
 

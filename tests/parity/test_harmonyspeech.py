@@ -24,7 +24,7 @@ from parity.support import ReferenceRun, assert_close, relative_error
 from speechmesh.audio.v1 import audio_pb2
 from speechmesh.conversion.v1 import conversion_pb2, conversion_pb2_grpc
 from speechmesh.runtime.text import split_text
-from speechmesh.services.conversion import ge2e
+from speechmesh.services.conversion.encoder.ge2e import modules as ge2e
 from speechmesh.services.tts.harmonyspeech import text as harmony_text
 from speechmesh.tts.v1 import tts_pb2, tts_pb2_grpc
 

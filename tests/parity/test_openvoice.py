@@ -21,8 +21,8 @@ from parity.openvoice_weights import digest, random_state, save_checkpoint
 from parity.support import ReferenceRun, assert_close, relative_error
 from speechmesh.audio.v1 import audio_pb2
 from speechmesh.conversion.v1 import conversion_pb2, conversion_pb2_grpc
-from speechmesh.services.conversion import conversion_run
-from speechmesh.services.conversion.openvoice.engine import OpenVoiceV1
+from speechmesh.services.conversion.conversion import run as conversion_run
+from speechmesh.services.conversion.conversion.openvoice.engine import OpenVoiceV1
 
 pytestmark = pytest.mark.xdist_group("parity-openvoice")
 F32 = audio_pb2.AUDIO_ENCODING_PCM_F32LE

@@ -75,7 +75,7 @@ def pull(*args: str) -> tuple[int, dict[str, str], str]:
 def test_embedded_models_are_found_in_their_wheels():
     code, pulled, errors = pull()
     assert code == 0, errors
-    from speechmesh.services.conversion import deepfilternet, rnnoise
+    from speechmesh.services.conversion.restoration import deepfilternet, rnnoise
     from speechmesh.services.tts import piper
 
     assert pulled == {

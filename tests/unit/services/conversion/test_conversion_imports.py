@@ -8,8 +8,8 @@ import sys
 
 TORCH_FREE = [
     "speechmesh.services.conversion.service",
-    "speechmesh.services.conversion.rnnoise",
-    "speechmesh.services.conversion.deepfilternet",
+    "speechmesh.services.conversion.restoration.rnnoise",
+    "speechmesh.services.conversion.restoration.deepfilternet",
 ]
 
 
@@ -23,7 +23,7 @@ def test_the_service_and_the_native_denoisers_do_without_torch():
 
 def test_the_ge2e_encoder_imports_without_the_service():
     code = (
-        "import json, sys; from speechmesh.services.conversion import ge2e; "
+        "import json, sys; from speechmesh.services.conversion.encoder.ge2e import modules; "
         "print(json.dumps(sorted(m for m in sys.modules if m.startswith('speechmesh.services'))))"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)

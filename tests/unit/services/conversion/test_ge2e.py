@@ -12,7 +12,7 @@ from checkpoints import TINY_GE2E as TINY
 from checkpoints import save_harmonyspeech_encoder
 
 from speechmesh.runtime.errors import FailedPrecondition
-from speechmesh.services.conversion import ge2e
+from speechmesh.services.conversion.encoder.ge2e import modules as ge2e
 
 
 @pytest.mark.parametrize("nested", [True, False])

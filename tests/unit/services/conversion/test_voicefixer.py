@@ -9,8 +9,11 @@ from checkpoints import TINY_VOCODER, save_voicefixer
 
 from speechmesh.runtime.config import ModelConfig
 from speechmesh.runtime.errors import FailedPrecondition
-from speechmesh.services.conversion.voicefixer.checkpoint import load_restorer, load_vocoder
-from speechmesh.services.conversion.voicefixer.engine import (
+from speechmesh.services.conversion.restoration.voicefixer.checkpoint import (
+    load_restorer,
+    load_vocoder,
+)
+from speechmesh.services.conversion.restoration.voicefixer.engine import (
     SAMPLE_RATE,
     VoiceFixer,
     remove_high_frequencies,

@@ -18,8 +18,8 @@ import torch
 
 from speechmesh.runtime import weights
 from speechmesh.runtime.errors import FailedPrecondition
-from speechmesh.services.conversion.openvoice.config import ConverterConfig
-from speechmesh.services.conversion.openvoice.modules import ToneColorConverter
+from speechmesh.services.conversion.conversion.openvoice.config import ConverterConfig
+from speechmesh.services.conversion.conversion.openvoice.modules import ToneColorConverter
 
 CONVERTER_DIRS = ("converter", "checkpoints/converter")
 BASE_SPEAKER_GLOBS = ("base_speakers/ses/*.pth", "checkpoints/base_speakers/*/*_se.pth")

@@ -14,7 +14,7 @@ import numpy as np
 
 from speechmesh.runtime.audio import AudioSpec, StreamDecoder, resample
 from speechmesh.runtime.pool import HostedModel
-from speechmesh.services.conversion.restoration import (
+from speechmesh.services.conversion.restoration.contract import (
     BlockJob,
     RestorationEngine,
     RestorationParams,

@@ -19,15 +19,12 @@ from speechmesh.runtime.audio import DecodedAudio, resample
 from speechmesh.runtime.engine import Engine, ModelDescription, VoiceInfo
 from speechmesh.runtime.errors import NotFound
 from speechmesh.runtime.torch_threads import request_threads, use_threads
-from speechmesh.services.conversion.contracts import (
-    CONVERSION_SERVICE,
-    VoiceConverter,
-    require_speech,
-)
+from speechmesh.services.conversion.conversion.contract import CONVERSION_SERVICE, VoiceConverter
+from speechmesh.services.conversion.conversion.openvoice.checkpoint import load_converter
+from speechmesh.services.conversion.conversion.openvoice.modules import ToneColorConverter
+from speechmesh.services.conversion.conversion.openvoice.spectrogram import linear_spectrogram
 from speechmesh.services.conversion.embeddings import EmbeddingSpec, Vector
-from speechmesh.services.conversion.openvoice.checkpoint import load_converter
-from speechmesh.services.conversion.openvoice.modules import ToneColorConverter
-from speechmesh.services.conversion.openvoice.spectrogram import linear_spectrogram
+from speechmesh.services.conversion.encoder.contract import require_speech
 
 MIN_REFERENCE_S = 1.0
 

@@ -20,9 +20,9 @@ from speechmesh.runtime.service import Context
 from speechmesh.runtime.streams import check_stream_seconds, config_first
 from speechmesh.runtime.telemetry import REAL_TIME_FACTOR
 from speechmesh.services.conversion import embeddings
-from speechmesh.services.conversion.contracts import CONVERSION_SERVICE
-from speechmesh.services.conversion.conversion_run import ConversionRun, convert_samples, engine_of
-from speechmesh.services.conversion.encoder_servicer import embed
+from speechmesh.services.conversion.conversion.contract import CONVERSION_SERVICE
+from speechmesh.services.conversion.conversion.run import ConversionRun, convert_samples, engine_of
+from speechmesh.services.conversion.encoder.servicer import embed
 from speechmesh.services.conversion.outputs import (
     StreamEncoder,
     check_reply_fits,

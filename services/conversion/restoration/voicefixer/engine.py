@@ -27,22 +27,26 @@ import torch
 
 from speechmesh.runtime.engine import ModelDescription
 from speechmesh.runtime.torch_threads import request_threads, use_threads
-from speechmesh.services.conversion.restoration import (
+from speechmesh.services.conversion.restoration.contract import (
     BlockJob,
     RestorationEngine,
     RestorationParams,
     RestorationStream,
     SegmentJob,
 )
-from speechmesh.services.conversion.voicefixer.checkpoint import (
+from speechmesh.services.conversion.restoration.voicefixer.checkpoint import (
     RESTORER_FILE,
     VOCODER_FILE,
     find_file,
     load_restorer,
     load_vocoder,
 )
-from speechmesh.services.conversion.voicefixer.restorer import HOP, TIME_MULTIPLE, Restorer
-from speechmesh.services.conversion.voicefixer.vocoder import Vocoder
+from speechmesh.services.conversion.restoration.voicefixer.restorer import (
+    HOP,
+    TIME_MULTIPLE,
+    Restorer,
+)
+from speechmesh.services.conversion.restoration.voicefixer.vocoder import Vocoder
 
 SAMPLE_RATE = 44100
 HOP_S = 4.0

@@ -16,9 +16,9 @@ import numpy as np
 from speechmesh.runtime.audio import AudioSpec, DecodedAudio, StreamDecoder
 from speechmesh.runtime.errors import InvalidArgument
 from speechmesh.runtime.pool import HostedModel
-from speechmesh.services.conversion.contracts import VoiceConverter
+from speechmesh.services.conversion.conversion.contract import VoiceConverter
 from speechmesh.services.conversion.embeddings import Vector
-from speechmesh.services.conversion.encoder_servicer import embed
+from speechmesh.services.conversion.encoder.servicer import embed
 
 WINDOW_S = 2.0
 OVERLAP_S = 0.25

@@ -14,8 +14,8 @@ from typing import Any
 
 from speechmesh.runtime import weights
 from speechmesh.runtime.errors import FailedPrecondition
-from speechmesh.services.conversion.voicefixer.restorer import Restorer, RestorerSizes
-from speechmesh.services.conversion.voicefixer.vocoder import Vocoder, VocoderSizes
+from speechmesh.services.conversion.restoration.voicefixer.restorer import Restorer, RestorerSizes
+from speechmesh.services.conversion.restoration.voicefixer.vocoder import Vocoder, VocoderSizes
 
 RESTORER_FILE = "vf.ckpt"
 VOCODER_FILE = "model.ckpt-1490000_trimed.pt"

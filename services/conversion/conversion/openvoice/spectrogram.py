@@ -6,7 +6,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from speechmesh.services.conversion.openvoice.config import ConverterConfig
+from speechmesh.services.conversion.conversion.openvoice.config import ConverterConfig
 
 
 def linear_spectrogram(samples: np.ndarray, config: ConverterConfig) -> torch.Tensor:

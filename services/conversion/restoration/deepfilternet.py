@@ -16,7 +16,7 @@ import numpy as np
 from speechmesh.runtime import weights
 from speechmesh.runtime.engine import ModelDescription
 from speechmesh.runtime.errors import FailedPrecondition
-from speechmesh.services.conversion.restoration import (
+from speechmesh.services.conversion.restoration.contract import (
     RestorationEngine,
     RestorationParams,
     RestorationStream,

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from speechmesh.services.conversion.openvoice.config import ConverterConfig
+from speechmesh.services.conversion.conversion.openvoice.config import ConverterConfig
 
 UPSAMPLE_SLOPE = 0.1  # leaky ReLU inside the decoder; its very last one uses 0.01
 POSTERIOR_KERNEL, POSTERIOR_LAYERS = 5, 16

@@ -16,13 +16,13 @@ from speechmesh.runtime import weights
 from speechmesh.runtime.audio import DecodedAudio
 from speechmesh.runtime.engine import Engine, ModelDescription
 from speechmesh.runtime.torch_threads import request_threads, use_threads
-from speechmesh.services.conversion import ge2e
-from speechmesh.services.conversion.contracts import (
+from speechmesh.services.conversion.embeddings import EmbeddingSpec, Vector
+from speechmesh.services.conversion.encoder.contract import (
     ENCODER_SERVICE,
     SpeakerEncoding,
     require_speech,
 )
-from speechmesh.services.conversion.embeddings import EmbeddingSpec, Vector
+from speechmesh.services.conversion.encoder.ge2e import modules as ge2e
 
 
 @dataclass

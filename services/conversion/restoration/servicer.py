@@ -24,13 +24,16 @@ from speechmesh.services.conversion.outputs import (
     output_spec,
     response_format,
 )
-from speechmesh.services.conversion.restoration import (
+from speechmesh.services.conversion.restoration.contract import (
     RESTORATION_SERVICE,
     RestorationEngine,
     RestorationParams,
     restoration_params,
 )
-from speechmesh.services.conversion.restoration_run import RestorationRun, restore_in_segments
+from speechmesh.services.conversion.restoration.run import (
+    RestorationRun,
+    restore_in_segments,
+)
 
 
 def _engine(model: HostedModel) -> RestorationEngine:

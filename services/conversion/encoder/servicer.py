@@ -14,7 +14,7 @@ from speechmesh.runtime.pool import HostedModel, ModelPool
 from speechmesh.runtime.requests import request_id
 from speechmesh.runtime.service import Context
 from speechmesh.services.conversion import embeddings
-from speechmesh.services.conversion.contracts import ENCODER_SERVICE, SpeakerEncoding
+from speechmesh.services.conversion.encoder.contract import ENCODER_SERVICE, SpeakerEncoding
 
 
 def encoder_model(pool: ModelPool, model_id: str) -> HostedModel:

@@ -1,0 +1,1 @@
+"""VoiceConversion: tone-colour conversion to a target voice, whole and streamed."""

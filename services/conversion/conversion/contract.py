@@ -1,0 +1,48 @@
+"""The contract of a tone-colour converter family (VoiceConversion), without torch.
+
+A converter embeds voices with its own encoder, so it is a SpeakerEncoding too.
+"""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from typing import Any
+
+import numpy as np
+
+from speechmesh.services.conversion.embeddings import Vector
+from speechmesh.services.conversion.encoder.contract import SpeakerEncoding
+
+CONVERSION_SERVICE = "speechmesh.conversion.v1.VoiceConversion"
+
+
+class VoiceConverter(SpeakerEncoding):
+    """An engine that converts voices (and embeds them with its own encoder)."""
+
+    @property
+    @abstractmethod
+    def sample_rate(self) -> int: ...
+
+    @property
+    @abstractmethod
+    def hop_length(self) -> int:
+        """Output samples per frame: a source of n samples gives n // hop_length frames."""
+
+    @property
+    @abstractmethod
+    def min_source_samples(self) -> int:
+        """The shortest source the model converts; shorter ones are padded with silence."""
+
+    @abstractmethod
+    def voice_embedding(self, voice: str) -> Vector:
+        """The stored embedding of one of the model's voices; NotFound naming the voices."""
+
+    @abstractmethod
+    def noise_source(self, seed: int) -> Any:
+        """The random state of one call, seeded: successive jobs draw from it in turn."""
+
+    @abstractmethod
+    def conversion_job(
+        self, samples: np.ndarray, source: Vector, target: Vector, tau: float, noise: Any
+    ) -> Any:
+        """A job for run_batch whose result is `samples` (model rate) in the target voice."""

@@ -1,0 +1,1 @@
+"""AudioRestoration: denoising and restoration (DeepFilterNet3, RNNoise, VoiceFixer)."""

@@ -144,20 +144,23 @@ def save_voicefixer(
     Returns (restorer state, vocoder state as saved, with weight_g / weight_v).
     """
     from speechmesh.services.conversion.restoration.voicefixer.restorer import (
-        Restorer,
-        RestorerSizes,
+        MelRestorer,
+        MelRestorerSizes,
     )
-    from speechmesh.services.conversion.restoration.voicefixer.vocoder import Vocoder, VocoderSizes
+    from speechmesh.services.conversion.restoration.voicefixer.vocoder import (
+        MelVocoder,
+        MelVocoderSizes,
+    )
 
     generator = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
-    restorer = Restorer(RestorerSizes(**(restorer_sizes or TINY_RESTORER)))
+    restorer = MelRestorer(MelRestorerSizes(**(restorer_sizes or TINY_RESTORER)))
     state = {k: v.clone() for k, v in restorer.state_dict().items()}
     for key, value in state.items():
         if value.is_floating_point() and "running_var" not in key:
             state[key] = torch.randn(value.shape, generator=generator) * 0.2
     state["mel.fb"] = torch.rand(state["mel.fb"].shape, generator=generator) * 0.1
-    vocoder = Vocoder(VocoderSizes(**TINY_VOCODER))
+    vocoder = MelVocoder(MelVocoderSizes(**TINY_VOCODER))
     vocoder_state = {
         k: torch.randn(v.shape, generator=generator) * 0.2 for k, v in vocoder.state_dict().items()
     }

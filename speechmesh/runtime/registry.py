@@ -33,10 +33,10 @@ FAMILIES: dict[str, Family] = {
     "piper": Family("speechmesh.services.tts.piper:Piper", "tts,piper"),
     "kittentts": Family("speechmesh.services.tts.kittentts:KittenTts", "tts,piper"),
     "harmonyspeech-synthesizer": Family(
-        "speechmesh.services.tts.harmonyspeech.engine:Synthesizer", "tts,harmonyspeech"
+        "speechmesh.services.tts.harmonyspeech.engine:HarmonySynthesizer", "tts,harmonyspeech"
     ),
     "harmonyspeech-vocoder": Family(
-        "speechmesh.services.tts.harmonyspeech.engine:Vocoder", "tts,harmonyspeech"
+        "speechmesh.services.tts.harmonyspeech.engine:HarmonyVocoder", "tts,harmonyspeech"
     ),
     "indextts2": Family("speechmesh.services.indextts.engine:IndexTTSEngine", "indextts"),
     "ge2e-resemblyzer": Family(

@@ -17,7 +17,7 @@ from speechmesh.runtime.audio import AudioSpec, DecodedAudio
 from speechmesh.runtime.errors import InvalidArgument
 from speechmesh.runtime.pool import HostedModel
 from speechmesh.runtime.streams import StreamInput
-from speechmesh.services.conversion.conversion.contract import VoiceConverter
+from speechmesh.services.conversion.conversion.contract import ToneConverter
 from speechmesh.services.conversion.embeddings import Vector
 from speechmesh.services.conversion.encoder.servicer import embed
 
@@ -26,9 +26,9 @@ OVERLAP_S = 0.25
 _EMPTY = np.zeros(0, np.float32)
 
 
-def engine_of(model: HostedModel) -> VoiceConverter:
+def engine_of(model: HostedModel) -> ToneConverter:
     engine = model.engine
-    assert isinstance(engine, VoiceConverter)
+    assert isinstance(engine, ToneConverter)
     return engine
 
 

@@ -17,9 +17,9 @@ from speechmesh.runtime.pool import HostedModel
 from speechmesh.runtime.streams import StreamInput
 from speechmesh.services.conversion.restoration.contract import (
     BlockJob,
-    RestorationEngine,
     RestorationParams,
     RestorationStream,
+    Restorer,
     SegmentJob,
 )
 
@@ -39,7 +39,7 @@ class RestorationRun(StreamInput):
         params: RestorationParams,
     ) -> None:
         engine = model.engine
-        assert isinstance(engine, RestorationEngine)
+        assert isinstance(engine, Restorer)
         super().__init__(spec, engine.sample_rate)
         self.rate = engine.sample_rate
         self._model = model
@@ -117,7 +117,7 @@ async def restore_in_segments(
     segment to a multiple of 512 samples); the caller cuts or pads the total.
     """
     engine = model.engine
-    assert isinstance(engine, RestorationEngine) and engine.segment_samples
+    assert isinstance(engine, Restorer) and engine.segment_samples
     rate = engine.sample_rate
     wanted = -(-len(samples) * rate // rate_hz)
     audio = resample(np.ascontiguousarray(samples, np.float32), rate_hz, rate)

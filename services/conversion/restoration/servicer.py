@@ -27,8 +27,8 @@ from speechmesh.services.conversion.outputs import (
 )
 from speechmesh.services.conversion.restoration.contract import (
     RESTORATION_SERVICE,
-    RestorationEngine,
     RestorationParams,
+    Restorer,
     restoration_params,
 )
 from speechmesh.services.conversion.restoration.run import (
@@ -37,9 +37,9 @@ from speechmesh.services.conversion.restoration.run import (
 )
 
 
-def _engine(model: HostedModel) -> RestorationEngine:
+def _engine(model: HostedModel) -> Restorer:
     engine = model.engine
-    assert isinstance(engine, RestorationEngine)
+    assert isinstance(engine, Restorer)
     return engine
 
 

@@ -24,7 +24,7 @@ from speechmesh.orchestrator.v1 import orchestrator_pb2, orchestrator_pb2_grpc
 from speechmesh.runtime.config import MeshConfig
 from speechmesh.runtime.pool import ModelPool
 from speechmesh.runtime.requests import request_id
-from speechmesh.runtime.service import Context, ServiceSpec
+from speechmesh.runtime.service import Context, FrontEnd, ServiceSpec
 
 log = logging.getLogger(__name__)
 SERVING = health_pb2.HealthCheckResponse.SERVING
@@ -97,6 +97,17 @@ def _add_servicers(server: grpc.aio.Server, pool: ModelPool, config: MeshConfig)
 
 _BACKGROUND: set[asyncio.Task[None]] = set()
 
+
+async def _start_http(config: MeshConfig, local_target: str) -> FrontEnd | None:
+    """The OpenAI-compatible HTTP listener, when gateway.http.enabled."""
+    if not config.gateway.http.enabled:
+        return None
+    # Imported only when on: FastAPI and uvicorn are not needed otherwise.
+    from speechmesh.gateway.http.listener import start_http
+
+    return await start_http(config, local_target)
+
+
 SERVICE = ServiceSpec(
     name="gateway",
     grpc_services=(
@@ -105,4 +116,5 @@ SERVICE = ServiceSpec(
     ),
     add_servicers=_add_servicers,
     hosts_models=False,
+    front_end=_start_http,
 )

@@ -25,10 +25,16 @@ def http_address(server: RunningServer) -> str:
     return found[0]
 
 
-def http_gateway(backends: dict[str, str], folder, **http: object) -> RunningServer:
-    config = gateway_config(backends)
-    config["gateway"]["http"] = {"enabled": True, "port": 0, "model_aliases": ALIASES, **http}
-    return start_server("gateway", config, folder)
+def http_gateway(
+    backends: dict[str, str],
+    folder,
+    overrides: dict | None = None,
+    env: dict[str, str] | None = None,
+) -> RunningServer:
+    """A gateway with its listener on any free port; overrides replace config sections."""
+    config = gateway_config(backends, **(overrides or {}))
+    config["gateway"]["http"] = {"enabled": True, "port": 0, "model_aliases": ALIASES}
+    return start_server("gateway", config, folder, env=env)
 
 
 @pytest.fixture(scope="module")

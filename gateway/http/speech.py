@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from speechmesh.audio.v1 import audio_pb2
 from speechmesh.gateway.http.errors import from_rpc
 from speechmesh.gateway.http.mesh import Mesh, opened
+from speechmesh.gateway.http.payloads import audio_payload, embedding_payload
 from speechmesh.tts.v1 import tts_pb2
 
 # OpenAI's voices: a model without a voice of that name speaks with its default voice,
@@ -45,7 +46,7 @@ OPENAI_VOICES = frozenset(
 # OpenAI's pcm is 24 kHz 16-bit little-endian mono; the service resamples to it.
 PCM_RATE_HZ = 24000
 
-_FORMATS = {
+FORMATS = {
     "mp3": (audio_pb2.AUDIO_ENCODING_MP3, 0, "audio/mpeg"),
     "opus": (audio_pb2.AUDIO_ENCODING_OGG_OPUS, 0, "audio/ogg; codecs=opus"),
     "aac": (audio_pb2.AUDIO_ENCODING_AAC, 0, "audio/aac"),
@@ -54,6 +55,12 @@ _FORMATS = {
     "pcm": (audio_pb2.AUDIO_ENCODING_PCM_S16LE, PCM_RATE_HZ, "audio/pcm"),
 }
 Format = Literal["mp3", "opus", "aac", "flac", "wav", "pcm"]
+
+
+def output_format(name: Format, rate_hz: int | None = None) -> audio_pb2.AudioFormat:
+    """The AudioFormat of an OpenAI response_format (pcm: 24 kHz unless a rate is given)."""
+    encoding, rate, _ = FORMATS[name]
+    return audio_pb2.AudioFormat(encoding=encoding, sample_rate_hz=rate_hz or rate)
 
 
 class SpeechRequest(BaseModel):
@@ -68,6 +75,9 @@ class SpeechRequest(BaseModel):
     response_format: Format = "mp3"
     speed: float | None = Field(default=None, ge=0.25, le=4.0)
     stream_format: Literal["audio", "sse"] = "audio"
+    # Harmony Speech Engine's speaker inputs, for the models that clone a voice.
+    input_embedding: str | None = None
+    input_audio: str | None = None
 
 
 router = APIRouter()
@@ -86,16 +96,22 @@ async def _voice(mesh: Mesh, request: Request, model_id: str, voice: str | dict[
 async def speech(body: SpeechRequest, request: Request) -> StreamingResponse:
     mesh: Mesh = request.app.state.mesh
     model_id = mesh.model_id(body.model)
-    encoding, rate, media_type = _FORMATS[body.response_format]
+    media_type = FORMATS[body.response_format][2]
     options = tts_pb2.SynthesisOptions(voice=await _voice(mesh, request, model_id, body.voice))
     if body.speed is not None:
         options.speed = body.speed
+    if body.input_embedding:
+        options.speaker_embedding.CopyFrom(
+            embedding_payload(body.input_embedding, "input_embedding")
+        )
+    elif body.input_audio:
+        options.reference_audio.CopyFrom(audio_payload(body.input_audio, "input_audio"))
     call = mesh.tts.StreamingSynthesize(
         tts_pb2.StreamingSynthesizeRequest(
             model=model_id,
             text=body.input,
             options=options,
-            output_format=audio_pb2.AudioFormat(encoding=encoding, sample_rate_hz=rate),
+            output_format=output_format(body.response_format),
         ),
         **mesh.options(request),
     )

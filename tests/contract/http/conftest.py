@@ -11,6 +11,14 @@ from support import RunningServer, gateway_config, start_server, wait_until
 
 ALSO_SERVES = re.compile(r"speechmesh gateway also serves (http://\S+)")
 ALIASES = {"tts-1": "piper-joe", "whisper-1": "whisper-tiny.en"}
+ROUND_TRIP = {
+    "description": "Text spoken and transcribed again.",
+    "steps": [
+        {"id": "tts", "op": "OP_SYNTHESIZE", "model": "piper-joe", "inputs": {"text": "$text"}},
+        {"id": "stt", "op": "OP_TRANSCRIBE", "inputs": {"audio": "tts.audio"}},
+    ],
+    "outputs": ["tts.audio", "stt.transcript"],
+}
 
 
 def http_address(server: RunningServer) -> str:
@@ -34,6 +42,7 @@ def http_gateway(
     """A gateway with its listener on any free port; overrides replace config sections."""
     config = gateway_config(backends, **(overrides or {}))
     config["gateway"]["http"] = {"enabled": True, "port": 0, "model_aliases": ALIASES}
+    config["gateway"]["graphs"] = {"round-trip": ROUND_TRIP}
     return start_server("gateway", config, folder, env=env)
 
 

@@ -19,7 +19,7 @@ from grpc_status import rpc_status
 from starlette.exceptions import HTTPException
 
 # Limits on how big a request is (413); every other RESOURCE_EXHAUSTED is load (429).
-SIZE_LIMITS = frozenset({"max_message_bytes", "max_audio_seconds", "max_text_chars"})
+SIZE_LIMITS = frozenset({"max_message_bytes", "max_audio_seconds", "max_stream_seconds"})
 
 _STATUS = {
     grpc.StatusCode.INVALID_ARGUMENT: (400, "invalid_request_error"),

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import socket
 from collections.abc import Iterator
 
@@ -43,7 +44,7 @@ class HttpListener:
         self.address = address
 
     async def stop(self, grace_s: float) -> None:
-        self._server.config.timeout_graceful_shutdown = max(grace_s, 0.1)
+        self._server.config.timeout_graceful_shutdown = max(math.ceil(grace_s), 1)
         self._server.should_exit = True
         await self._task
         await self._mesh.close()
@@ -65,11 +66,9 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-async def start_http(config: MeshConfig, local_target: str) -> HttpListener | None:
-    """Starts the listener the config asks for (gateway.http); None when it is off."""
+async def start_http(config: MeshConfig, local_target: str) -> HttpListener:
+    """Starts the listener gateway.http describes, a client of local_target."""
     http = config.gateway.http
-    if not http.enabled:
-        return None
     verifier = ApiKeyVerifier(load_key_digests(config.auth)) if config.auth.enabled else None
     mesh = Mesh(local_channel(local_target), config)
     sock = _bind(http.host, http.port)

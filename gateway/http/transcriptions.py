@@ -88,7 +88,7 @@ async def _recognize(
     response = await mesh.stt.Recognize(
         stt_pb2.RecognizeRequest(
             model=mesh.model_id(model),
-            audio=audio_pb2.Audio(format=audio_pb2.AudioFormat(encoding=encoding), data=data),
+            audio=audio_pb2.Audio(format=audio_pb2.AudioFormat(encoding=int(encoding)), data=data),
             options=options,
         ),
         **mesh.options(request),

@@ -117,12 +117,13 @@ class MeshServer:
             holder = port_holder(self.requested_port) if self.requested_port else None
             reason = f"in use by {holder}" if holder else "in use?"
             raise OSError(f"cannot listen on {address} ({reason})") from error
-        local_target = self._bind_local() if self.spec.front_end else None
+        start_front_end = self.spec.front_end(self.config) if self.spec.front_end else None
+        local_target = self._bind_local() if start_front_end else None
         await self.server.start()
         await self.pool.start()
         log.info("%s listening on %s:%d", self.spec.name, self.host, self.port)
-        if self.spec.front_end is not None and local_target is not None:
-            self.front_end = await self.spec.front_end(self.config, local_target)
+        if start_front_end is not None and local_target is not None:
+            self.front_end = await start_front_end(local_target)
         return self.port
 
     def _bind_local(self) -> str:

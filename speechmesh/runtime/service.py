@@ -29,8 +29,8 @@ class FrontEnd(Protocol):
         """Stops accepting, lets requests in flight finish within grace_s, then closes."""
 
 
-# Starts a front end for a config and the server's local gRPC target; None: disabled.
-StartFrontEnd = Callable[[MeshConfig, str], Awaitable["FrontEnd | None"]]
+# Starts a front end, given the target of the server's local gRPC socket.
+StartFrontEnd = Callable[[str], Awaitable[FrontEnd]]
 
 
 @dataclass(frozen=True)
@@ -45,5 +45,6 @@ class ServiceSpec:
     hosts_models: bool = True
     """False for the gateway: it answers Models/ListModels for the mesh and sets the
     server's health from its backends."""
-    front_end: StartFrontEnd | None = None
-    """A front end the server starts after its gRPC port (the gateway's HTTP)."""
+    front_end: Callable[[MeshConfig], StartFrontEnd | None] | None = None
+    """The front end a config asks for (the gateway's HTTP), None when it asks for none;
+    the server starts it after its gRPC port."""

@@ -10,7 +10,7 @@ import time
 import httpx
 import numpy as np
 import pytest
-from support import SENTENCE, word_error_rate
+from support import SENTENCE, SENTENCES, word_error_rate
 
 from speechmesh.runtime.audio import AudioSpec, Encoding, decode, encode
 
@@ -85,9 +85,9 @@ def test_speech_as_server_sent_events_carries_the_audio(client):
 
 
 def test_the_first_audio_arrives_before_synthesis_ends(base_url):
-    """A browser-style client reading the body as it comes: of three sentences, the first
+    """A browser-style client reading the body as it comes: of five sentences, the first
     one's audio arrives while the others are still being synthesized."""
-    text = " ".join([SENTENCE, TEXT, "A large rainbow appeared in the sky after the rain."])
+    text = ". ".join(SENTENCES[:5]) + "."
     body = {"model": "tts-1", "input": text, "voice": "alloy", "response_format": "pcm"}
     with httpx.Client(timeout=60) as http:
         started = time.perf_counter()
@@ -100,4 +100,5 @@ def test_the_first_audio_arrives_before_synthesis_ends(base_url):
         ended_at = time.perf_counter() - started
     total = len(first) + len(rest)
     assert first and len(first) < total / 2, (len(first), total)
-    assert first_at < 0.7 * ended_at, (first_at, ended_at)
+    # Unloaded: the first chunk at about a fifth of the whole (one sentence of five).
+    assert first_at < 0.6 * ended_at, (first_at, ended_at)

@@ -38,12 +38,13 @@ def http_gateway(
     folder,
     overrides: dict | None = None,
     env: dict[str, str] | None = None,
+    wait_serving: bool = True,
 ) -> RunningServer:
     """A gateway with its listener on any free port; overrides replace config sections."""
     config = gateway_config(backends, **(overrides or {}))
     config["gateway"]["http"] = {"enabled": True, "port": 0, "model_aliases": ALIASES}
     config["gateway"]["graphs"] = {"round-trip": ROUND_TRIP}
-    return start_server("gateway", config, folder, env=env)
+    return start_server("gateway", config, folder, env=env, wait_serving=wait_serving)
 
 
 @pytest.fixture(scope="module")

@@ -1,11 +1,14 @@
-"""What every HTTP request passes before a route reads it: its API key and its size.
+"""What every HTTP request passes before a route reads it: its API key and its size,
+and the request id it gets.
 
 Both are checked before the body is read, so a caller without a key, or with a body
 over limits.max_message_bytes, costs no more than its headers. The key is checked with
 the runtime's verifier from the same auth config as the gRPC port (failing closed:
 auth on and no key read means the gateway does not start), and the gRPC call behind
 the route checks it again. Health and the API's own documentation need no key, as
-gRPC health and reflection need none.
+gRPC health and reflection need none. A request without `x-request-id` gets one (the
+runtime's kind), which its gRPC call carries and its response echoes, so one id names
+the request in the HTTP reply, the gateway's logs and traces, and the backends'.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from speechmesh.gateway.http.errors import ApiError
 from speechmesh.runtime.auth import ApiKeyVerifier
 from speechmesh.runtime.errors import Unauthenticated
+from speechmesh.runtime.requests import MAX_REQUEST_ID_CHARS, REQUEST_ID_METADATA, new_request_id
 
 OPEN_PATHS = frozenset({"/health", "/docs", "/docs/oauth2-redirect", "/openapi.json"})
 
@@ -34,6 +38,9 @@ class Admission:
             await self.app(scope, receive, send)
             return
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+        rid = headers.get(REQUEST_ID_METADATA, "")[:MAX_REQUEST_ID_CHARS] or new_request_id()
+        scope = {**scope, "headers": [*_without_request_id(scope["headers"]), _header(rid)]}
+        send = _echoing(send, rid)
         refusal = self._refusal(scope["path"], headers)
         if refusal is not None:
             await _respond(send, refusal)
@@ -82,6 +89,23 @@ class Admission:
             await send(message)
 
         return limited_receive, guarded_send
+
+
+def _header(rid: str) -> tuple[bytes, bytes]:
+    return (REQUEST_ID_METADATA.encode(), rid.encode("latin-1", "replace"))
+
+
+def _without_request_id(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    return [(k, v) for k, v in headers if k.decode("latin-1").lower() != REQUEST_ID_METADATA]
+
+
+def _echoing(send: Send, rid: str) -> Send:
+    async def send_with_id(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            message = {**message, "headers": [*message.get("headers", []), _header(rid)]}
+        await send(message)
+
+    return send_with_id
 
 
 async def _respond(send: Send, error: ApiError) -> None:

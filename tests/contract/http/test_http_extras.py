@@ -33,7 +33,13 @@ def test_embed_speaker_returns_a_tagged_embedding(http):
     response = http.post("/v1/embed/speaker", json={"input_audio": b64(spoken(Encoding.MP3))})
     assert response.status_code == 200, response.text
     body = response.json()
-    assert body["model"] == "ge2e-resemblyzer" and body["id"] and body["created"] > 0
+    assert body["model"] == "ge2e-resemblyzer" and body["created"] > 0
+    # One request id names the request in the reply and in the mesh's gRPC calls.
+    assert body["id"] == response.headers["x-request-id"] and len(body["id"]) == 32
+    chosen = http.post(
+        "/v1/audio/vad", json={"input_audio": b64(spoken())}, headers={"x-request-id": "req-7"}
+    )
+    assert chosen.headers["x-request-id"] == chosen.json()["id"] == "req-7"
     embedding = audio_pb2.SpeakerEmbedding.FromString(base64.b64decode(body["data"]))
     assert embedding.model_family == body["model_family"] == "ge2e-resemblyzer"
     assert len(embedding.values) == body["size"] == 256

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from grpc_health.v1 import health_pb2
 
@@ -30,6 +31,16 @@ def build_app(mesh: Mesh, verifier: ApiKeyVerifier | None) -> FastAPI:
     app.add_middleware(
         Admission, verifier=verifier, max_body_bytes=mesh.config.limits.max_message_bytes
     )
+    origins = mesh.config.gateway.http.cors_origins
+    if origins:
+        # Outside admission: a browser's preflight carries no key and gets its answer here.
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=origins,
+            allow_methods=["GET", "POST"],
+            allow_headers=["authorization", "content-type", "x-request-id"],
+            expose_headers=["x-request-id"],
+        )
     app.include_router(speech.router)
     app.include_router(transcriptions.router)
     app.include_router(extras.router)

@@ -151,6 +151,9 @@ class HttpConfig(_Strict):
     """The deadline of the gRPC call behind each HTTP request (504 when it passes)."""
     model_aliases: dict[str, str] = {}
     """Names clients may use for a mesh model (OpenAI's "tts-1", "whisper-1", ...)."""
+    cors_origins: list[str] = []
+    """Web origins whose pages may call the routes ("https://app.example.com", or "*");
+    empty: no cross-origin calls."""
 
 
 class GatewayConfig(_Strict):

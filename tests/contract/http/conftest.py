@@ -39,10 +39,17 @@ def http_gateway(
     overrides: dict | None = None,
     env: dict[str, str] | None = None,
     wait_serving: bool = True,
+    http: dict | None = None,
 ) -> RunningServer:
-    """A gateway with its listener on any free port; overrides replace config sections."""
+    """A gateway with its listener on any free port; overrides replace config sections,
+    http adds to gateway.http."""
     config = gateway_config(backends, **(overrides or {}))
-    config["gateway"]["http"] = {"enabled": True, "port": 0, "model_aliases": ALIASES}
+    config["gateway"]["http"] = {
+        "enabled": True,
+        "port": 0,
+        "model_aliases": ALIASES,
+        **(http or {}),
+    }
     config["gateway"]["graphs"] = {"round-trip": ROUND_TRIP}
     return start_server("gateway", config, folder, env=env, wait_serving=wait_serving)
 

@@ -14,6 +14,7 @@ from speechmesh.runtime.audio import AudioSpec, Encoding, encode
 
 KEY = "http-test-key"
 MAX_BODY = 200_000
+ORIGIN = "https://app.example.com"
 
 
 @pytest.fixture(scope="module")
@@ -27,6 +28,7 @@ def strict_url(backends, tmp_path_factory) -> str:
             "limits": {"max_message_bytes": MAX_BODY},
         },
         env={"HTTP_TEST_KEYS": KEY, "SPEECHMESH_BACKEND_KEY": KEY},
+        http={"cors_origins": [ORIGIN]},
     )
     yield http_address(server)
     server.stop()
@@ -54,6 +56,25 @@ def test_a_bad_key_is_401_and_a_good_one_passes(strict_url):
     assert {"piper-joe", "whisper-tiny.en", "tts-1"} <= {m.id for m in good.models.list()}
     # Health and docs need no key, as gRPC health needs none.
     assert httpx.get(f"{strict_url}/health").status_code == 200
+
+
+def test_a_browser_page_of_an_allowed_origin_may_call(strict_url):
+    preflight = {"origin": ORIGIN, "access-control-request-method": "POST"}
+    preflight["access-control-request-headers"] = "authorization,content-type"
+    answer = httpx.options(f"{strict_url}/v1/audio/speech", headers=preflight)
+    assert answer.status_code == 200  # a preflight carries no key
+    assert answer.headers["access-control-allow-origin"] == ORIGIN
+    other = httpx.options(
+        f"{strict_url}/v1/audio/speech", headers={**preflight, "origin": "https://evil.example"}
+    )
+    assert "access-control-allow-origin" not in other.headers
+    call = httpx.get(
+        f"{strict_url}/v1/models", headers={"origin": ORIGIN, "authorization": f"Bearer {KEY}"}
+    )
+    assert call.status_code == 200 and call.headers["access-control-allow-origin"] == ORIGIN
+    assert "x-request-id" in call.headers["access-control-expose-headers"]
+    refused = httpx.get(f"{strict_url}/v1/models", headers={"origin": ORIGIN})
+    assert refused.status_code == 401
 
 
 def test_an_oversized_upload_is_413_before_it_is_read(strict_url):

@@ -34,6 +34,9 @@ _STATUS = {
     grpc.StatusCode.DEADLINE_EXCEEDED: (504, "timeout"),
     grpc.StatusCode.CANCELLED: (499, "cancelled"),
 }
+# How the router words a model it cannot find ("model 'x' is not served by the mesh ...",
+# "no model for ... is deployed"); a voice or graph not found is another NOT_FOUND.
+_MODEL_NOT_FOUND = ("model ", "no model ")
 _TYPES = {400: "invalid_request_error", 401: "authentication_error", 404: "not_found_error"}
 _TYPES |= {405: "invalid_request_error", 413: "request_too_large", 503: "service_unavailable"}
 
@@ -82,13 +85,14 @@ def from_rpc(error: grpc.aio.AioRpcError) -> ApiError:
             if subjects & SIZE_LIMITS:
                 status = 413
             code = next(iter(sorted(subjects)), None)
-    if error.code() == grpc.StatusCode.NOT_FOUND and "model" in (error.details() or ""):
+    details = error.details() or ""
+    if error.code() == grpc.StatusCode.NOT_FOUND and details.startswith(_MODEL_NOT_FOUND):
         code = "model_not_found"
     elif error.code() == grpc.StatusCode.UNAUTHENTICATED:
         code = "invalid_api_key"
     if status == 413:
         kind = _TYPES[413]
-    message = error.details() or error.code().name
+    message = details or error.code().name
     return ApiError(status, message, param=param, code=code, kind=kind)
 
 

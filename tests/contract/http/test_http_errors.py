@@ -135,6 +135,7 @@ def test_an_unknown_voice_is_404_and_openai_voices_speak(client):
     with pytest.raises(openai.NotFoundError) as excinfo:
         client.audio.speech.create(model="tts-1", voice="no-such-voice", input="Hello.")
     assert "voice" in excinfo.value.body["message"]
+    assert excinfo.value.body["code"] is None  # the model exists
     for voice in ("alloy", "shimmer"):
         assert client.audio.speech.create(model="tts-1", voice=voice, input="Hi.").content
 

@@ -68,6 +68,7 @@ class FailedCall(grpc.aio.AioRpcError):
     [
         (InvalidArgument("file", "not audio"), 400, "invalid_request_error", "file", None),
         (NotFound("model 'x' is not served"), 404, "not_found_error", None, "model_not_found"),
+        (NotFound("voice 'v' is not a voice of model 'x'"), 404, "not_found_error", None, None),
         (
             LimitExceeded("max_audio_seconds", 10, 20, "s"),
             413,

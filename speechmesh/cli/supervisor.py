@@ -30,6 +30,7 @@ from speechmesh.runtime.config import MeshConfig
 SUPERVISOR_PID_ENV = "SPEECHMESH_SUPERVISOR_PID"
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
 LISTENING = re.compile(r"speechmesh (\w+) listening on ([\d.]+:\d+) \((.*)\)")
+ALSO_SERVES = re.compile(r"speechmesh (\w+) also serves (\S+)")
 READY_TIMEOUT_S = 600.0
 MAX_BACKOFF_S = 30.0
 
@@ -41,6 +42,7 @@ class Child:
     process: subprocess.Popen[str] | None = None
     address: str | None = None
     models: str = ""
+    front_end: str | None = None
     restarts: int = 0
     started_at: float = 0.0
     listening: threading.Event = field(default_factory=threading.Event)
@@ -68,6 +70,9 @@ class Child:
             if match:
                 self.address, self.models = match.group(2), match.group(3)
                 self.listening.set()
+            also = ALSO_SERVES.search(line)
+            if also:
+                self.front_end = also.group(2)
             sys.stdout.write(line)
             sys.stdout.flush()
 
@@ -164,6 +169,8 @@ class Supervisor:
         gateway = next((c for c in self.children if c.name == "gateway"), None)
         if gateway is not None:
             print(f"speechmesh mesh ready: gateway on {gateway.address}", flush=True)
+            if gateway.front_end:
+                print(f"  {'http':<10} {gateway.front_end}  (OpenAI-compatible)", flush=True)
         for child in self.children:
             if child.name != "gateway":
                 print(f"  {child.name:<10} {child.address}  {child.models}", flush=True)

@@ -102,7 +102,8 @@ def main() -> None:
         print(f"    direct   p50 {p50d:6.3f} ms  p99 {p99d:6.3f} ms")
         print(f"    gateway  p50 {p50g:6.3f} ms  p99 {p99g:6.3f} ms")
         print(
-            f"    added    p50 {p50g - p50d:6.3f} ms  p99 {p99g - p99d:6.3f} ms  (goal ≤ 0.5 ms p50)"
+            f"    added    p50 {p50g - p50d:6.3f} ms  p99 {p99g - p99d:6.3f} ms"
+            "  (goal ≤ 0.5 ms p50)"
         )
         runs = {"direct": [], "gateway": []}
         for _ in range(2):

@@ -7,7 +7,7 @@ import httpx
 import numpy as np
 import openai
 import pytest
-from conftest import http_address, http_gateway
+from http_gateways import http_address, http_gateway
 from support import SENTENCE, piper_say
 
 from speechmesh.runtime.audio import AudioSpec, Encoding, encode

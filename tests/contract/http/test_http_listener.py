@@ -8,7 +8,7 @@ import signal
 import httpx
 import pytest
 from certificates import make_pair, needs_openssl
-from conftest import http_address, http_gateway
+from http_gateways import http_address, http_gateway
 from support import SENTENCES, wait_until, word_error_rate
 
 from speechmesh.runtime.audio import AudioSpec, Encoding, decode

@@ -58,7 +58,7 @@ class SynthesizerTrn(nn.Module):
     ) -> torch.Tensor:
         """Audio [frames × hop] of one piece's ids. Two draws from `generator`, always
         made (even at noise 0), in the reference's order: the SDP's [1, 2, T_x], then
-        the prior's [1, inter, T_y]."""
+        the prior's [1, inter, T_y] (strided as the expanded mean is)."""
         device = self.emb_g.weight.device
         x_ids = torch.tensor([ids], dtype=torch.long, device=device)
         x, mean, log_scale, x_mask = self.enc_p(x_ids, torch.tensor([len(ids)], device=device))
@@ -71,7 +71,10 @@ class SynthesizerTrn(nn.Module):
         path, y_mask = expand(durations, x_mask)
         mean = torch.matmul(path, mean.transpose(1, 2)).transpose(1, 2)  # [1, inter, T_y]
         log_scale = torch.matmul(path, log_scale.transpose(1, 2)).transpose(1, 2)
-        prior_noise = torch.randn(mean.shape, generator=generator).to(device)
+        # As the reference's randn_like: a normal fill of a tensor with the expanded
+        # mean's strides (a transposed product), which draws in its own order.
+        prior_noise = torch.empty_strided(mean.shape, mean.stride()).normal_(generator=generator)
+        prior_noise = prior_noise.to(device)
         z_p = mean + prior_noise * torch.exp(log_scale) * scales.noise_scale
         z = self.flow(z_p, y_mask, g, reverse=True)
         audio: torch.Tensor = self.dec(z * y_mask, g)

@@ -137,8 +137,12 @@ class OpenVoiceV1Base(TtsEngine):
 
     def pieces(self, whole: str, settings: OpenVoiceSettings) -> list[Piece]:
         pieces = text.split(whole, settings.language)
-        if not pieces:
-            raise InvalidArgument("text", "has nothing to speak once punctuation is removed")
+        if not any(text.readable(piece, settings.language) for piece in pieces):
+            raise InvalidArgument(
+                "text",
+                f"has nothing the {LANGUAGE_TAGS[settings.language]!r} speaker can read "
+                "(no letter, digit or Chinese character once cleaned up)",
+            )
         # Offsets are approximate: the reference's pieces are cleaned-up text.
         found, start = [], 0
         for index, piece in enumerate(pieces):

@@ -86,6 +86,20 @@ def split(text: str, language: str) -> list[str]:
     return pieces
 
 
+_READABLE = {
+    ENGLISH: re.compile("[A-Za-z0-9]"),  # after unidecode: any letter or digit is read
+    CHINESE: re.compile("[\u4e00-\u9fffA-Za-z0-9]"),  # Han, Latin letter names, numbers
+}
+
+
+def readable(piece: str, language: str) -> bool:
+    """Whether the cleaner turns anything in the piece into speech, not just the "." it
+    closes every piece with."""
+    if language == ENGLISH:
+        piece = unidecode(piece)
+    return _READABLE[language].search(piece) is not None
+
+
 def tidy(piece: str, language: str) -> str:
     """A piece's text as splitting leaves it, without cutting it: a piece that `split`
     made is unchanged, and text cut by another splitter (a stream's) is cleaned up the

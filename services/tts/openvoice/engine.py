@@ -44,6 +44,7 @@ class OpenVoiceSettings:
     silence_samples: int
     noise: torch.Generator
     """One generator per request: pieces draw from it in order."""
+    normalize_numbers: bool = False
 
 
 class OpenVoiceV1Base(TtsEngine):
@@ -118,6 +119,7 @@ class OpenVoiceV1Base(TtsEngine):
             scales=scales,
             silence_samples=int((self.sample_rate_hz * SILENCE_S) / params.speed),
             noise=noise,
+            normalize_numbers=bool(options.get("normalize_numbers", False)),
         )
 
     def _language(self, params: SynthesisParams) -> str:
@@ -136,7 +138,8 @@ class OpenVoiceV1Base(TtsEngine):
         return text.ENGLISH if text.ENGLISH in self.speakers else next(iter(self.speakers))
 
     def pieces(self, whole: str, settings: OpenVoiceSettings) -> list[Piece]:
-        pieces = text.split(whole, settings.language)
+        read = text.read_numbers(whole, settings.language) if settings.normalize_numbers else whole
+        pieces = text.split(read, settings.language)
         if not any(text.readable(piece, settings.language) for piece in pieces):
             raise InvalidArgument(
                 "text",
@@ -154,6 +157,8 @@ class OpenVoiceV1Base(TtsEngine):
     def phoneme_ids(self, piece: str, settings: OpenVoiceSettings) -> list[int]:
         """The model input of one piece (as the reference's pieces are, or tidied)."""
         model = self.speakers[settings.language]
+        if settings.normalize_numbers:
+            piece = text.read_numbers(piece, settings.language)
         cleaned = text.clean(text.tidy(piece, settings.language), settings.language)
         ids = text.symbol_ids(cleaned, model.config.symbols, add_blank=False)
         if not ids:

@@ -107,6 +107,13 @@ def tidy(piece: str, language: str) -> str:
     return " ".join(_sentences(piece, language))
 
 
+def read_numbers(whole: str, language: str) -> str:
+    """Numbers in words (English) or Chinese numerals, before splitting can cut them: the
+    normalize_numbers option, not the reference's reading. No digit is left, so a piece
+    read again is unchanged."""
+    return spell_numbers(whole) if language == ENGLISH else _chinese_numbers(whole)
+
+
 # English: unidecode, lower case, abbreviations, numbers, eng_to_ipa (whose unknown
 # words keep their spelling and a "*"), dark l, then the symbol table's spellings.
 _ABBREVIATIONS = [

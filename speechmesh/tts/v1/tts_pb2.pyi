@@ -285,6 +285,7 @@ class OpenVoiceOptions(_message.Message):
     NOISE_SCALE_FIELD_NUMBER: _builtins.int
     NOISE_SCALE_W_FIELD_NUMBER: _builtins.int
     SDP_RATIO_FIELD_NUMBER: _builtins.int
+    NORMALIZE_NUMBERS_FIELD_NUMBER: _builtins.int
     noise_scale: _builtins.float
     """Noise in the generated audio (variation in voice), >= 0. Default 0.667."""
     noise_scale_w: _builtins.float
@@ -295,16 +296,24 @@ class OpenVoiceOptions(_message.Message):
     """Mix of the stochastic and the deterministic duration predictors, 0 to 1
     (1: only the stochastic one). Default 0.2.
     """
+    normalize_numbers: _builtins.bool
+    """Read numbers before the text is split into sentences: the reference's splitter
+    cuts after every "." and ",", so "$5.50" is spoken "five dollars. fifty". True
+    spells English numbers out (dollars and cents, decimals as "point", years) and
+    turns Chinese ones into Chinese numerals first. Default false: the reference's
+    reading.
+    """
     def __init__(
         self,
         *,
         noise_scale: _builtins.float | None = ...,
         noise_scale_w: _builtins.float | None = ...,
         sdp_ratio: _builtins.float | None = ...,
+        normalize_numbers: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_noise_scale", b"_noise_scale", "_noise_scale_w", b"_noise_scale_w", "_sdp_ratio", b"_sdp_ratio", "noise_scale", b"noise_scale", "noise_scale_w", b"noise_scale_w", "sdp_ratio", b"sdp_ratio"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_noise_scale", b"_noise_scale", "_noise_scale_w", b"_noise_scale_w", "_sdp_ratio", b"_sdp_ratio", "noise_scale", b"noise_scale", "noise_scale_w", b"noise_scale_w", "sdp_ratio", b"sdp_ratio"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_noise_scale", b"_noise_scale", "_noise_scale_w", b"_noise_scale_w", "_sdp_ratio", b"_sdp_ratio", "noise_scale", b"noise_scale", "noise_scale_w", b"noise_scale_w", "normalize_numbers", b"normalize_numbers", "sdp_ratio", b"sdp_ratio"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__noise_scale: _TypeAlias = _typing.Literal["noise_scale"]  # noqa: Y015
     _WhichOneofArgType__noise_scale: _TypeAlias = _typing.Literal["_noise_scale", b"_noise_scale"]  # noqa: Y015

@@ -81,6 +81,17 @@ def test_styles_languages_and_speed_change_the_audio(server: RunningServer):
     assert 0.3 * len(plain) < len(fast) < 0.7 * len(plain)
 
 
+def test_normalize_numbers_reaches_the_front_end(server: RunningServer):
+    text = "It costs $5.50 today."
+    plain = samples(synthesize(server, text, openvoice=QUIET))
+    options = tts_pb2.OpenVoiceOptions(noise_scale=0, noise_scale_w=0, normalize_numbers=True)
+    read = samples(synthesize(server, text, openvoice=options))
+    spelt = samples(
+        synthesize(server, "It costs five dollars, fifty cents today.", openvoice=QUIET)
+    )
+    assert not np.array_equal(plain, read) and np.array_equal(read, spelt)
+
+
 def test_every_piece_ends_in_50_ms_of_silence(server: RunningServer):
     """Two pieces ("$5.50" is cut after "$5."), each followed by rate · 0.05 / speed zeros."""
     text = "The price was five dollars and fifty cents, or $5.50 in figures, last year. Ok"

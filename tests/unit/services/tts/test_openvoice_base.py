@@ -183,3 +183,32 @@ def test_both_noises_zero_is_deterministic_whatever_the_seed(engine):
         return engine.synthesize("Hello there.", engine.prepare(params))
 
     assert np.array_equal(say(1), say(2))
+
+
+@pytest.mark.parametrize(
+    ("whole", "language", "plain", "read"),
+    [
+        (
+            "It costs $5.50 each.",
+            "EN",
+            ["It costs $5. 50 each."],
+            ["It costs five dollars, fifty cents each."],
+        ),
+        ("Pi is 3.14 or so.", "EN", ["Pi is 3. 14 or so."], ["Pi is three point fourteen or so."]),
+        ("气温25.5度。", "ZH", ["气温25. 5度."], ["气温二十五点五度."]),
+    ],
+)
+def test_normalize_numbers_reads_them_before_the_splitter_cuts(
+    engine, whole, language, plain, read
+):
+    tag = {"EN": "en", "ZH": "zh"}[language]
+    default = engine.prepare(SynthesisParams(language=tag))
+    assert [p.text for p in engine.pieces(whole, default)] == plain
+    params = SynthesisParams(
+        language=tag, family_options_case="openvoice", family_options={"normalize_numbers": True}
+    )
+    normalized = engine.prepare(params)
+    pieces = [p.text for p in engine.pieces(whole, normalized)]
+    assert pieces == read
+    # A piece is read once: the ids are those of the spelt-out piece either way.
+    assert engine.phoneme_ids(pieces[0], normalized) == engine.phoneme_ids(pieces[0], default)

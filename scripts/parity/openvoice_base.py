@@ -15,6 +15,7 @@ loads them with the reference's load_ckpt and records:
   other sdp_ratio) passed to infer by a recorded wrapper; styles and speeds vary.
 
     python scripts/parity/openvoice_base.py --upstream /path/to/OpenVoice [--seed N --out DIR]
+        [--texts other_texts.json]
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import io
 import json
 import sys
 import types
+from pathlib import Path
 
 import torch
 from common import REPOSITORY, Fixture, parser, upstream_commit
@@ -138,7 +140,15 @@ def config(language: str, symbols: list[str]) -> dict:
 
 
 def main() -> None:
-    args = parser(FAMILY, __doc__.splitlines()[0]).parse_args()
+    cli = parser(FAMILY, __doc__.splitlines()[0])
+    cli.add_argument(
+        "--texts",
+        type=Path,
+        help='JSON {"EN": [...], "ZH": [...]} replacing the texts (an independent run); the '
+        "syntheses take EN texts 0-3 and ZH texts 1-2",
+    )
+    args = cli.parse_args()
+    texts = json.loads(args.texts.read_text(encoding="utf-8")) if args.texts else FRONT_END
     upstream = args.upstream.resolve()
     commit = upstream_commit(upstream, PINNED)
     fixture = Fixture(
@@ -218,8 +228,9 @@ def main() -> None:
         "noise_scale, noise_scale_w and sdp_ratio in place of tts()'s own (0.667, 0.6 and "
         "infer's default 0.2); everything else is tts() as released"
     )
-    for language, texts in FRONT_END.items():
-        for index, text in enumerate(texts):
+    fixture.manifest["texts"] = "given" if args.texts else "the generator's"
+    for language, language_texts in texts.items():
+        for index, text in enumerate(language_texts):
             _, pieces, ids = run(language, text, "default", 1.0, (0.0, 0.0, 0.2), 0)
             fixture.case(
                 kind="front_end",
@@ -230,7 +241,7 @@ def main() -> None:
                 ids=fixture.document(f"{language}/ids_{index}", ids),
             )
     for name, language, style, index, speed, scales, seed in SYNTHESES:
-        text = FRONT_END[language][index]
+        text = texts[language][index]
         audio, pieces, ids = run(language, text, style, speed, scales, seed)
         fixture.case(
             kind="synthesis",

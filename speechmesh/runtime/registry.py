@@ -38,6 +38,9 @@ FAMILIES: dict[str, Family] = {
     "harmonyspeech-vocoder": Family(
         "speechmesh.services.tts.harmonyspeech.engine:HarmonyVocoder", "tts,harmonyspeech"
     ),
+    "openvoice-v1-base": Family(
+        "speechmesh.services.tts.openvoice.engine:OpenVoiceV1Base", "tts,openvoice"
+    ),
     "indextts2": Family("speechmesh.services.indextts.engine:IndexTTSEngine", "indextts"),
     "ge2e-resemblyzer": Family(
         "speechmesh.services.conversion.encoder.ge2e.engine:ResemblyzerEncoder", "conversion"

@@ -24,7 +24,7 @@ from speechmesh.runtime.errors import FailedPrecondition, InvalidArgument, NotFo
 from speechmesh.runtime.numbers import number_option
 from speechmesh.runtime.text import Piece
 from speechmesh.runtime.torch_threads import request_threads, use_threads
-from speechmesh.services.tts.engine import SynthesisParams, TtsEngine
+from speechmesh.services.tts.engine import SynthesisParams, Synthesizer
 from speechmesh.services.tts.openvoice import text
 from speechmesh.services.tts.openvoice.checkpoint import LANGUAGE_DIRS, SPEAKERS_DIR, load_speakers
 from speechmesh.services.tts.openvoice.modules import Scales, SynthesizerTrn
@@ -47,7 +47,7 @@ class OpenVoiceSettings:
     normalize_numbers: bool = False
 
 
-class OpenVoiceV1Base(TtsEngine):
+class OpenVoiceV1Base(Synthesizer):
     family = "openvoice-v1-base"
     options_field = "openvoice"
     controls = frozenset({"seed"})

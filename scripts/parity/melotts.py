@@ -80,12 +80,13 @@ WORDS = (
     "seven oh forty minus point fourteen seventh mister misess jones limited cafe naive "
     "resume x the"
 ).split()
-# (name, text index, speaker, speed, (sdp_ratio, noise_scale, noise_scale_w) or None, seed)
+# (name, text index, speaker, speed, (sdp_ratio, noise_scale, noise_scale_w) or None, seed);
+# speeds and scales are exact in float32, as the API carries them.
 SYNTHESES = [
     ("own-noise", 0, "EN-US", 1.0, None, 7),
     ("deterministic", 1, "EN-BR", 1.0, (0.2, 0.0, 0.0), 0),
     ("options-fast", 3, "EN-AU", 1.25, (0.75, 0.3, 0.5), 5),
-    ("own-noise-slow", 2, "EN-US", 0.8, None, 3),
+    ("own-noise-slow", 2, "EN-US", 0.75, None, 3),
 ]
 
 

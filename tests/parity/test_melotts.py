@@ -12,15 +12,12 @@ drawn from the request's seed, other scales given as MeloTtsOptions.
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pytest
 from support import start_server
 from tts_support import tts_config
 
-from parity.melotts_weights import bert_state, save_bert
-from parity.openvoice_weights import digest, random_state, save_checkpoint
+from parity.melotts_weights import rebuild_reference_model
 from parity.support import ReferenceRun, assert_close, assert_exact
 from speechmesh.audio.v1 import audio_pb2
 from speechmesh.runtime.config import ModelConfig
@@ -47,32 +44,18 @@ def cases(kind: str) -> list:
 
 @pytest.fixture(scope="module")
 def snapshot(tmp_path_factory):
-    run = reference()
     root = tmp_path_factory.mktemp("melotts-parity")
-    recorded = run.document("weights")
-    state = random_state([(k, s) for k, s in recorded["keys"]], recorded["seed"])
-    assert digest(state) == recorded["sha256"], "the rebuilt weights are not the reference's"
-    save_checkpoint(state, root / "model" / "checkpoint.pth")
-    config = json.dumps(run.document("config"), ensure_ascii=False)
-    (root / "model" / "config.json").write_text(config, encoding="utf-8")
-    bert = run.document("bert")
-    bert_weights = bert_state([(k, s) for k, s in bert["keys"]], bert["seed"])
-    assert digest(bert_weights) == bert["sha256"], "the rebuilt BERT is not the reference's"
-    save_bert(bert_weights, bert["vocabulary"], root / "bert")
-    return root
+    return root, rebuild_reference_model(reference(), root)
 
 
-def model_config(root) -> dict:
+def model_config(snapshot) -> dict:
+    root, model_options = snapshot
     return {
         "id": MODEL,
         "family": "melotts",
         "source": str(root / "model"),
         "threads": 1,
-        "options": {
-            "language": "EN",
-            "bert": str(root / "bert"),
-            "lexicon": str(reference().file("cmudict.rep")),
-        },
+        "options": model_options,
     }
 
 
@@ -128,9 +111,9 @@ def test_synthesize_equals_the_reference(server, case):
     with server.channel() as channel:
         reply = tts_pb2_grpc.TextToSpeechStub(channel).Synthesize(request, timeout=120)
     expected = reference().array(case["audio"])
-    assert reply.audio.format.sample_rate_hz == reference().document("config")["data"][
-        "sampling_rate"
-    ]
+    assert (
+        reply.audio.format.sample_rate_hz == reference().document("config")["data"]["sampling_rate"]
+    )
     audio = np.frombuffer(reply.audio.data, "<f4")
     error = assert_close(audio, expected, f"{case['name']}: Synthesize")
     print(f"synthesize {case['name']}: {len(audio)} samples, worst error {error:.3g} of the peak")

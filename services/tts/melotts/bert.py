@@ -33,7 +33,9 @@ class BertFeatures:
             self.tokenizer = AutoTokenizer.from_pretrained(str(folder))
             model = AutoModel.from_pretrained(str(folder), add_pooling_layer=False)
         except (OSError, ValueError) as error:
-            raise FailedPrecondition(f"BERT {source!r} did not load from {folder}: {error}") from error
+            raise FailedPrecondition(
+                f"BERT {source!r} did not load from {folder}: {error}"
+            ) from error
         self.model = model.to(device).eval()
         self.device = device
         self.width = int(model.config.hidden_size)

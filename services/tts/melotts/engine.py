@@ -128,7 +128,9 @@ class MeloTts(TtsEngine):
         self.sample_rate_hz = config.sampling_rate
         self.bert = None
         if not config.disable_bert:
-            self.bert = BertFeatures(str(options.get("bert", self.language.bert)), self.config.device)
+            self.bert = BertFeatures(
+                str(options.get("bert", self.language.bert)), self.config.device
+            )
             if self.bert.width != JA_BERT_CHANNELS:
                 raise FailedPrecondition(
                     f"model {self.config.id!r}: the {mark} BERT is {self.bert.width} wide; "

@@ -33,11 +33,12 @@ LEXICON_FIRST_LINE = 49
 NOUN = "NN"
 MAX_PREDICTED = 20
 GRAPHEMES = ["<pad>", "<unk>", "</s>", *"abcdefghijklmnopqrstuvwxyz"]
-PHONEMES = ["<pad>", "<unk>", "<s>", "</s>"] + (
+_G2P_EN_PHONES = (
     "AA0 AA1 AA2 AE0 AE1 AE2 AH0 AH1 AH2 AO0 AO1 AO2 AW0 AW1 AW2 AY0 AY1 AY2 B CH D DH "
     "EH0 EH1 EH2 ER0 ER1 ER2 EY0 EY1 EY2 F G HH IH0 IH1 IH2 IY0 IY1 IY2 JH K L M N NG "
     "OW0 OW1 OW2 OY0 OY1 OY2 P R S SH T TH UH0 UH1 UH2 UW UW0 UW1 UW2 V W Y Z ZH"
-).split()
+)
+PHONEMES = ["<pad>", "<unk>", "<s>", "</s>", *_G2P_EN_PHONES.split()]
 ARPABET = set(PHONEMES[4:]) - {"UW"} | {"ER", "IH"}
 """The phones whose stress digit the reference reads as a tone (its `arpa` set)."""
 REPLACEMENTS = {
@@ -200,8 +201,7 @@ class EnglishG2p:
                 read = [_split_stress(p) for p in self.lexicon[word.upper()]]
             else:
                 read = [
-                    _split_stress(p) if p in ARPABET else (p, 0)
-                    for p in self.out_of_lexicon(word)
+                    _split_stress(p) if p in ARPABET else (p, 0) for p in self.out_of_lexicon(word)
                 ]
             phones += [self._symbol(p) for p, _ in read]
             tones += [t for _, t in read]

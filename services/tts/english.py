@@ -40,7 +40,11 @@ def _dollars(match: re.Match[str]) -> str:
 
 
 def _cardinal(match: re.Match[str]) -> str:
-    number = int(match.group(0))
+    return read_number(int(match.group(0)))
+
+
+def read_number(number: int) -> str:
+    """A whole number in words, years-style between 1000 and 3000."""
     # Numbers between 1000 and 3000 are read as years ("nineteen eighty-four").
     if 1000 < number < 3000:
         if number == 2000:

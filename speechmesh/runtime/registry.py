@@ -41,6 +41,7 @@ FAMILIES: dict[str, Family] = {
     "openvoice-v1-base": Family(
         "speechmesh.services.tts.openvoice.engine:OpenVoiceV1Base", "tts,openvoice"
     ),
+    "melotts": Family("speechmesh.services.tts.melotts.engine:MeloTts", "tts,melotts"),
     "indextts2": Family("speechmesh.services.indextts.engine:IndexTTSEngine", "indextts"),
     "ge2e-resemblyzer": Family(
         "speechmesh.services.conversion.encoder.ge2e.engine:ResemblyzerEncoder", "conversion"

@@ -112,12 +112,26 @@ class FeedForward(nn.Module):
 
 
 class Encoder(nn.Module):
-    """The transformer (`encoder` upstream)."""
+    """The transformer (`encoder` upstream). With `gin` > 0 (VITS2, as MeloTTS has it) a
+    speaker condition, projected by `spk_emb_linear`, is added to the states entering
+    layer `cond_layer` (upstream's cond_layer_idx, 2 unless a config says otherwise)."""
 
     def __init__(
-        self, hidden: int, filter_channels: int, heads: int, layers: int, kernel: int
+        self,
+        hidden: int,
+        filter_channels: int,
+        heads: int,
+        layers: int,
+        kernel: int,
+        gin: int = 0,
+        cond_layer: int = 2,
     ) -> None:
         super().__init__()
+        self.cond_layer = cond_layer if gin else layers
+        if gin:
+            if not 0 <= cond_layer < layers:
+                raise ValueError(f"cond_layer {cond_layer} is not below the {layers} layers")
+            self.spk_emb_linear = nn.Linear(gin, hidden)
         self.attn_layers = nn.ModuleList(RelativeAttention(hidden, heads) for _ in range(layers))
         self.norm_layers_1 = nn.ModuleList(LayerNorm(hidden) for _ in range(layers))
         self.ffn_layers = nn.ModuleList(
@@ -125,12 +139,23 @@ class Encoder(nn.Module):
         )
         self.norm_layers_2 = nn.ModuleList(LayerNorm(hidden) for _ in range(layers))
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, mask: torch.Tensor, g: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """`g` [b, gin, 1]: the speaker condition (only where the encoder has one)."""
         attention_mask = mask.unsqueeze(2) * mask.unsqueeze(-1)
         x = x * mask
-        for attention, norm_1, ffn, norm_2 in zip(
-            self.attn_layers, self.norm_layers_1, self.ffn_layers, self.norm_layers_2, strict=True
+        for index, (attention, norm_1, ffn, norm_2) in enumerate(
+            zip(
+                self.attn_layers,
+                self.norm_layers_1,
+                self.ffn_layers,
+                self.norm_layers_2,
+                strict=True,
+            )
         ):
+            if index == self.cond_layer and g is not None:
+                x = (x + self.spk_emb_linear(g.transpose(1, 2)).transpose(1, 2)) * mask
             x = norm_1(x + attention(x, attention_mask))
             x = norm_2(x + ffn(x, mask))
         return x * mask

@@ -30,7 +30,7 @@ from speechmesh.runtime.errors import FailedPrecondition, InvalidArgument, NotFo
 from speechmesh.runtime.numbers import number_option
 from speechmesh.runtime.text import Piece
 from speechmesh.runtime.torch_threads import request_threads, use_threads
-from speechmesh.services.tts.engine import SynthesisParams, TtsEngine
+from speechmesh.services.tts.engine import SynthesisParams, Synthesizer
 from speechmesh.services.tts.melotts import english_text
 from speechmesh.services.tts.melotts.bert import BertFeatures
 from speechmesh.services.tts.melotts.checkpoint import FILES, load_model
@@ -87,7 +87,7 @@ class FrontEnd:
     model_input: PhoneInput
 
 
-class MeloTts(TtsEngine):
+class MeloTts(Synthesizer):
     family = "melotts"
     options_field = "melo_tts"
     controls = frozenset({"seed"})

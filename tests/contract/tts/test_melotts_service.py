@@ -100,7 +100,7 @@ def test_bad_input_is_refused_with_the_field(server: RunningServer, options, tex
 def test_missing_weights_are_failed_precondition(model, tmp_path):
     missing = dict(model, source=str(tmp_path / "nothing"))
     (tmp_path / "srv").mkdir()
-    running = start_server("tts", config([missing]), tmp_path / "srv")
+    running = start_server("tts", config([missing]), tmp_path / "srv", wait_serving=False)
     try:
         with running.channel() as channel:
             stub = models_pb2_grpc.ModelsStub(channel)

@@ -83,6 +83,11 @@ class LimitsConfig(_Strict):
     """Longest audio accepted in one unary request."""
     max_stream_seconds: float = Field(default=4 * 3600.0, gt=0)
     """Longest audio accepted over one stream."""
+    max_held_audio_seconds: float = Field(default=4 * 3600.0, gt=0)
+    """Most audio one server process holds at once over all its calls (decoded unary
+    requests, stream_held_audio_seconds per request stream); past it, RESOURCE_EXHAUSTED."""
+    stream_held_audio_seconds: float = Field(default=5.0, ge=0)
+    """What each open request stream counts against max_held_audio_seconds."""
     max_text_chars: int = Field(default=20_000, ge=1)
     stream_idle_timeout_s: float = Field(default=60.0, gt=0)
     """A stream whose client sends nothing for this long is ended (DEADLINE_EXCEEDED)."""

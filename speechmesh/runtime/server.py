@@ -78,8 +78,10 @@ class MeshServer:
         if config.auth.enabled:
             verifier = ApiKeyVerifier(load_key_digests(config.auth))
         limit = config.limits.max_message_bytes
+        # A server without models (the gateway) relays streams as bytes: they hold no audio.
+        stream_held_s = None if self.spec.hosts_models else 0.0
         self.server = grpc.aio.server(
-            interceptors=[CallGuard(config.limits, self.drain, verifier)],
+            interceptors=[CallGuard(config.limits, self.drain, verifier, stream_held_s)],
             options=[
                 ("grpc.max_receive_message_length", limit),
                 ("grpc.max_send_message_length", limit),

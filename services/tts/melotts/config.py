@@ -3,10 +3,10 @@ validated; the speakers are data.spk2id."""
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
+from speechmesh.nn.vits.config import ConfigJson
 from speechmesh.runtime.errors import FailedPrecondition
 
 
@@ -52,12 +52,8 @@ class MeloConfig:
         Defaults are the reference SynthesizerTrn's where a config may leave a key out."""
         if not isinstance(document, dict):
             raise FailedPrecondition(f"{origin} is not a JSON object")
-        data, model = _section(document, "data", origin), _section(document, "model", origin)
-
-        def get(section: dict[str, Any], name: str, where: str) -> Any:
-            if name not in section:
-                raise FailedPrecondition(f"{origin}: {where}.{name} is missing")
-            return section[name]
+        read = ConfigJson(document, origin)
+        data, model = read.data, read.model
 
         speakers, symbols = data.get("spk2id"), document.get("symbols")
         if not isinstance(speakers, dict) or not speakers:
@@ -68,47 +64,34 @@ class MeloConfig:
             if model.get(name, False):
                 raise FailedPrecondition(f"{origin}: model.{name} true is not supported")
         config = cls(
-            sampling_rate=int(get(data, "sampling_rate", "data")),
-            filter_length=int(get(data, "filter_length", "data")),
-            hop_length=int(get(data, "hop_length", "data")),
-            add_blank=bool(get(data, "add_blank", "data")),
+            sampling_rate=int(read.required("data", "sampling_rate")),
+            filter_length=int(read.required("data", "filter_length")),
+            hop_length=int(read.required("data", "hop_length")),
+            add_blank=bool(read.required("data", "add_blank")),
             disable_bert=bool(data.get("disable_bert", False)),
-            n_speakers=int(get(data, "n_speakers", "data")),
+            n_speakers=int(read.required("data", "n_speakers")),
             speakers={str(name): int(sid) for name, sid in speakers.items()},
-            inter_channels=int(get(model, "inter_channels", "model")),
-            hidden_channels=int(get(model, "hidden_channels", "model")),
-            filter_channels=int(get(model, "filter_channels", "model")),
-            n_heads=int(get(model, "n_heads", "model")),
-            n_layers=int(get(model, "n_layers", "model")),
-            kernel_size=int(get(model, "kernel_size", "model")),
-            resblock=str(get(model, "resblock", "model")),
-            resblock_kernel_sizes=tuple(get(model, "resblock_kernel_sizes", "model")),
-            resblock_dilation_sizes=tuple(
-                tuple(d) for d in get(model, "resblock_dilation_sizes", "model")
-            ),
-            upsample_rates=tuple(get(model, "upsample_rates", "model")),
-            upsample_initial_channel=int(get(model, "upsample_initial_channel", "model")),
-            upsample_kernel_sizes=tuple(get(model, "upsample_kernel_sizes", "model")),
+            **read.generator_sizes(),
+            filter_channels=int(read.required("model", "filter_channels")),
+            n_heads=int(read.required("model", "n_heads")),
+            n_layers=int(read.required("model", "n_layers")),
+            kernel_size=int(read.required("model", "kernel_size")),
             gin_channels=int(model.get("gin_channels", 256)),
             use_transformer_flow=bool(model.get("use_transformer_flow", True)),
             n_layers_trans_flow=int(model.get("n_layers_trans_flow", 6)),
             n_flow_layer=int(model.get("n_flow_layer", 4)),
             speaker_conditioned_encoder=bool(model.get("use_spk_conditioned_encoder", True)),
             symbols=tuple(symbols),
-            num_tones=int(get(document, "num_tones", "config")),
-            num_languages=int(get(document, "num_languages", "config")),
+            num_tones=int(read.required("config", "num_tones")),
+            num_languages=int(read.required("config", "num_languages")),
         )
-        config._check(origin)
+        config._check(read)
         return config
 
-    def _check(self, origin: str) -> None:
-        if math.prod(self.upsample_rates) != self.hop_length:
-            raise FailedPrecondition(
-                f"{origin}: the upsample rates {list(self.upsample_rates)} multiply to "
-                f"{math.prod(self.upsample_rates)}, not data.hop_length {self.hop_length}"
-            )
-        if self.resblock not in ("1", "2"):
-            raise FailedPrecondition(f"{origin}: model.resblock must be '1' or '2'")
+    def _check(self, read: ConfigJson) -> None:
+        origin = read.origin
+        read.check_generator(self.upsample_rates, self.hop_length, self.resblock)
+        read.check_heads(self.hidden_channels, self.n_heads)
         if self.n_speakers < 1 or self.gin_channels < 1:
             raise FailedPrecondition(
                 f"{origin}: MeloTTS needs data.n_speakers and model.gin_channels > 0 (a "
@@ -118,11 +101,6 @@ class MeloConfig:
         if outside:
             raise FailedPrecondition(
                 f"{origin}: spk2id ids {outside} are outside 0..{self.n_speakers - 1}"
-            )
-        if self.hidden_channels % self.n_heads:
-            raise FailedPrecondition(
-                f"{origin}: model.hidden_channels {self.hidden_channels} is not a multiple of "
-                f"model.n_heads {self.n_heads}"
             )
         if self.speaker_conditioned_encoder and self.n_layers <= 2:
             raise FailedPrecondition(
@@ -135,10 +113,3 @@ class MeloConfig:
             )
         if self.symbols[:1] != ("_",):
             raise FailedPrecondition(f"{origin}: symbols must start with the pad '_'")
-
-
-def _section(document: dict[str, Any], name: str, origin: str) -> dict[str, Any]:
-    section = document.get(name)
-    if not isinstance(section, dict):
-        raise FailedPrecondition(f"{origin} has no {name!r} object")
-    return section

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
+from speechmesh.nn.vits.config import ConfigJson
 from speechmesh.runtime.errors import FailedPrecondition
 
 CLEANERS = ("cjke_cleaners2",)
@@ -45,12 +45,7 @@ class BaseSpeakerConfig:
     @classmethod
     def from_json(cls, document: Any, origin: str) -> BaseSpeakerConfig:
         """From a parsed config.json; FailedPrecondition naming what is missing or wrong."""
-        data, model = _section(document, "data", origin), _section(document, "model", origin)
-
-        def get(section: dict[str, Any], name: str, where: str) -> Any:
-            if name not in section:
-                raise FailedPrecondition(f"{origin}: {where}.{name} is missing")
-            return section[name]
+        read = ConfigJson(document, origin)
 
         speakers, symbols = document.get("speakers"), document.get("symbols")
         if not isinstance(speakers, dict) or not speakers:
@@ -58,41 +53,28 @@ class BaseSpeakerConfig:
         if not isinstance(symbols, list) or not all(isinstance(s, str) for s in symbols):
             raise FailedPrecondition(f"{origin}: symbols (a list of strings) is missing")
         config = cls(
-            sampling_rate=int(get(data, "sampling_rate", "data")),
-            filter_length=int(get(data, "filter_length", "data")),
-            hop_length=int(get(data, "hop_length", "data")),
-            add_blank=bool(get(data, "add_blank", "data")),
-            text_cleaners=tuple(get(data, "text_cleaners", "data")),
-            n_speakers=int(get(data, "n_speakers", "data")),
-            inter_channels=int(get(model, "inter_channels", "model")),
-            hidden_channels=int(get(model, "hidden_channels", "model")),
-            filter_channels=int(get(model, "filter_channels", "model")),
-            n_heads=int(get(model, "n_heads", "model")),
-            n_layers=int(get(model, "n_layers", "model")),
-            kernel_size=int(get(model, "kernel_size", "model")),
-            resblock=str(get(model, "resblock", "model")),
-            resblock_kernel_sizes=tuple(get(model, "resblock_kernel_sizes", "model")),
-            resblock_dilation_sizes=tuple(
-                tuple(d) for d in get(model, "resblock_dilation_sizes", "model")
-            ),
-            upsample_rates=tuple(get(model, "upsample_rates", "model")),
-            upsample_initial_channel=int(get(model, "upsample_initial_channel", "model")),
-            upsample_kernel_sizes=tuple(get(model, "upsample_kernel_sizes", "model")),
-            gin_channels=int(get(model, "gin_channels", "model")),
+            sampling_rate=int(read.required("data", "sampling_rate")),
+            filter_length=int(read.required("data", "filter_length")),
+            hop_length=int(read.required("data", "hop_length")),
+            add_blank=bool(read.required("data", "add_blank")),
+            text_cleaners=tuple(read.required("data", "text_cleaners")),
+            n_speakers=int(read.required("data", "n_speakers")),
+            **read.generator_sizes(),
+            filter_channels=int(read.required("model", "filter_channels")),
+            n_heads=int(read.required("model", "n_heads")),
+            n_layers=int(read.required("model", "n_layers")),
+            kernel_size=int(read.required("model", "kernel_size")),
+            gin_channels=int(read.required("model", "gin_channels")),
             speakers={str(name): int(sid) for name, sid in speakers.items()},
             symbols=tuple(symbols),
         )
-        config._check(origin)
+        config._check(read)
         return config
 
-    def _check(self, origin: str) -> None:
-        if math.prod(self.upsample_rates) != self.hop_length:
-            raise FailedPrecondition(
-                f"{origin}: the upsample rates {list(self.upsample_rates)} multiply to "
-                f"{math.prod(self.upsample_rates)}, not data.hop_length {self.hop_length}"
-            )
-        if self.resblock not in ("1", "2"):
-            raise FailedPrecondition(f"{origin}: model.resblock must be '1' or '2'")
+    def _check(self, read: ConfigJson) -> None:
+        origin = read.origin
+        read.check_generator(self.upsample_rates, self.hop_length, self.resblock)
+        read.check_heads(self.hidden_channels, self.n_heads)
         if self.text_cleaners != CLEANERS:
             raise FailedPrecondition(
                 f"{origin}: data.text_cleaners is {list(self.text_cleaners)}; this family "
@@ -108,15 +90,3 @@ class BaseSpeakerConfig:
             raise FailedPrecondition(
                 f"{origin}: speaker ids {outside} are outside 0..{self.n_speakers - 1}"
             )
-        if self.hidden_channels % self.n_heads:
-            raise FailedPrecondition(
-                f"{origin}: model.hidden_channels {self.hidden_channels} is not a multiple of "
-                f"model.n_heads {self.n_heads}"
-            )
-
-
-def _section(document: Any, name: str, origin: str) -> dict[str, Any]:
-    section = document.get(name) if isinstance(document, dict) else None
-    if not isinstance(section, dict):
-        raise FailedPrecondition(f"{origin} has no {name!r} object")
-    return section

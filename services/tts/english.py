@@ -1,7 +1,7 @@
-"""English numbers spelt out as keithito's Tacotron cleaners do, which the references of
-several TTS families (HarmonySpeech, OpenVoice V1) reuse: grouping commas dropped, £ and
-$ amounts, decimals ("point"), ordinals, and numbers between 1000 and 3000 read as years
-("nineteen eighty-four"), through inflect.
+"""English as keithito's Tacotron cleaners read it, which the references of several TTS
+families (HarmonySpeech, OpenVoice V1, MeloTTS) reuse. Numbers: grouping commas dropped,
+£ and $ amounts, decimals ("point"), ordinals, and numbers between 1000 and 3000 read
+as years ("nineteen eighty-four"), through inflect. Abbreviations: its table, in order.
 """
 
 from __future__ import annotations
@@ -66,3 +66,37 @@ def spell_numbers(text: str) -> str:
     text = _DECIMAL_RE.sub(r"\1 point \2", text)
     text = _ORDINAL_RE.sub(lambda m: str(_inflect.number_to_words(m.group(0))), text)
     return _NUMBER_RE.sub(_cardinal, text)
+
+
+# keithito's abbreviation table (its English cleaners), in its order: each applied in
+# turn, so "mrs." is read before "mr." can match.
+_ABBREVIATIONS = [
+    (re.compile(rf"\b{short}\.", re.IGNORECASE), long)
+    for short, long in [
+        ("mrs", "misess"),
+        ("mr", "mister"),
+        ("dr", "doctor"),
+        ("st", "saint"),
+        ("co", "company"),
+        ("jr", "junior"),
+        ("maj", "major"),
+        ("gen", "general"),
+        ("drs", "doctors"),
+        ("rev", "reverend"),
+        ("lt", "lieutenant"),
+        ("hon", "honorable"),
+        ("sgt", "sergeant"),
+        ("capt", "captain"),
+        ("esq", "esquire"),
+        ("ltd", "limited"),
+        ("col", "colonel"),
+        ("ft", "fort"),
+    ]
+]
+
+
+def expand_abbreviations(text: str) -> str:
+    """keithito's abbreviations ("dr." → "doctor"), as OpenVoice V1 and MeloTTS read them."""
+    for pattern, replacement in _ABBREVIATIONS:
+        text = pattern.sub(replacement, text)
+    return text

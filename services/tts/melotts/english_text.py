@@ -9,7 +9,7 @@ import re
 
 import inflect
 
-from speechmesh.services.tts.english import read_number
+from speechmesh.services.tts.english import expand_abbreviations, read_number
 
 _inflect = inflect.engine()
 
@@ -34,30 +34,6 @@ _CURRENCIES: dict[str, dict[float, str]] = {
     "£": {0.01: "penny", 0.02: "pence", 1: "pound sterling", 2: "pounds sterling"},
     "¥": {0.02: "sen", 2: "yen"},
 }
-
-_ABBREVIATIONS = [
-    (re.compile(rf"\b{short}\.", re.IGNORECASE), long)
-    for short, long in [
-        ("mrs", "misess"),
-        ("mr", "mister"),
-        ("dr", "doctor"),
-        ("st", "saint"),
-        ("co", "company"),
-        ("jr", "junior"),
-        ("maj", "major"),
-        ("gen", "general"),
-        ("drs", "doctors"),
-        ("rev", "reverend"),
-        ("lt", "lieutenant"),
-        ("hon", "honorable"),
-        ("sgt", "sergeant"),
-        ("capt", "captain"),
-        ("esq", "esquire"),
-        ("ltd", "limited"),
-        ("col", "colonel"),
-        ("ft", "fort"),
-    ]
-]
 
 
 def _time(match: re.Match[str]) -> str:
@@ -103,6 +79,5 @@ def normalize(text: str) -> str:
     text = _DECIMAL_RE.sub(lambda m: m.group(1).replace(".", " point "), text)
     text = _ORDINAL_RE.sub(lambda m: str(_inflect.number_to_words(m.group(0))), text)
     text = _NUMBER_RE.sub(lambda m: read_number(int(m.group(0))), text)
-    for pattern, replacement in _ABBREVIATIONS:
-        text = pattern.sub(replacement, text)
+    text = expand_abbreviations(text)
     return text

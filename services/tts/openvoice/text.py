@@ -28,7 +28,7 @@ import jieba
 from pypinyin import BOPOMOFO, lazy_pinyin
 from unidecode import unidecode
 
-from speechmesh.services.tts.english import spell_numbers
+from speechmesh.services.tts.english import expand_abbreviations, spell_numbers
 
 ENGLISH, CHINESE = "EN", "ZH"
 PIECE_MIN = 10  # words (English) or characters (Chinese) a piece must exceed
@@ -116,29 +116,6 @@ def read_numbers(whole: str, language: str) -> str:
 
 # English: unidecode, lower case, abbreviations, numbers, eng_to_ipa (whose unknown
 # words keep their spelling and a "*"), dark l, then the symbol table's spellings.
-_ABBREVIATIONS = [
-    (re.compile(rf"\b{short}\.", re.IGNORECASE), long)
-    for short, long in [
-        ("mrs", "misess"),
-        ("mr", "mister"),
-        ("dr", "doctor"),
-        ("st", "saint"),
-        ("co", "company"),
-        ("jr", "junior"),
-        ("maj", "major"),
-        ("gen", "general"),
-        ("drs", "doctors"),
-        ("rev", "reverend"),
-        ("lt", "lieutenant"),
-        ("hon", "honorable"),
-        ("sgt", "sergeant"),
-        ("capt", "captain"),
-        ("esq", "esquire"),
-        ("ltd", "limited"),
-        ("col", "colonel"),
-        ("ft", "fort"),
-    ]
-]
 _DARK_L = re.compile(r"l([^aeiouæɑɔəɛɪʊ ]*(?: |$))")
 _IPA_SPELLINGS = (("r", "ɹ"), ("ʤ", "dʒ"), ("ʧ", "tʃ"))
 _SPACES = re.compile(r"\s+")
@@ -146,8 +123,7 @@ _SPACES = re.compile(r"\s+")
 
 def english_to_ipa(text: str) -> str:
     text = unidecode(text).lower()
-    for pattern, replacement in _ABBREVIATIONS:
-        text = pattern.sub(replacement, text)
+    text = expand_abbreviations(text)
     # unidecode has already made "£" into "ps", so spell_numbers' pounds never apply.
     text = spell_numbers(text)
     phonemes = _SPACES.sub(" ", eng_to_ipa.convert(text))

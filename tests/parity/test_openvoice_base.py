@@ -19,7 +19,7 @@ from support import start_server
 from tts_support import tts_config
 
 from parity.openvoice_weights import digest, random_state, save_checkpoint
-from parity.support import ReferenceRun, assert_close, assert_exact
+from parity.support import ReferenceRun, assert_close, assert_exact, streamed_f32
 from speechmesh.audio.v1 import audio_pb2
 from speechmesh.runtime.config import ModelConfig
 from speechmesh.services.tts.engine import SynthesisParams
@@ -124,7 +124,6 @@ def test_streaming_equals_the_reference(server, case):
         responses = list(
             tts_pb2_grpc.TextToSpeechStub(channel).StreamingSynthesize(request, timeout=120)
         )
-    chunks = [r.chunk for r in responses if r.HasField("chunk")]
-    audio = np.frombuffer(b"".join(c.audio.data for c in chunks), "<f4")
+    audio = streamed_f32(responses)
     error = assert_close(audio, reference().array(case["audio"]), f"{case['name']}: stream")
     print(f"stream {case['name']}: worst error {error:.3g} of the peak")

@@ -5,11 +5,10 @@ torch.load(weights_only=True) only; every key must match, the unused posterior e
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
+from speechmesh.nn.vits.config import ConfigJson
 from speechmesh.runtime import weights
-from speechmesh.runtime.errors import FailedPrecondition
 from speechmesh.services.tts.melotts.config import MeloConfig
 from speechmesh.services.tts.melotts.modules import SynthesizerTrn
 
@@ -17,12 +16,8 @@ FILES = ("config.json", "checkpoint.pth")
 
 
 def read_config(folder: Path) -> MeloConfig:
-    (path,) = weights.require_files(folder, ["config.json"])
-    try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as error:
-        raise FailedPrecondition(f"{path} is not readable JSON: {error}") from error
-    return MeloConfig.from_json(document, str(path))
+    read = ConfigJson.read(folder)
+    return MeloConfig.from_json(read.document, read.origin)
 
 
 def load_model(folder: Path, device: str = "cpu") -> SynthesizerTrn:

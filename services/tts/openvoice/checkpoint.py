@@ -7,9 +7,9 @@ encoder `enc_q` included).
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
+from speechmesh.nn.vits.config import ConfigJson
 from speechmesh.runtime import weights
 from speechmesh.runtime.errors import FailedPrecondition
 from speechmesh.services.tts.openvoice.config import BaseSpeakerConfig
@@ -27,12 +27,8 @@ def speaker_root(root: Path) -> Path:
 
 
 def read_config(folder: Path) -> BaseSpeakerConfig:
-    (path,) = weights.require_files(folder, ["config.json"])
-    try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as error:
-        raise FailedPrecondition(f"{path} is not readable JSON: {error}") from error
-    return BaseSpeakerConfig.from_json(document, str(path))
+    read = ConfigJson.read(folder)
+    return BaseSpeakerConfig.from_json(read.document, read.origin)
 
 
 def load_speaker(folder: Path, device: str = "cpu") -> SynthesizerTrn:

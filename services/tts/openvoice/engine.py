@@ -10,24 +10,22 @@ every piece, the last included. Audio is the decoder's float32, not normalised.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
 
+from speechmesh.nn.vits.config import Scales
 from speechmesh.runtime.audio import Samples
 from speechmesh.runtime.engine import VoiceInfo
 from speechmesh.runtime.errors import FailedPrecondition, InvalidArgument, NotFound
-from speechmesh.runtime.numbers import number_option
 from speechmesh.runtime.text import Piece
 from speechmesh.runtime.torch_threads import request_threads, use_threads
 from speechmesh.services.tts.engine import SynthesisParams, Synthesizer
 from speechmesh.services.tts.openvoice import text
 from speechmesh.services.tts.openvoice.checkpoint import LANGUAGE_DIRS, SPEAKERS_DIR, load_speakers
-from speechmesh.services.tts.openvoice.modules import Scales, SynthesizerTrn
+from speechmesh.services.tts.openvoice.modules import SynthesizerTrn
 
 LANGUAGE_TAGS = {text.ENGLISH: "en", text.CHINESE: "zh"}
 DEFAULTS = {"noise_scale": 0.667, "noise_scale_w": 0.6, "sdp_ratio": 0.2}
@@ -101,13 +99,7 @@ class OpenVoiceV1Base(Synthesizer):
                 f"voice {style!r} is not a style of model {self.config.id!r} in "
                 f"{LANGUAGE_TAGS[language]!r} (styles: {', '.join(table)})"
             )
-        options = params.family_options
-        scales = Scales(
-            noise_scale=_option(options, "noise_scale", at_least=0),
-            noise_scale_w=_option(options, "noise_scale_w", at_least=0),
-            sdp_ratio=_option(options, "sdp_ratio", at_least=0, at_most=1),
-            length_scale=1.0 / params.speed,
-        )
+        scales = Scales.from_options(params.family_options, DEFAULTS, "openvoice", params.speed)
         noise = torch.Generator()
         if params.seed is None:
             noise.seed()
@@ -119,7 +111,7 @@ class OpenVoiceV1Base(Synthesizer):
             scales=scales,
             silence_samples=int((self.sample_rate_hz * SILENCE_S) / params.speed),
             noise=noise,
-            normalize_numbers=bool(options.get("normalize_numbers", False)),
+            normalize_numbers=bool(params.family_options.get("normalize_numbers", False)),
         )
 
     def _language(self, params: SynthesisParams) -> str:
@@ -177,9 +169,3 @@ class OpenVoiceV1Base(Synthesizer):
             audio = model.infer(ids, settings.speaker, settings.scales, settings.noise)
         samples = audio.to(torch.float32).cpu().numpy()
         return np.concatenate([samples, np.zeros(settings.silence_samples, np.float32)])
-
-
-def _option(options: Mapping[str, Any], name: str, **bounds: float) -> float:
-    if name not in options:
-        return DEFAULTS[name]
-    return number_option(options[name], f"openvoice.{name}", **bounds)

@@ -9,27 +9,15 @@ SDP, the DP, the flow and the decoder.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 from torch import nn
 
+from speechmesh.nn.vits.config import Scales
 from speechmesh.nn.vits.decoder import Generator
 from speechmesh.nn.vits.duration import DurationPredictor, StochasticDurationPredictor, expand
 from speechmesh.nn.vits.flow import Flow, PosteriorEncoder
 from speechmesh.nn.vits.text_encoder import TextEncoder
 from speechmesh.services.tts.openvoice.config import BaseSpeakerConfig
-
-
-@dataclass(frozen=True)
-class Scales:
-    """The knobs of one inference: noise in the prior and in the SDP, the SDP's share of
-    the log durations, and the length multiplier (1 / speed)."""
-
-    noise_scale: float
-    noise_scale_w: float
-    sdp_ratio: float
-    length_scale: float
 
 
 class SynthesizerTrn(nn.Module):

@@ -1,17 +1,33 @@
-"""Reading a VITS-family config.json (`data` and `model` sections), shared by every
-family built on these networks: each key that is missing or wrong is a
-FailedPrecondition naming the file and the key."""
+"""What every family built on these networks reads the same way, without torch: its
+config.json (`data` and `model` sections; each key that is missing or wrong is a
+FailedPrecondition naming the file and the key) and the scales of one inference."""
 
 from __future__ import annotations
 
+import json
 import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+from speechmesh.runtime import weights
 from speechmesh.runtime.errors import FailedPrecondition
+from speechmesh.runtime.numbers import number_option
 
 
 class ConfigJson:
     """A parsed config.json being read."""
+
+    @classmethod
+    def read(cls, folder: Path) -> ConfigJson:
+        """The config.json in `folder`."""
+        (path,) = weights.require_files(folder, ["config.json"])
+        try:
+            document = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as error:
+            raise FailedPrecondition(f"{path} is not readable JSON: {error}") from error
+        return cls(document, str(path))
 
     def __init__(self, document: Any, origin: str) -> None:
         if not isinstance(document, dict):
@@ -69,3 +85,33 @@ class ConfigJson:
                 f"{self.origin}: model.hidden_channels {hidden_channels} is not a multiple of "
                 f"model.n_heads {n_heads}"
             )
+
+
+@dataclass(frozen=True)
+class Scales:
+    """The knobs of one inference: noise in the prior and in the SDP, the SDP's share of
+    the log durations, and the length multiplier (1 / speed)."""
+
+    noise_scale: float
+    noise_scale_w: float
+    sdp_ratio: float
+    length_scale: float
+
+    @classmethod
+    def from_options(
+        cls, options: Mapping[str, Any], defaults: Mapping[str, float], field: str, speed: float
+    ) -> Scales:
+        """From a request's family options (`field`.name in errors), each absent one at
+        the family's default."""
+
+        def option(name: str, **bounds: float) -> float:
+            if name not in options:
+                return defaults[name]
+            return number_option(options[name], f"{field}.{name}", **bounds)
+
+        return cls(
+            noise_scale=option("noise_scale", at_least=0),
+            noise_scale_w=option("noise_scale_w", at_least=0),
+            sdp_ratio=option("sdp_ratio", at_least=0, at_most=1),
+            length_scale=1.0 / speed,
+        )

@@ -85,6 +85,11 @@ class ModelPool:
                     f"(it serves {', '.join(serves)}); declare it under the service "
                     "that serves it"
                 )
+            if config.parallel_batches > 1 and not engine.concurrent_batches:
+                raise FailedPrecondition(
+                    f"model {config.id!r}: family {config.family!r} runs one batch at a "
+                    f"time; parallel_batches must be 1 (got {config.parallel_batches})"
+                )
             self._models[config.id] = HostedModel(config, engine)
         self._load_task: asyncio.Task[None] | None = None
         self.all_loaded = asyncio.Event()
@@ -125,6 +130,7 @@ class ModelPool:
                 max_batch_size=model.config.max_batch_size,
                 max_wait_s=model.config.max_batch_wait_ms / 1000,
                 max_queue_size=model.config.max_queue_size,
+                parallel=model.config.parallel_batches,
             )
             model.batcher.start()
             model.state, model.state_message = models_pb2.MODEL_STATE_READY, ""

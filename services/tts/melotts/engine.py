@@ -45,6 +45,8 @@ from speechmesh.services.tts.melotts.reading import Reader, reader_for
 
 DEFAULTS = {"sdp_ratio": 0.2, "noise_scale": 0.6, "noise_scale_w": 0.8}
 SILENCE_S = 0.05
+SILENT = frozenset("_!?…,.'-¿¡")
+"""The pad and the reference's marks: a piece of nothing else has nothing to say."""
 
 
 @dataclass(frozen=True)
@@ -201,8 +203,12 @@ class MeloTts(Synthesizer):
         except ValueError as error:
             raise InvalidArgument("text", f"{piece[:40]!r}: {error}") from error
         phonemes = reading.phonemes
-        if len(phonemes.phones) <= 2:
-            raise InvalidArgument("text", f"{piece[:40]!r} has nothing the model can read")
+        if all(phone in SILENT for phone in phonemes.phones):
+            raise InvalidArgument(
+                "text",
+                f"{piece[:40]!r} has nothing the model can read (a {self.language.tag} model "
+                "reads its language's script; marks alone are not speech)",
+            )
         phones = [self._symbol_ids[p] for p in phonemes.phones]
         tones = [t + self.language.tone_start for t in phonemes.tones]
         languages = [self.language.language_id] * len(phones)

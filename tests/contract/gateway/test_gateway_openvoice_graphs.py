@@ -16,6 +16,7 @@ import copy
 import grpc
 import numpy as np
 import pytest
+import torch
 from checkpoints import save_openvoice, save_openvoice_base
 from google.protobuf import json_format
 from grpc_health.v1 import health_pb2
@@ -96,6 +97,8 @@ def mesh(tmp_path_factory: pytest.TempPathFactory):
     save_openvoice_base(root / "base", languages=("EN",))
     save_openvoice(root / "v1", version="v1")
     save_openvoice(root / "v2", version="v2")
+    # The official V2 snapshot's stored embedding of MeloTTS English's EN-US speaker.
+    torch.save(torch.full((1, 8, 1), 3.0), root / "v2" / "base_speakers" / "ses" / "en-us.pth")
     melo_options = rebuild_reference_model(melo, root / "melo")
     tts_models = [
         {"id": "openvoice-base", "family": "openvoice-v1-base", "source": str(root / "base")},
@@ -175,6 +178,7 @@ def direct(tts, conversion, name: str, graph: dict) -> tuple[np.ndarray, str]:
         model=convert["model"],
         format=audio_pb2.AudioFormat(encoding=F32.encoding, sample_rate_hz=RATE),
         target_embedding=target,
+        source_voice=convert["source_voice"],
         options=json_format.ParseDict(convert["conversion"], conversion_pb2.ConversionOptions()),
         output_format=F32,
     )
@@ -218,14 +222,13 @@ def test_the_graph_streams_the_direct_chain(mesh, name):
 
 @pytest.mark.parametrize("name", ["openvoice-v1", "openvoice-v2"])
 def test_the_named_graph_speaks_in_the_reference_voice(mesh, name):
-    """As shipped (the models' own noise); text long enough for the converter to embed
-    the tiny models' source voice."""
+    """As shipped: the models' own noise, the base speaker's stored embedding as source."""
     gateway, _, _ = mesh
-    responses = run_graph(gateway, name, text=" ".join([TEXT[name]] * 4))
+    responses = run_graph(gateway, name)
     assert responses[-1].WhichOneof("response") == "summary", responses[-1]
     steps = {r.step_event.step_id for r in responses if r.WhichOneof("response") == "step_event"}
     assert steps == {"embed", "synth", "convert"}
-    assert converted(responses).size > RATE
+    assert converted(responses).size > 0
 
 
 def test_without_weights_the_graphs_are_refused_with_the_reason(tmp_path, monkeypatch):

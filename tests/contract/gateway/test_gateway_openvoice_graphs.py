@@ -261,3 +261,16 @@ def test_without_weights_the_graphs_are_refused_with_the_reason(tmp_path, monkey
     finally:
         for server in servers:
             server.stop()
+
+
+def test_the_gateway_routes_embed_to_a_converter_by_id(mesh):
+    """SpeakerEncoder/Embed naming a converter goes to the conversion server, which
+    embeds with the converter's tone-colour encoder (what the graphs' OP_EMBED uses)."""
+    gateway, _, conversion = mesh
+    request = conversion_pb2.EmbedRequest(model="openvoice-v2", clips=[reference_clip()])
+    found = []
+    for server in (gateway, conversion):
+        with server.channel() as channel:
+            stub = conversion_pb2_grpc.SpeakerEncoderStub(channel)
+            found.append(stub.Embed(request, timeout=60).embedding)
+    assert found[0] == found[1] and found[0].model_family == "openvoice-v2"

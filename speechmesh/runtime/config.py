@@ -47,6 +47,11 @@ class ModelConfig(_Strict):
     voices: list[str] = []
     default: bool = False
     """The model used when a request names none (else the first of the service's models)."""
+    optional: bool = False
+    """Served only from weights at hand (a local path or the cache, where `speechmesh models
+    pull <id>` puts them): it never downloads when the server starts, and when it cannot
+    load it is FAILED with the reason (calls to it FAILED_PRECONDITION) while its service's
+    health follows the other models."""
     options: dict[str, Any] = {}
     """Family-specific settings, validated by the family's engine."""
 

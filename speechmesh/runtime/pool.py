@@ -18,7 +18,7 @@ from typing import Any
 from grpc_health.v1 import health, health_pb2
 
 from speechmesh.models.v1 import models_pb2, models_pb2_grpc
-from speechmesh.runtime import registry
+from speechmesh.runtime import registry, weights
 from speechmesh.runtime.batcher import DynamicBatcher
 from speechmesh.runtime.config import ModelConfig
 from speechmesh.runtime.engine import Engine, ModelDescription
@@ -140,14 +140,14 @@ class ModelPool:
         self.all_loaded.set()
 
     async def _refresh_service_health(self) -> None:
-        # A service is SERVING when every model it hosts is READY; the server ("")
-        # when every service is.
+        # A service is SERVING when every model it hosts is READY (optional ones aside:
+        # they report their own state); the server ("") when every service is.
         all_ready = True
         for service in self.services():
             ready = all(
                 m.state == models_pb2.MODEL_STATE_READY
                 for m in self._models.values()
-                if m.engine.service == service
+                if m.engine.service == service and not m.config.optional
             )
             all_ready &= ready
             await self._health.set(service, SERVING if ready else NOT_SERVING)
@@ -226,7 +226,8 @@ class ModelPool:
 
 def _load_and_warm(engine: Engine) -> None:
     try:
-        engine.load()
+        with weights.downloads_allowed(not engine.config.optional):
+            engine.load()
         engine.warmup()
     except SpeechmeshError:
         raise

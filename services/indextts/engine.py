@@ -82,7 +82,10 @@ class IndexTTSEngine(Engine):
                 f"dtype {self.config.dtype} needs a CUDA device; this model runs on cpu"
             )
         torch.set_num_threads(self.config.threads)
-        self.pipeline = IndexTTS2(files, self.config.device, dtype)
+        text_cache = self.config.options.get("text_cache")
+        self.pipeline = IndexTTS2(
+            files, self.config.device, dtype, Path(text_cache) if text_cache else None
+        )
         self._lock = threading.Lock()
 
     def describe(self) -> ModelDescription:

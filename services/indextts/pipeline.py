@@ -29,6 +29,7 @@ from speechmesh.services.indextts.campplus import CAMPPlus
 from speechmesh.services.indextts.config import CampplusConfig, IndexTTSConfig
 from speechmesh.services.indextts.emotion import EmotionMatrices, QwenEmotion, scale_weights
 from speechmesh.services.indextts.layout import CheckpointFiles
+from speechmesh.services.indextts.normalizer import TextNormalizer, read_glossary
 from speechmesh.services.indextts.s2mel import S2Mel, mel_frames
 from speechmesh.services.indextts.sampling import SamplingSettings
 from speechmesh.services.indextts.semantic_codec import SemanticCodec
@@ -88,13 +89,18 @@ class Timings:
 
 class IndexTTS2:
     def __init__(
-        self, files: CheckpointFiles, device: str = "cpu", dtype: torch.dtype = torch.float32
+        self,
+        files: CheckpointFiles,
+        device: str = "cpu",
+        dtype: torch.dtype = torch.float32,
+        text_cache: Path | None = None,
     ) -> None:
         self.files = files
         self.config: IndexTTSConfig = files.config
         self.device = torch.device(device)
         self.dtype = dtype
-        self.text = TextFrontEnd(files.bpe_model)
+        normalizer = TextNormalizer(read_glossary(files.glossary), text_cache)
+        self.text = TextFrontEnd(files.bpe_model, normalizer)
         self.gpt = _load(
             UnifiedVoice(self.config.gpt), checkpoint.read(files.gpt), "gpt.pth", GPT_IGNORED
         )

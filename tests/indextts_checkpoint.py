@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
@@ -140,13 +141,12 @@ def train_bpe(folder: Path, vocab: int = 120) -> Path:
     from speechmesh.services.indextts.normalizer import fold_punctuation
     from speechmesh.services.indextts.text import pre_tokenize
 
-    corpus = folder / "corpus.txt"
-    corpus.write_text(
-        "\n".join(pre_tokenize(fold_punctuation(line)) for line in CORPUS * 4), encoding="utf-8"
-    )
+    # From memory to memory: the model then records no file paths, so it is the same
+    # bytes wherever it is built.
+    model = io.BytesIO()
     sentencepiece.SentencePieceTrainer.train(
-        input=str(corpus),
-        model_prefix=str(folder / "bpe"),
+        sentence_iterator=iter([pre_tokenize(fold_punctuation(line)) for line in CORPUS * 4]),
+        model_writer=model,
         vocab_size=vocab,
         model_type="bpe",
         bos_id=0,
@@ -157,8 +157,7 @@ def train_bpe(folder: Path, vocab: int = 120) -> Path:
         num_threads=1,
         minloglevel=2,
     )
-    corpus.unlink()
-    (folder / "bpe.vocab").unlink()
+    (folder / "bpe.model").write_bytes(model.getvalue())
     return folder / "bpe.model"
 
 

@@ -51,8 +51,8 @@ CASES = [
         "text": "It's 3:30 pm on May 5, 2024. The quick brown fox jumps over the lazy dog!",
         "seed": 11,
         "segment_tokens": 24,
-        # top_k 1 and no repetition penalty: greedy codes that run to the limit.
-        "sampling": {"top_k": 1, "num_beams": 1, "repetition_penalty": 1.0, "max_mel_tokens": 20},
+        # top_k 1 and a mild repetition penalty: greedy codes that run to the limit.
+        "sampling": {"top_k": 1, "num_beams": 1, "repetition_penalty": 1.5, "max_mel_tokens": 20},
     },
     {
         "name": "zh_beams",
@@ -271,6 +271,8 @@ def verify_loaded(tts, folder: Path, fixture: Fixture) -> None:  # type: ignore[
 def run_reference(options) -> None:  # type: ignore[no-untyped-def]
     import random
 
+    import soundfile
+
     import torch
 
     # This script is itself named indextts.py: its folder must not shadow the package.
@@ -434,6 +436,8 @@ def run_reference(options) -> None:  # type: ignore[no-untyped-def]
         features = rec.take("features")
         if not prompt_done:  # the reference caches the prompt after the first case
             speaker, emotion = features
+            audio, _ = soundfile.read(work / "prompt.wav", dtype="float32")
+            fixture.array("prompt/audio", audio)
             fixture.array("prompt/speaker_features", speaker.float())
             fixture.array("prompt/emotion_features", emotion.float())
             fixture.array("prompt/semantic_codes", rec.take("quantize")[0].int())

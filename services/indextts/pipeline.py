@@ -379,7 +379,7 @@ class IndexTTS2:
                     generator,
                     on_codes=chunk_codes,
                     sink=pieces,
-                    cancelled=stop,
+                    cancelled=_Either(stop, cancelled),
                 )
             except BaseException as failure:  # surfaced to the consumer below
                 error.append(failure)
@@ -460,6 +460,17 @@ class IndexTTS2:
         yield SegmentAudio(index, stitcher.flush(), 0, last_in_segment=True)
 
 
+class _Either:
+    """Set once any of its events is: the GPT worker stops as soon as the caller goes
+    away (`cancelled`), not only when the consumer closes the stream (`stop`)."""
+
+    def __init__(self, *events: threading.Event | None) -> None:
+        self.events = [e for e in events if e is not None]
+
+    def is_set(self) -> bool:
+        return any(e.is_set() for e in self.events)
+
+
 class Crossfader:
     """Joins overlapping vocoder outputs: each push holds back its last `fade` samples and
     blends them (linear ramps) with the next push's first `fade` samples, which re-render
@@ -488,10 +499,17 @@ class Crossfader:
 
 
 def _resample(audio: np.ndarray, rate: int, target: int) -> np.ndarray:
+    """librosa.load's resampling, as the reference reads its prompts: soxr HQ, then the
+    length fixed to ceil(n × target / rate) (soxr may give one sample fewer; librosa pads
+    a zero, which shows in the last mel frame and the 16 kHz sample count)."""
     audio = np.ascontiguousarray(audio, dtype=np.float32)
     if rate == target:
         return audio
-    return soxr.resample(audio, rate, target).astype(np.float32)
+    out = soxr.resample(audio, rate, target, quality="HQ").astype(np.float32)
+    size = int(np.ceil(audio.shape[-1] * float(target) / rate))
+    if out.shape[-1] < size:
+        return np.pad(out, (0, size - out.shape[-1]))
+    return out[:size]
 
 
 def _load(module, state, what, ignore=()):  # type: ignore[no-untyped-def]

@@ -16,8 +16,8 @@ pass over [start_mel, codes…, stop_mel] at positions 0, 1, 2, …
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
+from typing import Protocol
 
 import torch
 from torch import nn
@@ -31,6 +31,12 @@ from speechmesh.services.indextts.sampling import BeamSearch, SamplingSettings, 
 PROMPT_PLACEHOLDER_ID = 1
 """The reference generates from a row of ones (one per prompt embedding) + start_mel;
 the repetition penalty therefore also sees token 1."""
+
+
+class Flag(Protocol):
+    """Anything with is_set(): a threading.Event, or several of them."""
+
+    def is_set(self) -> bool: ...
 
 
 class LearnedPositions(nn.Module):
@@ -149,7 +155,7 @@ class UnifiedVoice(nn.Module):
         generator: torch.Generator | None = None,
         on_codes: int = 0,
         sink: list[Generated] | None = None,
-        cancelled: threading.Event | None = None,
+        cancelled: Flag | None = None,
     ) -> Generated:
         """Autoregressive speech tokens with a KV cache, then the latent of the codes.
 

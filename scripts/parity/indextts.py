@@ -414,6 +414,10 @@ def run_reference(options) -> None:  # type: ignore[no-untyped-def]
     prompt_done = False
     for case in CASES:
         name = case["name"]
+        # Each case as for a new prompt: the reference's w2v-BERT draws from the global
+        # generator only when it computes prompt features (see skip_prompt_draws).
+        tts.cache_spk_cond = tts.cache_emo_cond = None
+        tts.cache_spk_audio_prompt = tts.cache_emo_audio_prompt = None
         torch.manual_seed(case["seed"])
         random.seed(case["seed"])
         kwargs = dict(case["sampling"])
@@ -433,15 +437,15 @@ def run_reference(options) -> None:  # type: ignore[no-untyped-def]
         tokens = tts.tokenizer.tokenize(case["text"])
         rec.take("normalize")
         segments = tts.tokenizer.split_segments(tokens, case["segment_tokens"])
-        features = rec.take("features")
-        if not prompt_done:  # the reference caches the prompt after the first case
+        features, quantized, styles = rec.take("features"), rec.take("quantize"), rec.take("style")
+        if not prompt_done:  # the same prompt in every case: recorded once  # the reference caches the prompt after the first case
             speaker, emotion = features
             audio, _ = soundfile.read(work / "prompt.wav", dtype="float32")
             fixture.array("prompt/audio", audio)
             fixture.array("prompt/speaker_features", speaker.float())
             fixture.array("prompt/emotion_features", emotion.float())
-            fixture.array("prompt/semantic_codes", rec.take("quantize")[0].int())
-            fixture.array("prompt/style", rec.take("style")[0].float())
+            fixture.array("prompt/semantic_codes", quantized[0].int())
+            fixture.array("prompt/style", styles[0].float())
             fixture.array("prompt/ref_mel", tts.cache_mel.float())
             fixture.array("prompt/condition", tts.cache_s2mel_prompt.float())
             prompt_done = True
@@ -476,6 +480,10 @@ def run_reference(options) -> None:  # type: ignore[no-untyped-def]
             )
         fixture.array(f"{name}/int16", np.asarray(wav).reshape(-1).astype(np.int16))
         fixture.case(**record)
+    fixture.patch(
+        "the prompt cache (cache_spk_cond, cache_emo_cond) cleared before each case, so "
+        "every case runs as the reference runs a prompt it has not seen"
+    )
     fixture.manifest["steps"] = {"diffusion_steps": 25, "cfg_rate": 0.7}
     fixture.finish(
         "torch", "torchaudio", "transformers", "librosa", "WeTextProcessing", "pynini",

@@ -104,6 +104,7 @@ class IndexTTSEngine(Engine):
             generator.manual_seed(job.seed)
         else:
             generator.seed()
+        self.pipeline.skip_prompt_draws(generator)
         with self._lock:
             prompt = self.pipeline.prompt(job.prompt_audio, job.prompt_rate)
             emotion = self.pipeline.emotion_vector(prompt, job.emotion, job.text, generator)

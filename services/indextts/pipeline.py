@@ -157,6 +157,24 @@ class IndexTTS2:
 
     # ---------------------------------------------------------------------- prompts
 
+    def skip_prompt_draws(self, generator: torch.Generator) -> None:
+        """Advances a request's generator past the draws the reference makes before its GPT.
+
+        The reference's w2v-BERT (transformers 4.52) draws torch.rand([]) once per layer
+        (LayerDrop, in eval too) from the global CPU generator, on both prompt passes
+        (speaker, emotion) of a prompt it has not cached; its GPT and flow then sample
+        from that same generator. A seeded request here makes those draws too, so that
+        on CPU it samples what the reference does for a new prompt. On CUDA the
+        reference's samples come from the CUDA generator, which these draws never touch."""
+        if generator.device.type != "cpu":
+            return
+        config = self.w2v.config
+        per_pass = config.num_hidden_layers
+        if getattr(config, "add_adapter", False):
+            per_pass += config.num_adapter_layers
+        for _ in range(2 * per_pass):  # one call each, as the reference draws them
+            torch.rand([], generator=generator)
+
     @torch.inference_mode()
     def semantic_features(self, audio_16k: np.ndarray) -> torch.Tensor:
         inputs = self.extractor(audio_16k, sampling_rate=16000, return_tensors="pt")

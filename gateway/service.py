@@ -24,7 +24,7 @@ from speechmesh.orchestrator.v1 import orchestrator_pb2, orchestrator_pb2_grpc
 from speechmesh.runtime.config import MeshConfig
 from speechmesh.runtime.pool import ModelPool
 from speechmesh.runtime.requests import request_id
-from speechmesh.runtime.service import Context, ServiceSpec
+from speechmesh.runtime.service import Context, FrontEnd, ServiceSpec, StartFrontEnd
 
 log = logging.getLogger(__name__)
 SERVING = health_pb2.HealthCheckResponse.SERVING
@@ -97,6 +97,20 @@ def _add_servicers(server: grpc.aio.Server, pool: ModelPool, config: MeshConfig)
 
 _BACKGROUND: set[asyncio.Task[None]] = set()
 
+
+def _http(config: MeshConfig) -> StartFrontEnd | None:
+    """The OpenAI-compatible HTTP listener, when gateway.http.enabled."""
+    if not config.gateway.http.enabled:
+        return None
+    # Imported only when on: FastAPI and uvicorn are not needed otherwise.
+    from speechmesh.gateway.http.listener import start_http
+
+    async def start(local_target: str) -> FrontEnd:
+        return await start_http(config, local_target)
+
+    return start
+
+
 SERVICE = ServiceSpec(
     name="gateway",
     grpc_services=(
@@ -105,4 +119,5 @@ SERVICE = ServiceSpec(
     ),
     add_servicers=_add_servicers,
     hosts_models=False,
+    front_end=_http,
 )

@@ -122,6 +122,82 @@ def save_openvoice(root, version="v2", seed=0, drop=None, extra=None) -> dict:
     return state
 
 
+# The V1 base speakers' symbols (cjke_cleaners2), as their config.json lists them.
+OPENVOICE_SYMBOLS = [
+    "_",
+    *",.!?-~…",
+    *"NQabdefghijklmnopstuvwxyzɑæʃʑçɯɪɔɛɹðəɫɥɸʊɾʒθβŋɦ⁼ʰ`^#*=ˈˌ→↓↑ ",
+]
+OPENVOICE_STYLES = {
+    "EN": [
+        "default",
+        "whispering",
+        "shouting",
+        "excited",
+        "cheerful",
+        "terrified",
+        "angry",
+        "sad",
+        "friendly",
+    ],
+    "ZH": ["default"],
+}
+
+
+def tiny_base_speaker(language: str = "EN", rate: int = 16000) -> dict:
+    """A tiny base speaker's config.json: the official sections, speaker table (EN ids
+    from 1, as released) and symbols, with small sizes."""
+    styles = OPENVOICE_STYLES[language]
+    first = 1 if language == "EN" else 0
+    return {
+        "data": {
+            "text_cleaners": ["cjke_cleaners2"],
+            "sampling_rate": rate,
+            "filter_length": 64,
+            "hop_length": 16,
+            "win_length": 64,
+            "n_mel_channels": 80,
+            "add_blank": True,
+            "cleaned_text": True,
+            "n_speakers": len(styles) + first,
+        },
+        "model": {**TINY_OPENVOICE["model"], "hidden_channels": 8, "filter_channels": 12},
+        "speakers": {style: first + i for i, style in enumerate(styles)},
+        "symbols": OPENVOICE_SYMBOLS,
+    }
+
+
+BASE_SPEAKER_WEIGHT_NORM = re.compile(
+    r"(enc_q\.enc|flow\.flows\.\d+\.enc)\.(in_layers\.\d+|res_skip_layers\.\d+|cond_layer)"
+    r"\.weight|dec\.ups\.\d+\.weight|dec\.resblocks\.\d+\.convs[12]?\.\d+\.weight"
+)
+
+
+def save_openvoice_base(root, languages=("EN", "ZH"), seed=0, drop=None, extra=None) -> dict:
+    """checkpoints/base_speakers/{EN,ZH}/{config.json, checkpoint.pth} as myshell-ai/OpenVoice
+    publishes them (legacy weight norm). Returns each language's saved state dict."""
+    from speechmesh.services.tts.openvoice.config import BaseSpeakerConfig
+    from speechmesh.services.tts.openvoice.modules import SynthesizerTrn
+
+    states = {}
+    for index, language in enumerate(languages):
+        document = tiny_base_speaker(language)
+        generator = torch.Generator().manual_seed(seed * 10 + index)
+        model = SynthesizerTrn(BaseSpeakerConfig.from_json(document, "tiny"))
+        for parameter in model.parameters():
+            parameter.data = torch.randn(parameter.shape, generator=generator) * 0.3
+        state = legacy_weight_norm(model.state_dict(), BASE_SPEAKER_WEIGHT_NORM, generator)
+        if drop:
+            del state[drop]
+        state.update(extra or {})
+        folder = root / "checkpoints" / "base_speakers" / language
+        folder.mkdir(parents=True)
+        (folder / "config.json").write_text(json.dumps(document, ensure_ascii=False))
+        torch.save({"model": state, "iteration": 1, "optimizer": None}, folder / "checkpoint.pth")
+        states[language] = state
+    return states
+
+
 # ------------------------------------------------------------------------- VoiceFixer
 
 # The mel keeps its 128 bands (the UNet's shape depends on it); everything else shrinks.
@@ -144,20 +220,23 @@ def save_voicefixer(
     Returns (restorer state, vocoder state as saved, with weight_g / weight_v).
     """
     from speechmesh.services.conversion.restoration.voicefixer.restorer import (
-        Restorer,
-        RestorerSizes,
+        MelRestorer,
+        MelRestorerSizes,
     )
-    from speechmesh.services.conversion.restoration.voicefixer.vocoder import Vocoder, VocoderSizes
+    from speechmesh.services.conversion.restoration.voicefixer.vocoder import (
+        MelVocoder,
+        MelVocoderSizes,
+    )
 
     generator = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
-    restorer = Restorer(RestorerSizes(**(restorer_sizes or TINY_RESTORER)))
+    restorer = MelRestorer(MelRestorerSizes(**(restorer_sizes or TINY_RESTORER)))
     state = {k: v.clone() for k, v in restorer.state_dict().items()}
     for key, value in state.items():
         if value.is_floating_point() and "running_var" not in key:
             state[key] = torch.randn(value.shape, generator=generator) * 0.2
     state["mel.fb"] = torch.rand(state["mel.fb"].shape, generator=generator) * 0.1
-    vocoder = Vocoder(VocoderSizes(**TINY_VOCODER))
+    vocoder = MelVocoder(MelVocoderSizes(**TINY_VOCODER))
     vocoder_state = {
         k: torch.randn(v.shape, generator=generator) * 0.2 for k, v in vocoder.state_dict().items()
     }

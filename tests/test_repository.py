@@ -37,13 +37,14 @@ def test_repository_check(command):
 
 
 # Which modules of other service packages each layer may import (prefixes). The
-# gateway and the command line speak to services over gRPC only; the runtime is beneath
-# every service. STT finds speech with the VAD package's public segmentation and serves
-# the VAD service beside its own.
+# gateway and the command line speak to services over gRPC only; the runtime and the
+# shared networks (speechmesh/nn) are beneath every service. STT finds speech with the
+# VAD package's public segmentation and serves the VAD service beside its own.
 ALLOWED_SERVICE_IMPORTS = {
     "gateway": set(),
     "speechmesh/cli": set(),
     "speechmesh/runtime": set(),
+    "speechmesh/nn": set(),
     "services/stt": {"speechmesh.services.vad.segmentation", "speechmesh.services.vad.service"},
 }
 # IndexTTS-2 is a service of one family with a contract of its own (IndexTTS/Synthesize).

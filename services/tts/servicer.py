@@ -1,7 +1,7 @@
 """speechmesh.tts.v1.TextToSpeech: protobuf ↔ domain, validation, and the four RPCs.
 
 Every RPC goes the same way: the text is split into pieces (speechmesh/runtime/text.py, or
-the family's own cut: TtsEngine.pieces; Synthesize and SynthesizeSpectrogram keep it
+the family's own cut: Synthesizer.pieces; Synthesize and SynthesizeSpectrogram keep it
 whole for a family that asks so),
 the pieces run through the model in order with one piece of look-ahead
 (pipeline.py), and their audio is resampled and encoded piece by piece (output.py).
@@ -37,7 +37,7 @@ from speechmesh.services.tts.engine import (
     SpectrogramSynthesis,
     SynthesisJob,
     SynthesisParams,
-    TtsEngine,
+    Synthesizer,
 )
 from speechmesh.services.tts.output import AudioOut, output_spec
 from speechmesh.services.tts.pipeline import each, in_order
@@ -102,7 +102,7 @@ def synthesis_params(
     )
 
 
-def prepare(engine: TtsEngine, params: SynthesisParams, field: str) -> Any:
+def prepare(engine: Synthesizer, params: SynthesisParams, field: str) -> Any:
     """The engine's settings; its field names put under the request's options field."""
     try:
         return engine.prepare(params)
@@ -134,7 +134,7 @@ def check_no_control_characters(text: str, field: str) -> None:
             )
 
 
-def unary_pieces(text: str, engine: TtsEngine, settings: Any) -> list[Piece]:
+def unary_pieces(text: str, engine: Synthesizer, settings: Any) -> list[Piece]:
     """The pieces of a unary request: its sentences, or the whole text (stripped) as one
     piece for a family that reads a request as one sequence."""
     if engine.whole_text_unary:
@@ -156,7 +156,7 @@ class Synthesis:
     ) -> None:
         self.started = time.perf_counter()
         self.model = model
-        self.engine: TtsEngine = model.engine  # type: ignore[assignment]
+        self.engine: Synthesizer = model.engine  # type: ignore[assignment]
         self.settings = prepare(self.engine, params, field)
         self.out = AudioOut(spec, self.engine.sample_rate_hz)
         self.spans = 0
@@ -321,7 +321,7 @@ class TextToSpeechServicer(tts_pb2_grpc.TextToSpeechServicer):
         rid = request_id(request.request_id)
         check_text(request.text, "text", self._limits.max_text_chars)
         model = self._spectrogram_model(request.model)
-        engine: TtsEngine = model.engine  # type: ignore[assignment]
+        engine: Synthesizer = model.engine  # type: ignore[assignment]
         params = synthesis_params(request.options, "options", self._limits)
         settings = prepare(engine, params, "options")
         pieces = unary_pieces(request.text, engine, settings)

@@ -1,5 +1,5 @@
 """speechmesh.tts.v1.Vocoder: mel spectrograms to audio, for families that vocode
-separately, through any hosted VocoderEngine.
+separately, through any hosted Vocoder.
 
 A model that cannot vocode (any synthesizer that makes audio itself, such as Piper)
 is INVALID_ARGUMENT on the `model` field, naming the vocoders the server has; a
@@ -21,7 +21,7 @@ from speechmesh.runtime.pool import HostedModel, ModelPool
 from speechmesh.runtime.requests import request_id
 from speechmesh.runtime.service import Context
 from speechmesh.runtime.streams import config_first
-from speechmesh.services.tts.engine import VOCODER, VocoderEngine
+from speechmesh.services.tts.engine import VOCODER, Vocoder
 from speechmesh.services.tts.output import AudioOut, output_spec
 from speechmesh.services.tts.tensors import mel_from_tensor
 from speechmesh.services.tts.vocoding import MelStream, Window
@@ -33,13 +33,13 @@ class VocoderServicer(tts_pb2_grpc.VocoderServicer):
         self._pool = pool
         self._limits = limits
 
-    def _vocoder(self, model_id: str) -> tuple[HostedModel, VocoderEngine]:
-        vocoders = [m for m in self._pool.models if isinstance(m.engine, VocoderEngine)]
+    def _vocoder(self, model_id: str) -> tuple[HostedModel, Vocoder]:
+        vocoders = [m for m in self._pool.models if isinstance(m.engine, Vocoder)]
         names = ", ".join(m.id for m in vocoders) or "none"
         if not model_id and not vocoders:
             raise NotFound("this server hosts no vocoder model")
         hosted = {m.id: m for m in self._pool.models}
-        if model_id in hosted and not isinstance(hosted[model_id].engine, VocoderEngine):
+        if model_id in hosted and not isinstance(hosted[model_id].engine, Vocoder):
             raise InvalidArgument(
                 "model",
                 f"model {model_id!r} ({hosted[model_id].config.family}) does not vocode "
@@ -48,7 +48,7 @@ class VocoderServicer(tts_pb2_grpc.VocoderServicer):
         model = self._pool.get(model_id, VOCODER)
         return model, model.engine  # type: ignore[return-value]
 
-    def _check_frames(self, engine: VocoderEngine, frames: int, limit: float, name: str) -> None:
+    def _check_frames(self, engine: Vocoder, frames: int, limit: float, name: str) -> None:
         seconds = frames * engine.samples_per_frame / engine.sample_rate_hz
         if seconds > limit:
             raise LimitExceeded(name, limit, round(seconds, 1), "s")

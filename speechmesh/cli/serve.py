@@ -50,6 +50,10 @@ def _announce(servers: list[MeshServer]) -> None:
             f"speechmesh {server.spec.name} listening on {server.host}:{server.port} ({models})",
             flush=True,
         )
+        if server.front_end is not None:
+            print(
+                f"speechmesh {server.spec.name} also serves {server.front_end.address}", flush=True
+            )
 
 
 def _run(services: list[str], config: MeshConfig, port: int | None) -> None:

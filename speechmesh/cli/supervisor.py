@@ -3,8 +3,10 @@
 Each service runs as its own `speechmesh serve NAME` process, as it would in its own
 pod: a crash or a leak in one model family never takes the others down. The
 supervisor relays the children's output, waits until every one is SERVING, prints
-where the mesh answers, restarts a child that dies (with a growing pause), and on
-Ctrl-C or SIGTERM drains all of them and exits. Children run in their own sessions (the
+where the mesh answers, and restarts a child that dies: with a pause that doubles
+while it keeps crashing and starts afresh once it has run healthy for a while. On
+Ctrl-C or SIGTERM the gateway drains and stops first (its calls in flight still reach
+the backends), then the backends drain, and it exits. Children run in their own sessions (the
 terminal's Ctrl-C reaches the supervisor alone) and die with it, even when it is killed.
 """
 
@@ -30,8 +32,17 @@ from speechmesh.runtime.config import MeshConfig
 SUPERVISOR_PID_ENV = "SPEECHMESH_SUPERVISOR_PID"
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
 LISTENING = re.compile(r"speechmesh (\w+) listening on ([\d.]+:\d+) \((.*)\)")
+ALSO_SERVES = re.compile(r"speechmesh (\w+) also serves (\S+)")
 READY_TIMEOUT_S = 600.0
 MAX_BACKOFF_S = 30.0
+STABLE_RUN_S = 60.0
+"""A child that ran this long before it died was healthy: its back-off starts afresh."""
+
+
+def restart_pause(failures: int) -> float:
+    """Seconds from a child's start before it may start again, after `failures` crashes
+    in a row: 1, 2, 4, ... up to MAX_BACKOFF_S."""
+    return min(2.0**failures, MAX_BACKOFF_S)
 
 
 @dataclass
@@ -41,13 +52,17 @@ class Child:
     process: subprocess.Popen[str] | None = None
     address: str | None = None
     models: str = ""
+    front_end: str | None = None
     restarts: int = 0
+    failures: int = 0
+    """Crashes in a row since the child last ran healthy (it sets the restart pause)."""
     started_at: float = 0.0
+    exited_at: float | None = None
     listening: threading.Event = field(default_factory=threading.Event)
 
     def start(self) -> None:
         self.listening.clear()
-        self.started_at = time.monotonic()
+        self.started_at, self.exited_at = time.monotonic(), None
         self.process = subprocess.Popen(
             self.command,
             stdout=subprocess.PIPE,
@@ -68,11 +83,23 @@ class Child:
             if match:
                 self.address, self.models = match.group(2), match.group(3)
                 self.listening.set()
+            also = ALSO_SERVES.search(line)
+            if also:
+                self.front_end = also.group(2)
             sys.stdout.write(line)
             sys.stdout.flush()
 
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
+
+    def restart_due(self, now: float, stable_run_s: float) -> bool:
+        """Whether a dead child may start again now. The first time it is seen dead, a
+        run of at least `stable_run_s` forgives the crashes before it."""
+        if self.exited_at is None:
+            self.exited_at = now
+            if now - self.started_at >= stable_run_s:
+                self.failures = 0
+        return now - self.started_at >= restart_pause(self.failures)
 
 
 def die_with_supervisor() -> None:
@@ -112,9 +139,15 @@ def serving(address: str) -> bool:
 
 class Supervisor:
     def __init__(
-        self, services: list[str], config: MeshConfig, config_path: Path | None, log_level: str
+        self,
+        services: list[str],
+        config: MeshConfig,
+        config_path: Path | None,
+        log_level: str,
+        stable_run_s: float = STABLE_RUN_S,
     ) -> None:
         self.config = config
+        self.stable_run_s = stable_run_s
         # Backends first, the gateway last: it is ready as soon as they are.
         ordered = sorted(services, key=lambda name: name == "gateway")
         self.children = [
@@ -164,6 +197,8 @@ class Supervisor:
         gateway = next((c for c in self.children if c.name == "gateway"), None)
         if gateway is not None:
             print(f"speechmesh mesh ready: gateway on {gateway.address}", flush=True)
+            if gateway.front_end:
+                print(f"  {'http':<10} {gateway.front_end}  (OpenAI-compatible)", flush=True)
         for child in self.children:
             if child.name != "gateway":
                 print(f"  {child.name:<10} {child.address}  {child.models}", flush=True)
@@ -171,13 +206,11 @@ class Supervisor:
     def _watch(self) -> None:
         while not self._stop.wait(0.5):
             for child in self.children:
-                if child.alive():
+                if child.alive() or not child.restart_due(time.monotonic(), self.stable_run_s):
                     continue
                 code = child.process.returncode if child.process else None
-                pause = min(2.0**child.restarts, MAX_BACKOFF_S)
-                if time.monotonic() - child.started_at < pause:
-                    continue
                 child.restarts += 1
+                child.failures += 1
                 print(
                     f"speechmesh: {child.name} exited ({code}); restart #{child.restarts}",
                     file=sys.stderr,
@@ -186,13 +219,21 @@ class Supervisor:
                 child.start()
 
     def _shutdown(self) -> None:
-        # The gateway first, so no new calls reach backends that are draining.
-        for child in reversed(self.children):
+        # The gateway first: it drains its calls in flight, which still reach backends
+        # that serve as usual; only once it has stopped do the backends drain.
+        gateways = [c for c in self.children if c.name == "gateway"]
+        backends = [c for c in self.children if c.name != "gateway"]
+        for group in (gateways, backends):
+            self._stop_all(group)
+
+    def _stop_all(self, children: list[Child]) -> None:
+        """SIGTERM to each (a drain), then waits; kills what outlives the grace period."""
+        for child in children:
             if child.alive():
                 assert child.process is not None
                 child.process.send_signal(signal.SIGTERM)
         deadline = time.monotonic() + self.config.drain_grace_s + 10
-        for child in self.children:
+        for child in children:
             if child.process is None:
                 continue
             with contextlib.suppress(subprocess.TimeoutExpired):
@@ -200,3 +241,8 @@ class Supervisor:
             if child.process.poll() is None:
                 child.process.kill()
                 child.process.wait()
+            print(
+                f"speechmesh: {child.name} stopped ({child.process.returncode})",
+                file=sys.stderr,
+                flush=True,
+            )

@@ -28,6 +28,7 @@ import soundfile as sf
 import soxr
 
 from speechmesh.audio.v1 import audio_pb2
+from speechmesh.runtime import admission
 from speechmesh.runtime.errors import InvalidArgument, LimitExceeded, SpeechmeshError
 
 Samples = npt.NDArray[np.float32]
@@ -458,11 +459,24 @@ def decode(
 async def decode_request_audio(
     audio: audio_pb2.Audio, field: str, max_duration_s: float | None
 ) -> DecodedAudio:
-    """A request's whole Audio, decoded off the event loop; errors name f"{field}.*"."""
+    """A request's whole Audio, decoded off the event loop; errors name f"{field}.*".
+
+    The call holds the decoded audio until it ends (`admission.hold`): raw audio is
+    charged before it is decoded, since its length is known; other encodings once
+    decoded, max_duration_s bounding what one decode can make."""
     spec = AudioSpec.from_proto(audio.format, f"{field}.format")
-    return await asyncio.to_thread(
+    known_s = 0.0
+    if spec.is_raw and audio.data and spec.sample_rate_hz:
+        known_s = len(audio.data) / _raw_layout(spec).frame_bytes / spec.sample_rate_hz
+        if max_duration_s is None or known_s <= max_duration_s:
+            admission.hold(known_s)
+        # (longer: decode refuses it by max_audio_seconds, the limit the client hit)
+    decoded = await asyncio.to_thread(
         decode, audio.data, spec, f"{field}.data", max_duration_s=max_duration_s
     )
+    if not spec.is_raw:
+        admission.hold(decoded.duration_s)
+    return decoded
 
 
 def _decode_container(

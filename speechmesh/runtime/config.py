@@ -83,6 +83,11 @@ class LimitsConfig(_Strict):
     """Longest audio accepted in one unary request."""
     max_stream_seconds: float = Field(default=4 * 3600.0, gt=0)
     """Longest audio accepted over one stream."""
+    max_held_audio_seconds: float = Field(default=4 * 3600.0, gt=0)
+    """Most audio one server process holds at once over all its calls (decoded unary
+    requests, stream_held_audio_seconds per request stream); past it, RESOURCE_EXHAUSTED."""
+    stream_held_audio_seconds: float = Field(default=5.0, ge=0)
+    """What each open request stream counts against max_held_audio_seconds."""
     max_text_chars: int = Field(default=20_000, ge=1)
     stream_idle_timeout_s: float = Field(default=60.0, gt=0)
     """A stream whose client sends nothing for this long is ended (DEADLINE_EXCEEDED)."""
@@ -140,6 +145,22 @@ class BackendTlsConfig(_Strict):
     """The name to check the backends' certificates against, when not their host."""
 
 
+class HttpConfig(_Strict):
+    """The gateway's OpenAI-compatible HTTP listener (docs/http.md): the same calls as
+    gRPC, the same keys and limits; request bodies are capped at limits.max_message_bytes."""
+
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+    timeout_s: float = Field(default=300.0, gt=0)
+    """The deadline of the gRPC call behind each HTTP request (504 when it passes)."""
+    model_aliases: dict[str, str] = {}
+    """Names clients may use for a mesh model (OpenAI's "tts-1", "whisper-1", ...)."""
+    cors_origins: list[str] = []
+    """Web origins whose pages may call the routes ("https://app.example.com", or "*");
+    empty: no cross-origin calls."""
+
+
 class GatewayConfig(_Strict):
     """The front door: its backends, how often it looks at them, and named graphs."""
 
@@ -158,6 +179,7 @@ class GatewayConfig(_Strict):
     backends authorise every caller themselves; the gateway's key still serves its probes."""
     backend_tls: BackendTlsConfig | None = None
     """Reach the backends over TLS; unset: plaintext."""
+    http: HttpConfig = HttpConfig()
 
 
 class MeshConfig(_Strict):

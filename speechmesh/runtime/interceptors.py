@@ -1,5 +1,6 @@
 """Cross-cutting call handling in one place: request id, tracing, metrics, auth, drain,
-stream limits, and the mapping of domain errors to gRPC statuses.
+stream limits, the audio budget (admission.py), and the mapping of domain errors to
+gRPC statuses.
 
 One server interceptor wraps every handler (unary or streaming, either side) in the
 same async context manager, so each concern is written once for all four call kinds.
@@ -22,6 +23,7 @@ from grpc_status import rpc_status
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 
+from speechmesh.runtime import admission
 from speechmesh.runtime.auth import ApiKeyVerifier
 from speechmesh.runtime.config import LimitsConfig
 from speechmesh.runtime.errors import (
@@ -73,12 +75,23 @@ class CallGuard(grpc.aio.ServerInterceptor):  # type: ignore[misc]
     """The mesh's one server interceptor."""
 
     def __init__(
-        self, limits: LimitsConfig, drain: DrainState, verifier: ApiKeyVerifier | None
+        self,
+        limits: LimitsConfig,
+        drain: DrainState,
+        verifier: ApiKeyVerifier | None,
+        stream_held_s: float | None = None,
     ) -> None:
+        """`stream_held_s`: what a request stream counts against the audio budget
+        (None: limits.stream_held_audio_seconds; 0 where streams hold no audio, as
+        in the gateway's byte proxy)."""
         self._limits = limits
         self._drain = drain
         self._verifier = verifier
         self._streams = 0
+        self.budget = admission.AudioBudget(limits.max_held_audio_seconds)
+        self._stream_held_s = (
+            limits.stream_held_audio_seconds if stream_held_s is None else stream_held_s
+        )
 
     async def intercept_service(
         self,
@@ -91,9 +104,10 @@ class CallGuard(grpc.aio.ServerInterceptor):  # type: ignore[misc]
             return handler
         metadata = {k: v for k, v in details.invocation_metadata or () if isinstance(v, str)}
         streaming = bool(handler.request_streaming or handler.response_streaming)
+        held_s = self._stream_held_s if handler.request_streaming else 0.0
 
         def around(context: Context) -> AbstractAsyncContextManager[None]:
-            return self._around(method, metadata, streaming, context)
+            return self._around(method, metadata, streaming, held_s, context)
 
         return _wrap(handler, around, self._check_reply)
 
@@ -115,7 +129,12 @@ class CallGuard(grpc.aio.ServerInterceptor):  # type: ignore[misc]
 
     @asynccontextmanager
     async def _around(
-        self, method: str, metadata: dict[str, str], streaming: bool, context: Context
+        self,
+        method: str,
+        metadata: dict[str, str],
+        streaming: bool,
+        held_s: float,
+        context: Context,
     ) -> AsyncIterator[None]:
         bind_request_id(metadata.get(REQUEST_ID_METADATA))
         started = time.perf_counter()
@@ -136,6 +155,7 @@ class CallGuard(grpc.aio.ServerInterceptor):  # type: ignore[misc]
                     self._admit_stream()
                     counted_stream = True
                     ACTIVE_STREAMS.labels(method).inc()
+                finish.enter_context(admission.holding(self.budget, held_s))
                 yield
                 context.set_trailing_metadata(((REQUEST_ID_METADATA, request_id()),))
             except SpeechmeshError as error:

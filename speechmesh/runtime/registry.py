@@ -33,11 +33,15 @@ FAMILIES: dict[str, Family] = {
     "piper": Family("speechmesh.services.tts.piper:Piper", "tts,piper"),
     "kittentts": Family("speechmesh.services.tts.kittentts:KittenTts", "tts,piper"),
     "harmonyspeech-synthesizer": Family(
-        "speechmesh.services.tts.harmonyspeech.engine:Synthesizer", "tts,harmonyspeech"
+        "speechmesh.services.tts.harmonyspeech.engine:HarmonySynthesizer", "tts,harmonyspeech"
     ),
     "harmonyspeech-vocoder": Family(
-        "speechmesh.services.tts.harmonyspeech.engine:Vocoder", "tts,harmonyspeech"
+        "speechmesh.services.tts.harmonyspeech.engine:HarmonyVocoder", "tts,harmonyspeech"
     ),
+    "openvoice-v1-base": Family(
+        "speechmesh.services.tts.openvoice.engine:OpenVoiceV1Base", "tts,openvoice"
+    ),
+    "melotts": Family("speechmesh.services.tts.melotts.engine:MeloTts", "tts,melotts"),
     "indextts2": Family("speechmesh.services.indextts.engine:IndexTTSEngine", "indextts"),
     "ge2e-resemblyzer": Family(
         "speechmesh.services.conversion.encoder.ge2e.engine:ResemblyzerEncoder", "conversion"

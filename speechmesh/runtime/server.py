@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import shutil
 import signal
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -24,11 +26,22 @@ from speechmesh.runtime.config import ConfigError, MeshConfig, TlsConfig
 from speechmesh.runtime.interceptors import CallGuard, DrainState
 from speechmesh.runtime.pool import ModelPool, ModelsServicer
 from speechmesh.runtime.ports import port_holder
+from speechmesh.runtime.service import FrontEnd
 from speechmesh.runtime.telemetry import setup_telemetry
 
 log = logging.getLogger(__name__)
 HEALTH_SERVICE = "grpc.health.v1.Health"
 MODELS_SERVICE = models_pb2.DESCRIPTOR.services_by_name["Models"].full_name
+# What a front end's channel to its own server authenticates with: a Unix socket in a
+# directory only this process's user can enter (gRPC's local credentials).
+LOCAL_CREDENTIALS = grpc.LocalConnectionType.UDS
+
+
+def local_channel(target: str) -> grpc.aio.Channel:
+    """A channel to a server's local socket (the target a front end is given)."""
+    credentials = grpc.local_channel_credentials(LOCAL_CREDENTIALS)
+    options = [("grpc.max_receive_message_length", -1), ("grpc.max_send_message_length", -1)]
+    return grpc.aio.secure_channel(target, credentials, options=options)
 
 
 def tls_credentials(tls: TlsConfig) -> grpc.ServerCredentials:
@@ -65,8 +78,10 @@ class MeshServer:
         if config.auth.enabled:
             verifier = ApiKeyVerifier(load_key_digests(config.auth))
         limit = config.limits.max_message_bytes
+        # A server without models (the gateway) relays streams as bytes: they hold no audio.
+        stream_held_s = None if self.spec.hosts_models else 0.0
         self.server = grpc.aio.server(
-            interceptors=[CallGuard(config.limits, self.drain, verifier)],
+            interceptors=[CallGuard(config.limits, self.drain, verifier, stream_held_s)],
             options=[
                 ("grpc.max_receive_message_length", limit),
                 ("grpc.max_send_message_length", limit),
@@ -82,6 +97,8 @@ class MeshServer:
         self.pool = ModelPool(
             service_config.models, self.health, self.spec.grpc_services, self.spec.name
         )
+        self.front_end: FrontEnd | None = None
+        self._local_dir: str | None = None
 
     async def start(self) -> int:
         """Binds, starts serving (models NOT_SERVING until loaded) and returns the port."""
@@ -102,10 +119,22 @@ class MeshServer:
             holder = port_holder(self.requested_port) if self.requested_port else None
             reason = f"in use by {holder}" if holder else "in use?"
             raise OSError(f"cannot listen on {address} ({reason})") from error
+        start_front_end = self.spec.front_end(self.config) if self.spec.front_end else None
+        local_target = self._bind_local() if start_front_end else None
         await self.server.start()
         await self.pool.start()
         log.info("%s listening on %s:%d", self.spec.name, self.host, self.port)
+        if start_front_end is not None and local_target is not None:
+            self.front_end = await start_front_end(local_target)
         return self.port
+
+    def _bind_local(self) -> str:
+        """A Unix socket for the front end: the same server, interceptors and keys as the
+        public port, whatever TLS that port asks of remote clients."""
+        self._local_dir = tempfile.mkdtemp(prefix=f"speechmesh-{self.spec.name}-")
+        target = f"unix:{self._local_dir}/grpc.sock"
+        self.server.add_secure_port(target, grpc.local_server_credentials(LOCAL_CREDENTIALS))
+        return target
 
     async def drain_and_stop(self) -> None:
         """Health NOT_SERVING, refuse new calls, let in-flight calls finish, then stop."""
@@ -121,7 +150,9 @@ class MeshServer:
         self.drain.draining = True
         self.pool.mark_draining()
         await self.health.enter_graceful_shutdown()
-        finished = await self.drain.wait_idle(grace)
+        # The front end stops taking requests; those in flight are gRPC calls in flight.
+        stopping = [self.front_end.stop(grace)] if self.front_end is not None else []
+        finished, *_ = await asyncio.gather(self.drain.wait_idle(grace), *stopping)
         if not finished:
             log.warning(
                 "%s: %d calls still running after the grace period; cancelling them",
@@ -130,6 +161,8 @@ class MeshServer:
             )
         await self.server.stop(grace=0 if not finished else 1.0)
         await self.pool.close()
+        if self._local_dir is not None:
+            shutil.rmtree(self._local_dir, ignore_errors=True)
 
 
 async def run_servers(

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import TYPE_CHECKING, Any, Protocol, TypeAlias
 
 import grpc
 
@@ -15,6 +15,22 @@ if TYPE_CHECKING:
 
 # A grpc.aio.ServicerContext; grpc ships no type stubs, so it is Any to the type checker.
 Context: TypeAlias = Any
+
+
+class FrontEnd(Protocol):
+    """Another protocol served in front of a server's own gRPC services (the gateway's
+    HTTP): a client of the server over its local socket, started after the server and
+    stopped at its drain."""
+
+    address: str
+    """Where it listens, as printed at start ("http://127.0.0.1:8000")."""
+
+    async def stop(self, grace_s: float) -> None:
+        """Stops accepting, lets requests in flight finish within grace_s, then closes."""
+
+
+# Starts a front end, given the target of the server's local gRPC socket.
+StartFrontEnd = Callable[[str], Awaitable[FrontEnd]]
 
 
 @dataclass(frozen=True)
@@ -29,3 +45,6 @@ class ServiceSpec:
     hosts_models: bool = True
     """False for the gateway: it answers Models/ListModels for the mesh and sets the
     server's health from its backends."""
+    front_end: Callable[[MeshConfig], StartFrontEnd | None] | None = None
+    """The front end a config asks for (the gateway's HTTP), None when it asks for none;
+    the server starts it after its gRPC port."""

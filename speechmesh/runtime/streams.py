@@ -5,15 +5,28 @@ every later message carries payload (any other case); the client half-closes to 
 Violations are INVALID_ARGUMENT naming where they happened; a client that sends
 nothing for `idle_timeout_s` gets DEADLINE_EXCEEDED, so a forgotten stream never holds
 a slot forever; a stream longer than `max_stream_seconds` is RESOURCE_EXHAUSTED.
+
+The runners of audio-in streams share their input side: `StreamInput` decodes the
+incoming bytes (big chunks off the event loop) and counts what arrived.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterable, AsyncIterator
-from typing import Any
+from collections.abc import AsyncIterable, AsyncIterator, Callable
+from typing import Any, TypeVar
 
+import numpy as np
+
+from speechmesh.runtime.audio import AudioSpec, StreamDecoder
 from speechmesh.runtime.errors import IdleTimeout, InvalidArgument, LimitExceeded
+
+T = TypeVar("T")
+
+# Chunks of at least this many bytes are decoded on a worker thread: a live stream's
+# small chunk costs less to decode than the thread hop, while a whole file fed at once
+# (Detect, Restore) would hold the event loop for as long as its resampling takes.
+OFFLOAD_BYTES = 32 * 1024
 
 ONEOF = "request"
 CONFIG = "config"
@@ -70,3 +83,37 @@ async def _payload(iterator: AsyncIterator[Any], idle_timeout_s: float) -> Async
         if kind is None:
             raise InvalidArgument(f"requests[{index}]", "the message carries nothing")
         yield message
+
+
+async def off_loop_if_large(size_bytes: int, work: Callable[..., T], *args: Any) -> T:
+    """`work(*args)`, on a worker thread when it handles OFFLOAD_BYTES or more."""
+    if size_bytes >= OFFLOAD_BYTES:
+        return await asyncio.to_thread(work, *args)
+    return work(*args)
+
+
+class StreamInput:
+    """The input side of a stream's runner: bytes in any streamable encoding become
+    samples at the model's rate, and the samples that arrived are counted at the
+    input's own rate (for the budget and for `processed_samples`)."""
+
+    def __init__(self, spec: AudioSpec, model_rate_hz: int) -> None:
+        self._decoder = StreamDecoder(spec, target_rate_hz=model_rate_hz)
+
+    @property
+    def samples_in(self) -> int:
+        """Samples per channel received, at the input's rate."""
+        return self._decoder.samples_in
+
+    @property
+    def input_rate_hz(self) -> int | None:
+        """The input's rate; None for WAV until its header has arrived."""
+        return self._decoder.input_rate_hz
+
+    async def _decoded(self, data: bytes) -> np.ndarray:
+        """The model-rate samples these bytes completed; possibly none."""
+        return await off_loop_if_large(len(data), self._decoder.feed, data)
+
+    def _decoded_tail(self) -> np.ndarray:
+        """What the decoder still holds (the resampler's tail) at the end of input."""
+        return self._decoder.flush()

@@ -23,6 +23,13 @@ LATENCY = Histogram(
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 120),
 )
 ACTIVE_STREAMS = Gauge("speechmesh_active_streams", "Streaming RPCs in progress", ["method"])
+HELD_AUDIO = Gauge(
+    "speechmesh_held_audio_seconds",
+    "Audio held by the calls in flight (decoded requests, open request streams)",
+)
+HELD_AUDIO_PEAK = Gauge(
+    "speechmesh_held_audio_peak_seconds", "The most audio held at once since the start"
+)
 QUEUE_DEPTH = Gauge("speechmesh_batch_queue_depth", "Items waiting for a batch", ["model"])
 BATCH_SIZE = Histogram(
     "speechmesh_batch_size",

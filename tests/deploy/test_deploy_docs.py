@@ -263,7 +263,12 @@ def test_the_key_file_it_writes_is_what_the_gateway_accepts(walkthrough):
 
 def test_the_overlays_it_writes_render_and_validate(walkthrough):
     overlays = {Path(path).parent for path in written_files()}
-    assert {o.name for o in overlays} == {"production", "production-gpu", "shared-weights"}
+    assert {o.name for o in overlays} == {
+        "production",
+        "production-gpu",
+        "production-http",
+        "shared-weights",
+    }
     for overlay in overlays:
         for manifest in render(walkthrough.work / overlay):
             for version in ("1.30.0", "1.37.0"):

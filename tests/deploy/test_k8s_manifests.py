@@ -7,6 +7,7 @@ from pathlib import Path
 
 import kubernetes_validate
 import pytest
+import yaml
 from deploy_support import (
     CONFIG_MOUNT,
     K8S,
@@ -38,7 +39,8 @@ pytestmark = pytest.mark.xdist_group("k8s-manifests")
 
 @pytest.fixture(scope="module")
 def rendered(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[Manifest]]:
-    """Every overlay, and the nvidia overlay with the queue-depth autoscaling component."""
+    """Every overlay, the nvidia overlay with the queue-depth autoscaling component, and the
+    cpu overlay with the HTTP component."""
     manifests = {name: render(K8S / "overlays" / name) for name in OVERLAYS}
     k8s = copy_k8s(tmp_path_factory.mktemp("queue"))
     overlay = k8s / "overlays" / "queue"
@@ -47,6 +49,12 @@ def rendered(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[Manifes
         "resources: [../nvidia]\ncomponents: [../../components/queue-autoscaling]\n"
     )
     manifests["nvidia+queue-autoscaling"] = render(overlay)
+    overlay = k8s / "overlays" / "http"
+    overlay.mkdir()
+    (overlay / "kustomization.yaml").write_text(
+        "resources: [../cpu]\ncomponents: [../../components/http]\n"
+    )
+    manifests["cpu+http"] = render(overlay)
     return manifests
 
 
@@ -309,3 +317,26 @@ def test_queue_depth_autoscaling_adds_the_custom_metric_to_each_backend(rendered
             continue
         assert [p["metric"]["name"] for p in pods] == ["speechmesh_batch_queue_depth"], name
         assert pods[0]["target"]["type"] == "AverageValue"
+
+
+def test_http_is_off_in_the_overlays_and_the_component_turns_it_on(rendered):
+    for overlay_name in OVERLAYS:
+        assert not mesh_configs(rendered[overlay_name])["gateway.yaml"].gateway.http.enabled
+    manifests = rendered["cpu+http"]
+    http = mesh_configs(manifests)["gateway.yaml"].gateway.http
+    assert http.enabled and http.host == "0.0.0.0"
+    container = main_container(of_kind(manifests, "Deployment")["gateway"])
+    assert {"name": "http", "containerPort": http.port, "protocol": "TCP"} in container["ports"]
+    service_ports = of_kind(manifests, "Service")["gateway"]["spec"]["ports"]
+    assert {"name": "http", "port": http.port, "targetPort": "http", "protocol": "TCP"} in (
+        service_ports
+    )
+    policy = of_kind(manifests, "NetworkPolicy")["gateway"]
+    assert {"port": http.port, "protocol": "TCP"} in policy["spec"]["ingress"][0]["ports"]
+
+
+def test_the_http_components_gateway_config_is_the_base_one_with_http_on():
+    base = yaml.safe_load((K8S / "base" / "config" / "gateway.yaml").read_text())
+    component = yaml.safe_load((K8S / "components" / "http" / "gateway.yaml").read_text())
+    assert component["gateway"].pop("http")["enabled"] is True
+    assert component == base

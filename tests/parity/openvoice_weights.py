@@ -1,4 +1,5 @@
-"""Random OpenVoice converter weights rebuilt from a seed and a list of keys and shapes.
+"""Random OpenVoice weights (converter, base speakers) rebuilt from a seed and a list of
+keys and shapes.
 
 The tiny converter's reference encoder alone (six 3x3 convolutions up to 128 channels and
 a 128-unit GRU, sizes the reference fixes) is over a megabyte, too much to commit. The
@@ -21,16 +22,16 @@ def random_state(keys: list[tuple[str, list[int]]], seed: int) -> dict[str, torc
     """One float32 tensor per (key, shape), drawn in order from one seeded generator.
 
     Weights are normal with a 0.7/sqrt(fan-in) spread, weight-norm gains uniform in
-    [0.3, 0.9], layer-norm scales near one, every other vector small: random values under
-    which every layer (the flow's zero-initialised output convolutions included) matters
-    and activations stay in range.
+    [0.3, 0.9], layer-norm scales (`layernorm.weight`, `gamma`) near one, every other
+    vector small: random values under which every layer (the flow's zero-initialised
+    output convolutions included) matters and activations stay in range.
     """
     rng = np.random.default_rng(seed)
     state = {}
     for key, shape in keys:
         if key.endswith("weight_g"):
             values = rng.uniform(0.3, 0.9, shape)
-        elif key.endswith("layernorm.weight"):
+        elif key.endswith(("layernorm.weight", ".gamma")):
             values = 1.0 + 0.1 * rng.standard_normal(shape)
         elif len(shape) >= 2:
             values = 0.7 * rng.standard_normal(shape) / math.sqrt(math.prod(shape[1:]))

@@ -75,3 +75,9 @@ def assert_exact(actual: Any, expected: Any, what: str) -> None:
         f"{what}: {mismatch.size} of {actual.size} differ, first at {int(mismatch[0])}: "
         f"{actual.ravel()[mismatch[0]]!r} != {expected.ravel()[mismatch[0]]!r}"
     )
+
+
+def streamed_f32(responses: list[Any]) -> np.ndarray:
+    """The float32 samples of a StreamingSynthesize reply's audio chunks, joined."""
+    data = b"".join(r.chunk.audio.data for r in responses if r.HasField("chunk"))
+    return np.frombuffer(data, "<f4")

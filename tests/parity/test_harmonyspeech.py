@@ -20,7 +20,7 @@ import pytest
 import soundfile
 from support import RunningServer, conversion_config, start_server
 
-from parity.support import ReferenceRun, assert_close, relative_error
+from parity.support import ReferenceRun, assert_close, relative_error, streamed_f32
 from speechmesh.audio.v1 import audio_pb2
 from speechmesh.conversion.v1 import conversion_pb2, conversion_pb2_grpc
 from speechmesh.runtime.text import split_text
@@ -202,7 +202,7 @@ def stream(stub, case: dict) -> tuple[np.ndarray, int]:
         model="harmony-synth", text=case["text"], options=options(case), output_format=F32
     )
     responses = list(stub.StreamingSynthesize(request, timeout=120))
-    audio = np.concatenate([f32(r.chunk.audio.data) for r in responses if r.HasField("chunk")])
+    audio = streamed_f32(responses)
     return audio, responses[-1].summary.num_spans
 
 

@@ -112,6 +112,9 @@ SERVICES = {
             "options.chatterbox.repetition_penalty": (NAN,),
             "options.chatterbox.min_p": (NAN,),
             "options.chatterbox.top_p": (NAN,),
+            "options.openvoice.noise_scale": (NAN,),
+            "options.openvoice.noise_scale_w": (NAN,),
+            "options.openvoice.sdp_ratio": (NAN,),
         },
     ),
     "conversion": (
@@ -154,7 +157,7 @@ SERVICES = {
     ),
 }
 # Options of families that no server here serves are refused as a whole message.
-FOREIGN_FAMILY_OPTIONS = ("options.melo_tts", "options.chatterbox")
+FOREIGN_FAMILY_OPTIONS = ("options.melo_tts", "options.chatterbox", "options.openvoice")
 # The size of the tiny OpenVoice V2 converter's embeddings.
 EMBEDDING_SIZE = 8
 

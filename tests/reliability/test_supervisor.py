@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -143,3 +145,79 @@ def test_ctrl_c_from_a_terminal_drains_a_stream_in_flight(tmp_path):
     finally:
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
+
+
+def test_the_gateway_stops_before_the_backends_drain(tmp_path):
+    """SIGTERM with a stream in flight: the gateway drains it (the VAD still serves) and
+    stops; only then does the VAD get its SIGTERM."""
+    mesh = start_mesh(tmp_path, drain_grace_s=10)
+    process = mesh.process
+    try:
+        chunk = b"\0\0" * 1600  # 100 ms at 16 kHz
+        fmt = audio_pb2.AudioFormat(
+            encoding=audio_pb2.AUDIO_ENCODING_PCM_S16LE, sample_rate_hz=16000
+        )
+
+        def requests():
+            yield vad_pb2.StreamingDetectRequest(config=vad_pb2.StreamingDetectConfig(format=fmt))
+            for index in range(20):
+                if index == 5:
+                    process.send_signal(signal.SIGTERM)
+                yield vad_pb2.StreamingDetectRequest(audio=audio_pb2.AudioChunk(data=chunk))
+                time.sleep(0.1)
+
+        with grpc.insecure_channel(f"127.0.0.1:{mesh.gateway_port}") as channel:
+            responses = list(
+                vad_pb2_grpc.VoiceActivityStub(channel).StreamingDetect(requests(), timeout=60)
+            )
+        assert responses[-1].processed_samples == 20 * 1600
+        assert process.wait(60) == 0
+        lines = process.stdout.read().splitlines()
+        order = [
+            next(i for i, line in enumerate(lines) if needle in line)
+            for needle in ("gateway draining", "gateway stopped", "vad draining", "vad stopped")
+        ]
+        assert order == sorted(order), "\n".join(lines)
+    finally:
+        if process.poll() is None:
+            process.kill()
+        subprocess.run(["pkill", "-9", "-f", f"--config {mesh.config_path}"], check=False)
+
+
+def test_the_restart_pause_grows_while_crashing_and_resets_after_a_healthy_run():
+    """Two children under a real supervisor: one dies at once (1 s, 2 s, 4 s ... between
+    starts), one dies after running past stable_run_s each time (no growth)."""
+    from speechmesh.cli.supervisor import Supervisor, restart_pause
+    from speechmesh.runtime.config import parse_config
+
+    assert [restart_pause(n) for n in (0, 1, 2, 5, 9)] == [1.0, 2.0, 4.0, 30.0, 30.0]
+    supervisor = Supervisor(["vad", "tts"], parse_config(vad_config()), None, "info", 1.0)
+    crashing, stable = supervisor.children
+    exit_after = "import sys, time; time.sleep(float(sys.argv[1])); sys.exit(3)"
+    crashing.command = [sys.executable, "-c", exit_after, "0"]
+    stable.command = [sys.executable, "-c", exit_after, "1.2"]
+    starts: dict[str, list[float]] = {"vad": [], "tts": []}
+    failures: dict[str, list[int]] = {"vad": [], "tts": []}
+    for child in supervisor.children:
+        original = child.start
+
+        def start(child=child, original=original) -> None:
+            starts[child.name].append(time.monotonic())
+            failures[child.name].append(child.failures)
+            original()
+
+        child.start = start
+        child.start()
+    watcher = threading.Thread(target=supervisor._watch)
+    watcher.start()
+    time.sleep(6.0)
+    supervisor._stop.set()
+    watcher.join(5)
+    supervisor._stop_all(supervisor.children)
+    # Starts 1 s, then 2 s apart (the next would come 4 s later).
+    assert failures["vad"] == [0, 1, 2], starts["vad"]
+    crash_gaps = [b - a for a, b in itertools.pairwise(starts["vad"])]
+    assert crash_gaps[0] >= 1.0 and crash_gaps[1] >= 2.0, crash_gaps
+    # Each 1.2 s run forgives the crash before it: without that the pauses would grow
+    # to 2 and 4 s and only two restarts would fit.
+    assert len(failures["tts"]) >= 4 and set(failures["tts"][1:]) == {1}, starts["tts"]

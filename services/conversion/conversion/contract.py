@@ -1,6 +1,6 @@
 """The contract of a tone-colour converter family (VoiceConversion), without torch.
 
-A converter embeds voices with its own encoder, so it is a SpeakerEncoding too.
+A converter embeds voices with its own encoder, so it is a SpeakerEncoder too.
 """
 
 from __future__ import annotations
@@ -11,12 +11,12 @@ from typing import Any
 import numpy as np
 
 from speechmesh.services.conversion.embeddings import Vector
-from speechmesh.services.conversion.encoder.contract import SpeakerEncoding
+from speechmesh.services.conversion.encoder.contract import SpeakerEncoder
 
 CONVERSION_SERVICE = "speechmesh.conversion.v1.VoiceConversion"
 
 
-class VoiceConverter(SpeakerEncoding):
+class ToneConverter(SpeakerEncoder):
     """An engine that converts voices (and embeds them with its own encoder)."""
 
     @property

@@ -13,10 +13,11 @@ from typing import Any
 
 import numpy as np
 
-from speechmesh.runtime.audio import AudioSpec, DecodedAudio, StreamDecoder
+from speechmesh.runtime.audio import AudioSpec, DecodedAudio
 from speechmesh.runtime.errors import InvalidArgument
 from speechmesh.runtime.pool import HostedModel
-from speechmesh.services.conversion.conversion.contract import VoiceConverter
+from speechmesh.runtime.streams import StreamInput
+from speechmesh.services.conversion.conversion.contract import ToneConverter
 from speechmesh.services.conversion.embeddings import Vector
 from speechmesh.services.conversion.encoder.servicer import embed
 
@@ -25,9 +26,9 @@ OVERLAP_S = 0.25
 _EMPTY = np.zeros(0, np.float32)
 
 
-def engine_of(model: HostedModel) -> VoiceConverter:
+def engine_of(model: HostedModel) -> ToneConverter:
     engine = model.engine
-    assert isinstance(engine, VoiceConverter)
+    assert isinstance(engine, ToneConverter)
     return engine
 
 
@@ -53,7 +54,7 @@ async def convert_samples(
     return np.pad(out, (0, len(samples) - len(out))).astype(np.float32)
 
 
-class ConversionRun:
+class ConversionRun(StreamInput):
     """The state of one StreamingConvert call."""
 
     def __init__(
@@ -66,9 +67,9 @@ class ConversionRun:
         noise: Any,
     ) -> None:
         engine = engine_of(model)
+        super().__init__(spec, engine.sample_rate)
         self.rate = engine.sample_rate
         self._model = model
-        self._decoder = StreamDecoder(spec, target_rate_hz=self.rate)
         self._target, self._source = target, source
         self._tau, self._noise = tau, noise
         # Whole frames, so every window's output is converted audio up to its end (at
@@ -80,16 +81,8 @@ class ConversionRun:
         self._held = _EMPTY  # the previous window's last OVERLAP_S, to crossfade
         self._converted_any = False
 
-    @property
-    def samples_in(self) -> int:
-        return self._decoder.samples_in
-
-    @property
-    def input_rate_hz(self) -> int | None:
-        return self._decoder.input_rate_hz
-
     async def feed(self, data: bytes) -> np.ndarray:
-        self._buffer = np.concatenate([self._buffer, self._decoder.feed(data)])
+        self._buffer = np.concatenate([self._buffer, await self._decoded(data)])
         outputs = []
         while len(self._buffer) >= self._window:
             outputs.append(await self._convert(self._buffer[: self._window], final=False))
@@ -97,7 +90,7 @@ class ConversionRun:
         return np.concatenate(outputs) if outputs else _EMPTY
 
     async def finish(self) -> np.ndarray:
-        self._buffer = np.concatenate([self._buffer, self._decoder.flush()])
+        self._buffer = np.concatenate([self._buffer, self._decoded_tail()])
         has_new_audio = len(self._buffer) > (self._overlap if self._converted_any else 0)
         return await self._convert(self._buffer, final=True) if has_new_audio else self._held
 

@@ -17,7 +17,7 @@ from speechmesh.runtime.numbers import number_option
 from speechmesh.runtime.pool import HostedModel, ModelPool
 from speechmesh.runtime.requests import request_id
 from speechmesh.runtime.service import Context
-from speechmesh.runtime.streams import check_stream_seconds, config_first
+from speechmesh.runtime.streams import config_first
 from speechmesh.runtime.telemetry import REAL_TIME_FACTOR
 from speechmesh.services.conversion import embeddings
 from speechmesh.services.conversion.conversion.contract import CONVERSION_SERVICE
@@ -28,6 +28,7 @@ from speechmesh.services.conversion.outputs import (
     check_reply_fits,
     encode_whole,
     output_spec,
+    relay_audio,
     response_format,
 )
 
@@ -136,16 +137,11 @@ class VoiceConversionServicer(conversion_pb2_grpc.VoiceConversionServicer):
         run = ConversionRun(model, spec, target, source, tau, engine_of(model).noise_source(seed))
         out = StreamEncoder(out_spec, run.rate)
         fmt = response_format(out_spec, out.rate)
-        async for message in payload:
-            converted = await run.feed(message.audio.data)
-            check_stream_seconds(run.samples_in, run.input_rate_hz, self._limits.max_stream_seconds)
-            data, first, count = out.push(converted)
-            if count:
-                yield self._chunk(rid, fmt, data, first, count, run)
-        in_rate = run.input_rate_hz or spec.sample_rate_hz
-        total = round(run.samples_in * out.rate / in_rate) if in_rate else 0
-        data, first, count = out.push(await run.finish(), total=total)
-        if count:
+        chunks = (message.audio.data async for message in payload)
+        relayed = relay_audio(
+            run, chunks, out, spec.sample_rate_hz, self._limits.max_stream_seconds
+        )
+        async for data, first, count in relayed:
             yield self._chunk(rid, fmt, data, first, count, run)
         yield conversion_pb2.StreamingConvertResponse(
             request_id=rid, format=fmt, processed_samples=run.samples_in, end_of_stream=True

@@ -26,7 +26,7 @@ def require_speech(
         )
 
 
-class SpeakerEncoding(ABC):
+class SpeakerEncoder(ABC):
     """An engine that embeds voices; `embedding` is set when the model is loaded.
 
     `prepare_embedding` runs off the model's thread (resampling, trimming,

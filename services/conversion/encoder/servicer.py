@@ -14,13 +14,13 @@ from speechmesh.runtime.pool import HostedModel, ModelPool
 from speechmesh.runtime.requests import request_id
 from speechmesh.runtime.service import Context
 from speechmesh.services.conversion import embeddings
-from speechmesh.services.conversion.encoder.contract import ENCODER_SERVICE, SpeakerEncoding
+from speechmesh.services.conversion.encoder.contract import ENCODER_SERVICE, SpeakerEncoder
 
 
 def encoder_model(pool: ModelPool, model_id: str) -> HostedModel:
     """The model that embeds for `model_id`: an encoder, or a converter with its own encoder."""
     named = next((m for m in pool.models if m.id == model_id), None)
-    if named is not None and isinstance(named.engine, SpeakerEncoding):
+    if named is not None and isinstance(named.engine, SpeakerEncoder):
         return pool.get(model_id, named.engine.service)
     return pool.get(model_id, ENCODER_SERVICE)
 
@@ -45,7 +45,7 @@ async def embed(
 ) -> embeddings.Vector:
     """The embedding of a voice from its decoded clips, on `model`'s encoder."""
     engine = model.engine
-    assert isinstance(engine, SpeakerEncoding)
+    assert isinstance(engine, SpeakerEncoder)
     job = await asyncio.to_thread(engine.prepare_embedding, clips, field)
     vector: embeddings.Vector = await model.run(job)
     return vector
@@ -64,7 +64,7 @@ class SpeakerEncoderServicer(conversion_pb2_grpc.SpeakerEncoderServicer):
         clips = await decode_clips(request.clips, "clips", self._limits.max_audio_seconds)
         vector = await embed(model, clips)
         engine = model.engine
-        assert isinstance(engine, SpeakerEncoding)
+        assert isinstance(engine, SpeakerEncoder)
         return conversion_pb2.EmbedResponse(
             request_id=rid,
             model=model.id,

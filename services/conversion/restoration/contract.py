@@ -87,7 +87,7 @@ class SegmentJob:
     params: RestorationParams
 
 
-class RestorationEngine(Engine):
+class Restorer(Engine):
     """A restoration model; subclasses open streams."""
 
     tasks = (models_pb2.TASK_AUDIO_RESTORATION,)
@@ -130,7 +130,7 @@ class RestorationEngine(Engine):
 
 
 def restoration_params(
-    options: conversion_pb2.RestorationOptions, engine: RestorationEngine, field: str
+    options: conversion_pb2.RestorationOptions, engine: Restorer, field: str
 ) -> RestorationParams:
     """The validated options for `engine`; another family's options are INVALID_ARGUMENT."""
     limit = None

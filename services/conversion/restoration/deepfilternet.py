@@ -17,9 +17,9 @@ from speechmesh.runtime import weights
 from speechmesh.runtime.engine import ModelDescription
 from speechmesh.runtime.errors import FailedPrecondition
 from speechmesh.services.conversion.restoration.contract import (
-    RestorationEngine,
     RestorationParams,
     RestorationStream,
+    Restorer,
 )
 from speechmesh.services.conversion.wheels import wheel_file
 
@@ -90,7 +90,7 @@ class DeepFilterNetStream(RestorationStream):
         self._library.df_free(self._state)
 
 
-class DeepFilterNet3(RestorationEngine):
+class DeepFilterNet3(Restorer):
     family = "deepfilternet3"
     hub_patterns = ("*.tar.gz",)
     sample_rate = SAMPLE_RATE

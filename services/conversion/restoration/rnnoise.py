@@ -15,9 +15,9 @@ import numpy as np
 from speechmesh.runtime.engine import ModelDescription
 from speechmesh.runtime.errors import FailedPrecondition
 from speechmesh.services.conversion.restoration.contract import (
-    RestorationEngine,
     RestorationParams,
     RestorationStream,
+    Restorer,
 )
 from speechmesh.services.conversion.wheels import wheel_file
 
@@ -70,7 +70,7 @@ class RnnoiseStream(RestorationStream):
         self._library.rnnoise_destroy(self._state)
 
 
-class Rnnoise(RestorationEngine):
+class Rnnoise(Restorer):
     family = "rnnoise"
     sample_rate = SAMPLE_RATE
 

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from speechmesh.runtime.audio import AudioSpec, StreamDecoder, resample
+from speechmesh.runtime.audio import AudioSpec, resample
 from speechmesh.runtime.pool import HostedModel
+from speechmesh.runtime.streams import StreamInput
 from speechmesh.services.conversion.restoration.contract import (
     BlockJob,
-    RestorationEngine,
     RestorationParams,
     RestorationStream,
+    Restorer,
     SegmentJob,
 )
 
@@ -27,7 +28,7 @@ MAX_JOB_SECONDS = 0.5
 _EMPTY = np.zeros(0, np.float32)
 
 
-class RestorationRun:
+class RestorationRun(StreamInput):
     """The state of one restoration over one piece or stream of audio."""
 
     def __init__(
@@ -38,11 +39,11 @@ class RestorationRun:
         params: RestorationParams,
     ) -> None:
         engine = model.engine
-        assert isinstance(engine, RestorationEngine)
+        assert isinstance(engine, Restorer)
+        super().__init__(spec, engine.sample_rate)
         self.rate = engine.sample_rate
         self._model = model
         self._stream = stream
-        self._decoder = StreamDecoder(spec, target_rate_hz=self.rate)
         self._pending = _EMPTY  # model-rate input not yet a whole block
         self._to_skip = stream.delay
         self._emitted = 0
@@ -52,26 +53,17 @@ class RestorationRun:
             self._mix = 10 ** (-params.attenuation_limit_db / 20)
         self._dry = _EMPTY  # input not yet matched with output, for the attenuation limit
 
-    @property
-    def samples_in(self) -> int:
-        """Samples per channel received, at the input's rate."""
-        return self._decoder.samples_in
-
-    @property
-    def input_rate_hz(self) -> int | None:
-        return self._decoder.input_rate_hz
-
     def close(self) -> None:
         """Frees the model state; safe while the model thread still uses it."""
         self._stream.close()
 
     async def feed(self, data: bytes) -> np.ndarray:
         """Restored samples (model rate) that these bytes completed; possibly none."""
-        return await self._process(self._decoder.feed(data))
+        return await self._process(await self._decoded(data))
 
     async def finish(self) -> np.ndarray:
         """The rest of the output: the model's tail flushed, the total cut to the input's length."""
-        tail = self._decoder.flush()
+        tail = self._decoded_tail()
         expected = self._expected_length()
         flush = self._to_skip + self._stream.delay
         padding = np.zeros(flush + (-(len(self._pending) + len(tail) + flush)) % self._stream.block)
@@ -85,10 +77,10 @@ class RestorationRun:
         return out
 
     def _expected_length(self) -> int:
-        rate = self._decoder.input_rate_hz
+        rate = self.input_rate_hz
         if not rate:
             return 0
-        return round(self._decoder.samples_in * self.rate / rate)
+        return round(self.samples_in * self.rate / rate)
 
     async def _process(self, samples: np.ndarray) -> np.ndarray:
         if self._mix is not None:
@@ -125,7 +117,7 @@ async def restore_in_segments(
     segment to a multiple of 512 samples); the caller cuts or pads the total.
     """
     engine = model.engine
-    assert isinstance(engine, RestorationEngine) and engine.segment_samples
+    assert isinstance(engine, Restorer) and engine.segment_samples
     rate = engine.sample_rate
     wanted = -(-len(samples) * rate // rate_hz)
     audio = resample(np.ascontiguousarray(samples, np.float32), rate_hz, rate)

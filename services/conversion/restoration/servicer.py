@@ -15,19 +15,20 @@ from speechmesh.runtime.config import LimitsConfig
 from speechmesh.runtime.pool import HostedModel, ModelPool
 from speechmesh.runtime.requests import request_id
 from speechmesh.runtime.service import Context
-from speechmesh.runtime.streams import check_stream_seconds, config_first
+from speechmesh.runtime.streams import config_first
 from speechmesh.runtime.telemetry import REAL_TIME_FACTOR
 from speechmesh.services.conversion.outputs import (
     StreamEncoder,
     check_reply_fits,
     encode_whole,
     output_spec,
+    relay_audio,
     response_format,
 )
 from speechmesh.services.conversion.restoration.contract import (
     RESTORATION_SERVICE,
-    RestorationEngine,
     RestorationParams,
+    Restorer,
     restoration_params,
 )
 from speechmesh.services.conversion.restoration.run import (
@@ -36,9 +37,9 @@ from speechmesh.services.conversion.restoration.run import (
 )
 
 
-def _engine(model: HostedModel) -> RestorationEngine:
+def _engine(model: HostedModel) -> Restorer:
     engine = model.engine
-    assert isinstance(engine, RestorationEngine)
+    assert isinstance(engine, Restorer)
     return engine
 
 
@@ -112,18 +113,11 @@ class AudioRestorationServicer(conversion_pb2_grpc.AudioRestorationServicer):
         try:
             out = StreamEncoder(out_spec, run.rate)
             fmt = response_format(out_spec, out.rate)
-            async for message in payload:
-                restored = await run.feed(message.audio.data)
-                check_stream_seconds(
-                    run.samples_in, run.input_rate_hz, self._limits.max_stream_seconds
-                )
-                data, first, count = out.push(restored)
-                if count:
-                    yield self._chunk(rid, fmt, data, first, count, run)
-            in_rate = run.input_rate_hz or spec.sample_rate_hz
-            total = round(run.samples_in * out.rate / in_rate) if in_rate else 0
-            data, first, count = out.push(await run.finish(), total=total)
-            if count:
+            chunks = (message.audio.data async for message in payload)
+            relayed = relay_audio(
+                run, chunks, out, spec.sample_rate_hz, self._limits.max_stream_seconds
+            )
+            async for data, first, count in relayed:
                 yield self._chunk(rid, fmt, data, first, count, run)
         finally:
             run.close()

@@ -30,8 +30,8 @@ from speechmesh.services.tts.engine import (
     Spectrogram,
     SpectrogramSynthesis,
     SynthesisParams,
-    TtsEngine,
-    VocoderEngine,
+    Synthesizer,
+    Vocoder,
 )
 from speechmesh.services.tts.harmonyspeech import text
 from speechmesh.services.tts.harmonyspeech.checkpoint import (
@@ -70,7 +70,7 @@ def peak_normalized(audio: np.ndarray, silence: int = 0) -> np.ndarray:
     return wav.astype(np.float32)
 
 
-class Synthesizer(TtsEngine, SpectrogramSynthesis):
+class HarmonySynthesizer(Synthesizer, SpectrogramSynthesis):
     family = "harmonyspeech-synthesizer"
     options_field = "harmonyspeech"
     whole_text_unary = True
@@ -177,7 +177,7 @@ class Synthesizer(TtsEngine, SpectrogramSynthesis):
         self.synthesize("Warming up.", HarmonySettings(speaker, 1.0, 1.0, 1.0))
 
 
-class Vocoder(VocoderEngine):
+class HarmonyVocoder(Vocoder):
     family = "harmonyspeech-vocoder"
     default_source = DEFAULT_SOURCE
     hub_patterns = ("vocoder/*",)

@@ -11,8 +11,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from speechmesh.runtime.audio import AudioSpec, StreamDecoder
+from speechmesh.runtime.audio import AudioSpec
 from speechmesh.runtime.pool import HostedModel
+from speechmesh.runtime.streams import StreamInput
 from speechmesh.services.vad.segmentation.detector import VadJob, VoiceActivityDetector
 from speechmesh.services.vad.segmentation.segmenter import Event, EventKind, Segmenter, VadParams
 
@@ -31,37 +32,28 @@ class SpeechEvent:
     decided_at: int
 
 
-class DetectionRun:
+class DetectionRun(StreamInput):
     """The state of one detection over one piece or stream of audio."""
 
     def __init__(self, model: HostedModel, spec: AudioSpec, params: VadParams) -> None:
         detector = model.engine
         assert isinstance(detector, VoiceActivityDetector)
+        super().__init__(spec, detector.sample_rate_hz)
         self._model = model
         self._rate = detector.sample_rate_hz
         self._window = detector.window
-        self._decoder = StreamDecoder(spec, target_rate_hz=self._rate)
         self._segmenter = Segmenter(params, self._rate, self._window)
         self._pending = np.zeros(0, np.float32)
         self._context = np.zeros(detector.context, np.float32)
         self._state = detector.initial_state()
         self._model_samples = 0  # samples at the detector's rate received from the decoder
 
-    @property
-    def samples_in(self) -> int:
-        """Samples per channel received at the input's rate."""
-        return self._decoder.samples_in
-
-    @property
-    def input_rate_hz(self) -> int | None:
-        return self._decoder.input_rate_hz
-
     async def feed(self, data: bytes) -> list[SpeechEvent]:
-        return await self._process(self._decoder.feed(data), final=False)
+        return await self._process(await self._decoded(data), final=False)
 
     async def finish(self) -> list[SpeechEvent]:
         """Processes the tail (zero-padded to a whole window) and ends a pending segment."""
-        events = await self._process(self._decoder.flush(), final=True)
+        events = await self._process(self._decoded_tail(), final=True)
         events += self._map(self._segmenter.finish(self._model_samples))
         return events
 
@@ -112,5 +104,5 @@ class DetectionRun:
         ]
 
     def _to_input(self, model_sample: int) -> int:
-        rate = self._decoder.input_rate_hz or self._rate
-        return min(round(model_sample * rate / self._rate), self._decoder.samples_in)
+        rate = self.input_rate_hz or self._rate
+        return min(round(model_sample * rate / self._rate), self.samples_in)

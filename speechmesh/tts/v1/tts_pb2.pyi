@@ -43,6 +43,7 @@ class SynthesisOptions(_message.Message):
     KITTEN_TTS_FIELD_NUMBER: _builtins.int
     MELO_TTS_FIELD_NUMBER: _builtins.int
     CHATTERBOX_FIELD_NUMBER: _builtins.int
+    OPENVOICE_FIELD_NUMBER: _builtins.int
     voice: _builtins.str
     """Voice id (see Models/ListModels voices), e.g. a Piper speaker, a KittenTTS
     voice or alias ("Bella"), a MeloTTS speaker. Empty: the model's default
@@ -98,6 +99,10 @@ class SynthesisOptions(_message.Message):
     def chatterbox(self) -> Global___ChatterboxOptions:
         """Chatterbox models (standard, multilingual, turbo)."""
 
+    @_builtins.property
+    def openvoice(self) -> Global___OpenVoiceOptions:
+        """OpenVoice V1 base speakers (family openvoice-v1-base)."""
+
     def __init__(
         self,
         *,
@@ -113,10 +118,11 @@ class SynthesisOptions(_message.Message):
         kitten_tts: Global___KittenTtsOptions | None = ...,
         melo_tts: Global___MeloTtsOptions | None = ...,
         chatterbox: Global___ChatterboxOptions | None = ...,
+        openvoice: Global___OpenVoiceOptions | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_energy", b"_energy", "_pitch", b"_pitch", "_seed", b"_seed", "_speed", b"_speed", "chatterbox", b"chatterbox", "energy", b"energy", "family_options", b"family_options", "kitten_tts", b"kitten_tts", "melo_tts", b"melo_tts", "piper", b"piper", "pitch", b"pitch", "reference_audio", b"reference_audio", "seed", b"seed", "speaker", b"speaker", "speaker_embedding", b"speaker_embedding", "speed", b"speed"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_energy", b"_energy", "_pitch", b"_pitch", "_seed", b"_seed", "_speed", b"_speed", "chatterbox", b"chatterbox", "energy", b"energy", "family_options", b"family_options", "kitten_tts", b"kitten_tts", "melo_tts", b"melo_tts", "openvoice", b"openvoice", "piper", b"piper", "pitch", b"pitch", "reference_audio", b"reference_audio", "seed", b"seed", "speaker", b"speaker", "speaker_embedding", b"speaker_embedding", "speed", b"speed"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_energy", b"_energy", "_pitch", b"_pitch", "_seed", b"_seed", "_speed", b"_speed", "chatterbox", b"chatterbox", "energy", b"energy", "family_options", b"family_options", "kitten_tts", b"kitten_tts", "language", b"language", "melo_tts", b"melo_tts", "piper", b"piper", "pitch", b"pitch", "reference_audio", b"reference_audio", "seed", b"seed", "speaker", b"speaker", "speaker_embedding", b"speaker_embedding", "speed", b"speed", "voice", b"voice"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_energy", b"_energy", "_pitch", b"_pitch", "_seed", b"_seed", "_speed", b"_speed", "chatterbox", b"chatterbox", "energy", b"energy", "family_options", b"family_options", "kitten_tts", b"kitten_tts", "language", b"language", "melo_tts", b"melo_tts", "openvoice", b"openvoice", "piper", b"piper", "pitch", b"pitch", "reference_audio", b"reference_audio", "seed", b"seed", "speaker", b"speaker", "speaker_embedding", b"speaker_embedding", "speed", b"speed", "voice", b"voice"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__energy: _TypeAlias = _typing.Literal["energy"]  # noqa: Y015
     _WhichOneofArgType__energy: _TypeAlias = _typing.Literal["_energy", b"_energy"]  # noqa: Y015
@@ -126,7 +132,7 @@ class SynthesisOptions(_message.Message):
     _WhichOneofArgType__seed: _TypeAlias = _typing.Literal["_seed", b"_seed"]  # noqa: Y015
     _WhichOneofReturnType__speed: _TypeAlias = _typing.Literal["speed"]  # noqa: Y015
     _WhichOneofArgType__speed: _TypeAlias = _typing.Literal["_speed", b"_speed"]  # noqa: Y015
-    _WhichOneofReturnType_family_options: _TypeAlias = _typing.Literal["piper", "kitten_tts", "melo_tts", "chatterbox"]  # noqa: Y015
+    _WhichOneofReturnType_family_options: _TypeAlias = _typing.Literal["piper", "kitten_tts", "melo_tts", "chatterbox", "openvoice"]  # noqa: Y015
     _WhichOneofArgType_family_options: _TypeAlias = _typing.Literal["family_options", b"family_options"]  # noqa: Y015
     _WhichOneofReturnType_speaker: _TypeAlias = _typing.Literal["speaker_embedding", "reference_audio"]  # noqa: Y015
     _WhichOneofArgType_speaker: _TypeAlias = _typing.Literal["speaker", b"speaker"]  # noqa: Y015
@@ -267,6 +273,62 @@ class MeloTtsOptions(_message.Message):
     def WhichOneof(self, oneof_group: _WhichOneofArgType__sdp_ratio) -> _WhichOneofReturnType__sdp_ratio | None: ...
 
 Global___MeloTtsOptions: _TypeAlias = MeloTtsOptions  # noqa: Y015
+
+@_typing.final
+class OpenVoiceOptions(_message.Message):
+    """OpenVoice V1 base-speaker options (VITS). Speed sets the length scale
+    (1 / speed). Both noise scales 0 make the output deterministic.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NOISE_SCALE_FIELD_NUMBER: _builtins.int
+    NOISE_SCALE_W_FIELD_NUMBER: _builtins.int
+    SDP_RATIO_FIELD_NUMBER: _builtins.int
+    NORMALIZE_NUMBERS_FIELD_NUMBER: _builtins.int
+    noise_scale: _builtins.float
+    """Noise in the generated audio (variation in voice), >= 0. Default 0.667."""
+    noise_scale_w: _builtins.float
+    """Noise in the stochastic duration predictor (variation in rhythm), >= 0.
+    Default 0.6.
+    """
+    sdp_ratio: _builtins.float
+    """Mix of the stochastic and the deterministic duration predictors, 0 to 1
+    (1: only the stochastic one). Default 0.2.
+    """
+    normalize_numbers: _builtins.bool
+    """Read numbers before the text is split into sentences: the reference's splitter
+    cuts after every "." and ",", so "$5.50" is spoken "five dollars. fifty". True
+    spells English numbers out (dollars and cents, decimals as "point", years) and
+    turns Chinese ones into Chinese numerals first. Default false: the reference's
+    reading.
+    """
+    def __init__(
+        self,
+        *,
+        noise_scale: _builtins.float | None = ...,
+        noise_scale_w: _builtins.float | None = ...,
+        sdp_ratio: _builtins.float | None = ...,
+        normalize_numbers: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_noise_scale", b"_noise_scale", "_noise_scale_w", b"_noise_scale_w", "_sdp_ratio", b"_sdp_ratio", "noise_scale", b"noise_scale", "noise_scale_w", b"noise_scale_w", "sdp_ratio", b"sdp_ratio"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_noise_scale", b"_noise_scale", "_noise_scale_w", b"_noise_scale_w", "_sdp_ratio", b"_sdp_ratio", "noise_scale", b"noise_scale", "noise_scale_w", b"noise_scale_w", "normalize_numbers", b"normalize_numbers", "sdp_ratio", b"sdp_ratio"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__noise_scale: _TypeAlias = _typing.Literal["noise_scale"]  # noqa: Y015
+    _WhichOneofArgType__noise_scale: _TypeAlias = _typing.Literal["_noise_scale", b"_noise_scale"]  # noqa: Y015
+    _WhichOneofReturnType__noise_scale_w: _TypeAlias = _typing.Literal["noise_scale_w"]  # noqa: Y015
+    _WhichOneofArgType__noise_scale_w: _TypeAlias = _typing.Literal["_noise_scale_w", b"_noise_scale_w"]  # noqa: Y015
+    _WhichOneofReturnType__sdp_ratio: _TypeAlias = _typing.Literal["sdp_ratio"]  # noqa: Y015
+    _WhichOneofArgType__sdp_ratio: _TypeAlias = _typing.Literal["_sdp_ratio", b"_sdp_ratio"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__noise_scale) -> _WhichOneofReturnType__noise_scale | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__noise_scale_w) -> _WhichOneofReturnType__noise_scale_w | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__sdp_ratio) -> _WhichOneofReturnType__sdp_ratio | None: ...
+
+Global___OpenVoiceOptions: _TypeAlias = OpenVoiceOptions  # noqa: Y015
 
 @_typing.final
 class ChatterboxOptions(_message.Message):

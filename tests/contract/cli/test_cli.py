@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 
+import httpx
 import soundfile as sf
 import yaml
 from support import LISTENING, free_port, speech_in_silence, vad_config
@@ -67,11 +68,11 @@ def test_models_list(vad_server):
 
 
 def test_up_runs_the_services_as_children_restarts_them_and_stops_on_ctrl_c(tmp_path):
-    vad_port, gateway_port = free_port(), free_port()
+    vad_port, gateway_port, http_port = free_port(), free_port(), free_port()
     config = vad_config(drain_grace_s=5)
     config["services"]["vad"]["port"] = vad_port
     config["services"]["gateway"] = {"port": gateway_port}
-    config["gateway"] = {"refresh_interval_s": 0.5}
+    config["gateway"] = {"refresh_interval_s": 0.5, "http": {"enabled": True, "port": http_port}}
     path = tmp_path / "mesh.yaml"
     path.write_text(yaml.safe_dump(config))
     process = subprocess.Popen(
@@ -89,6 +90,9 @@ def test_up_runs_the_services_as_children_restarts_them_and_stops_on_ctrl_c(tmp_
                 break
         assert f"gateway on 127.0.0.1:{gateway_port}" in lines[-1], lines
         assert any(LISTENING.search(line) and "vad" in line for line in lines)
+        http = f"http://127.0.0.1:{http_port}"
+        assert http in process.stdout.readline()  # announced with the gateway
+        assert httpx.get(f"{http}/health").json() == {"status": "SERVING"}
         gateway = f"127.0.0.1:{gateway_port}"
         listed = cli("models", "list", "--json", "--address", gateway)
         assert "silero-vad" in listed.stdout, listed.stderr

@@ -1,15 +1,25 @@
-"""The config-first convention: config once and first, payload after, nothing empty."""
+"""The config-first convention (config once and first, payload after, nothing empty),
+the stream budget, and the input side of stream runners."""
 
 from __future__ import annotations
 
 import asyncio
+import threading
 
 import grpc
+import numpy as np
 import pytest
 
 from speechmesh.audio.v1 import audio_pb2
+from speechmesh.runtime.audio import AudioSpec, Encoding
 from speechmesh.runtime.errors import IdleTimeout, InvalidArgument, LimitExceeded
-from speechmesh.runtime.streams import check_stream_seconds, config_first
+from speechmesh.runtime.streams import (
+    OFFLOAD_BYTES,
+    StreamInput,
+    check_stream_seconds,
+    config_first,
+    off_loop_if_large,
+)
 from speechmesh.vad.v1 import vad_pb2
 
 CONFIG = vad_pb2.StreamingDetectRequest(config=vad_pb2.StreamingDetectConfig(model="m"))
@@ -71,3 +81,25 @@ def test_stream_budget_counts_seconds_at_the_stream_rate():
         check_stream_seconds(16_000 * 10 + 1_600, 16_000, 10.0)
     assert raised.value.code == grpc.StatusCode.RESOURCE_EXHAUSTED
     assert "max_stream_seconds" in str(raised.value) and "10.1" in str(raised.value)
+
+
+async def test_big_work_leaves_the_event_loop_and_small_work_stays():
+    loop_thread = threading.get_ident()
+    small = await off_loop_if_large(OFFLOAD_BYTES - 1, threading.get_ident)
+    big = await off_loop_if_large(OFFLOAD_BYTES, threading.get_ident)
+    assert small == loop_thread
+    assert big != loop_thread
+
+
+class _Run(StreamInput):
+    async def feed(self, data: bytes) -> np.ndarray:
+        return await self._decoded(data)
+
+
+async def test_stream_input_decodes_to_the_model_rate_and_counts_input_samples():
+    run = _Run(AudioSpec(Encoding.PCM_S16LE, 48_000, 1), model_rate_hz=16_000)
+    tone = (np.sin(np.arange(48_000) / 10) * 8000).astype("<i2")
+    out = [await run.feed(tone[:100].tobytes()), await run.feed(tone[100:].tobytes())]
+    out.append(run._decoded_tail())
+    assert run.samples_in == 48_000 and run.input_rate_hz == 48_000
+    assert abs(sum(len(o) for o in out) - 16_000) <= 1

@@ -9,13 +9,13 @@ an embedding file is one tensor [1, gin, 1].
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from speechmesh.nn.vits.config import ConfigJson
 from speechmesh.runtime import weights
 from speechmesh.runtime.errors import FailedPrecondition
 from speechmesh.services.conversion.conversion.openvoice.config import ConverterConfig
@@ -45,12 +45,8 @@ def converter_dir(root: Path) -> Path:
 
 
 def read_config(folder: Path) -> ConverterConfig:
-    (path,) = weights.require_files(folder, ["config.json"])
-    try:
-        document = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as error:
-        raise FailedPrecondition(f"{path} is not readable JSON: {error}") from error
-    return ConverterConfig.from_json(document, str(path))
+    read = ConfigJson.read(folder)
+    return ConverterConfig.from_json(read.document, read.origin)
 
 
 def load_converter(root: Path, device: str = "cpu") -> LoadedConverter:

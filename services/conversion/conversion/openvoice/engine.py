@@ -19,7 +19,7 @@ from speechmesh.runtime.audio import DecodedAudio, resample
 from speechmesh.runtime.engine import Engine, ModelDescription, VoiceInfo
 from speechmesh.runtime.errors import NotFound
 from speechmesh.runtime.torch_threads import request_threads, use_threads
-from speechmesh.services.conversion.conversion.contract import CONVERSION_SERVICE, VoiceConverter
+from speechmesh.services.conversion.conversion.contract import CONVERSION_SERVICE, ToneConverter
 from speechmesh.services.conversion.conversion.openvoice.checkpoint import load_converter
 from speechmesh.services.conversion.conversion.openvoice.modules import ToneColorConverter
 from speechmesh.services.conversion.conversion.openvoice.spectrogram import linear_spectrogram
@@ -43,7 +43,7 @@ class ConvertJob:
     generator: torch.Generator
 
 
-class OpenVoiceEngine(Engine, VoiceConverter):
+class OpenVoiceEngine(Engine, ToneConverter):
     tasks = (models_pb2.TASK_VOICE_CONVERSION, models_pb2.TASK_SPEAKER_EMBEDDING)
     service = CONVERSION_SERVICE
     min_speech_s = MIN_REFERENCE_S

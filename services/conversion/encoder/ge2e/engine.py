@@ -19,7 +19,7 @@ from speechmesh.runtime.torch_threads import request_threads, use_threads
 from speechmesh.services.conversion.embeddings import EmbeddingSpec, Vector
 from speechmesh.services.conversion.encoder.contract import (
     ENCODER_SERVICE,
-    SpeakerEncoding,
+    SpeakerEncoder,
     require_speech,
 )
 from speechmesh.services.conversion.encoder.ge2e import modules as ge2e
@@ -32,7 +32,7 @@ class Ge2eJob:
     windows: np.ndarray  # [n, PARTIAL_FRAMES, n_mels] float32
 
 
-class Ge2eEngine(Engine, SpeakerEncoding):
+class Ge2eEngine(Engine, SpeakerEncoder):
     """A GE2E encoder; the subclasses differ in where weights come from and preprocessing."""
 
     tasks = (models_pb2.TASK_SPEAKER_EMBEDDING,)

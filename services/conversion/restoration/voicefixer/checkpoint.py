@@ -14,8 +14,14 @@ from typing import Any
 
 from speechmesh.runtime import weights
 from speechmesh.runtime.errors import FailedPrecondition
-from speechmesh.services.conversion.restoration.voicefixer.restorer import Restorer, RestorerSizes
-from speechmesh.services.conversion.restoration.voicefixer.vocoder import Vocoder, VocoderSizes
+from speechmesh.services.conversion.restoration.voicefixer.restorer import (
+    MelRestorer,
+    MelRestorerSizes,
+)
+from speechmesh.services.conversion.restoration.voicefixer.vocoder import (
+    MelVocoder,
+    MelVocoderSizes,
+)
 
 RESTORER_FILE = "vf.ckpt"
 VOCODER_FILE = "model.ckpt-1490000_trimed.pt"
@@ -40,7 +46,7 @@ def _shape(state: dict[str, Any], key: str, origin: Path) -> tuple[int, ...]:
     return tuple(state[key].shape)
 
 
-def load_restorer(path: Path, device: str = "cpu") -> Restorer:
+def load_restorer(path: Path, device: str = "cpu") -> MelRestorer:
     state = weights.load_state_dict(path)
     n_fft = _shape(state, "f_helper.stft.conv_real.weight", path)[-1]
     n_mel = _shape(state, "mel.fb", path)[1]
@@ -51,18 +57,20 @@ def load_restorer(path: Path, device: str = "cpu") -> Restorer:
         widths.append(state[key].shape[0])
     if not widths:
         raise FailedPrecondition(f"{path} has no generator.unet.encoder_block1 weights")
-    model = Restorer(RestorerSizes(n_fft=n_fft, n_mel=n_mel, widths=tuple(widths)))
+    model = MelRestorer(MelRestorerSizes(n_fft=n_fft, n_mel=n_mel, widths=tuple(widths)))
     weights.load_strict(model, state, ignore=UNUSED_RESTORER_KEYS)
     return model.to(device).eval()
 
 
-def load_vocoder(path: Path, device: str = "cpu") -> Vocoder:
+def load_vocoder(path: Path, device: str = "cpu") -> MelVocoder:
     state = weights.fold_weight_norm(weights.unwrap(weights.load_state_dict(path), "generator"))
     condition, n_mel, _ = _shape(state, "condnet.0.weight", path)
     channels = _shape(state, "generator.1.weight", path)[0]
     depth = 0
     while f"generator.4.layers.{depth}.1.weight" in state:
         depth += 1
-    model = Vocoder(VocoderSizes(n_mel=n_mel, condition=condition, channels=channels, depth=depth))
+    model = MelVocoder(
+        MelVocoderSizes(n_mel=n_mel, condition=condition, channels=channels, depth=depth)
+    )
     weights.load_strict(model, state)
     return model.to(device).eval()

@@ -29,9 +29,9 @@ from speechmesh.runtime.engine import ModelDescription
 from speechmesh.runtime.torch_threads import request_threads, use_threads
 from speechmesh.services.conversion.restoration.contract import (
     BlockJob,
-    RestorationEngine,
     RestorationParams,
     RestorationStream,
+    Restorer,
     SegmentJob,
 )
 from speechmesh.services.conversion.restoration.voicefixer.checkpoint import (
@@ -44,9 +44,9 @@ from speechmesh.services.conversion.restoration.voicefixer.checkpoint import (
 from speechmesh.services.conversion.restoration.voicefixer.restorer import (
     HOP,
     TIME_MULTIPLE,
-    Restorer,
+    MelRestorer,
 )
-from speechmesh.services.conversion.restoration.voicefixer.vocoder import Vocoder
+from speechmesh.services.conversion.restoration.voicefixer.vocoder import MelVocoder
 
 SAMPLE_RATE = 44100
 HOP_S = 4.0
@@ -130,7 +130,7 @@ class VoiceFixerStream(RestorationStream):
         return np.concatenate(outputs)
 
 
-class VoiceFixer(RestorationEngine):
+class VoiceFixer(Restorer):
     family = "voicefixer"
     sample_rate = SAMPLE_RATE
     segment_samples = SEGMENT_S * SAMPLE_RATE
@@ -138,8 +138,8 @@ class VoiceFixer(RestorationEngine):
     default_source = "jlmarrugom/voice_fixer"
     hub_patterns = (f"*{RESTORER_FILE}", f"*{VOCODER_FILE}")
 
-    restorer: Restorer
-    vocoder: Vocoder
+    restorer: MelRestorer
+    vocoder: MelVocoder
 
     def load(self) -> None:
         request_threads(self.config.threads)

@@ -22,7 +22,7 @@ TIME_MULTIPLE = 2**6  # six encoder halvings
 
 
 @dataclass(frozen=True)
-class RestorerSizes:
+class MelRestorerSizes:
     n_fft: int = 2048
     n_mel: int = 128
     widths: tuple[int, ...] = (32, 64, 128, 256, 384, 384)
@@ -144,7 +144,7 @@ class ResUNet(nn.Module):
 
 
 class Generator(nn.Module):
-    def __init__(self, sizes: RestorerSizes) -> None:
+    def __init__(self, sizes: MelRestorerSizes) -> None:
         super().__init__()
         self.denoiser = denoiser(sizes.n_mel)
         self.unet = ResUNet(sizes.widths)
@@ -189,10 +189,10 @@ class MelScale(nn.Module):
         return magnitude @ self.fb
 
 
-class Restorer(nn.Module):
+class MelRestorer(nn.Module):
     """The modules of `vf.ckpt` that inference uses: generator, f_helper.stft, mel."""
 
-    def __init__(self, sizes: RestorerSizes) -> None:
+    def __init__(self, sizes: MelRestorerSizes) -> None:
         super().__init__()
         self.generator = Generator(sizes)
         self.f_helper = FDomainHelper(sizes.n_fft)

@@ -28,7 +28,7 @@ MIN_DB, MAX_ABS = -115.0, 4.0
 
 
 @dataclass(frozen=True)
-class VocoderSizes:
+class MelVocoderSizes:
     n_mel: int = 128
     condition: int = 512
     channels: int = 1024
@@ -72,10 +72,10 @@ class ResStack(nn.Module):
         return x
 
 
-class Vocoder(nn.Module):
+class MelVocoder(nn.Module):
     """Normalised mel [batch, n_mel, frames] → audio [batch, 1, frames × 441]."""
 
-    def __init__(self, sizes: VocoderSizes) -> None:
+    def __init__(self, sizes: MelVocoderSizes) -> None:
         super().__init__()
         layers: list[nn.Module] = []
         width = sizes.n_mel

@@ -9,10 +9,10 @@ import pytest
 import torch
 from checkpoints import TINY_OPENVOICE, save_openvoice
 
+from speechmesh.nn.vits.flow import sequence_mask
 from speechmesh.runtime.errors import FailedPrecondition
 from speechmesh.services.conversion.conversion.openvoice.checkpoint import load_converter
 from speechmesh.services.conversion.conversion.openvoice.config import ConverterConfig
-from speechmesh.services.conversion.conversion.openvoice.modules import sequence_mask
 from speechmesh.services.conversion.conversion.openvoice.spectrogram import linear_spectrogram
 
 HOP = TINY_OPENVOICE["data"]["hop_length"]

@@ -1,0 +1,2 @@
+"""MeloTTS (family melotts): VITS2 with tone, language and BERT embeddings, and the
+reference's per-language text front-ends."""

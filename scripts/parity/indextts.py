@@ -218,9 +218,7 @@ def narrow_hard_coded_widths(infer_v2, fixture: Fixture) -> None:  # type: ignor
         model_v2.ConformerEncoder = lambda input_size, **k: saved[0](
             input_size=width if input_size == 1024 else input_size, **k
         )
-        model_v2.PerceiverResampler = lambda dim, **k: saved[1](
-            width if dim == 1024 else dim, **k
-        )
+        model_v2.PerceiverResampler = lambda dim, **k: saved[1](width if dim == 1024 else dim, **k)
         model_v2.nn = nn
         try:
             return real_voice(**kwargs)
@@ -272,7 +270,6 @@ def run_reference(options) -> None:  # type: ignore[no-untyped-def]
     import random
 
     import soundfile
-
     import torch
 
     # This script is itself named indextts.py: its folder must not shadow the package.
@@ -282,7 +279,9 @@ def run_reference(options) -> None:  # type: ignore[no-untyped-def]
     work = options.work
     built = json.loads((work / "build.json").read_text())
     fixture = Fixture(
-        options.out, FAMILY, {"repository": "index-tts/index-tts", "commit": built["commit"]},
+        options.out,
+        FAMILY,
+        {"repository": "index-tts/index-tts", "commit": built["commit"]},
         options.seed,
     )
     fixture.manifest["checkpoint"] = {
@@ -347,7 +346,9 @@ def run_reference(options) -> None:  # type: ignore[no-untyped-def]
 
     narrow_hard_coded_widths(infer_v2, fixture)
     tts = infer_v2.IndexTTS2(
-        cfg_path="checkpoints/config.yaml", model_dir="checkpoints", device="cpu",
+        cfg_path="checkpoints/config.yaml",
+        model_dir="checkpoints",
+        device="cpu",
         use_cuda_kernel=False,
     )
     verify_loaded(tts, work / "checkpoints", fixture)
@@ -404,9 +405,7 @@ def run_reference(options) -> None:  # type: ignore[no-untyped-def]
                 "normalized": normalised[0] if normalised else None,
                 "tokens": tokens,
                 "ids": tts.tokenizer.convert_tokens_to_ids(tokens),
-                "segments": {
-                    str(n): tts.tokenizer.split_segments(tokens, n) for n in (20, 120)
-                },
+                "segments": {str(n): tts.tokenizer.split_segments(tokens, n) for n in (20, 120)},
             }
         )
     fixture.document("text", texts)
@@ -438,7 +437,7 @@ def run_reference(options) -> None:  # type: ignore[no-untyped-def]
         rec.take("normalize")
         segments = tts.tokenizer.split_segments(tokens, case["segment_tokens"])
         features, quantized, styles = rec.take("features"), rec.take("quantize"), rec.take("style")
-        if not prompt_done:  # the same prompt in every case: recorded once  # the reference caches the prompt after the first case
+        if not prompt_done:  # one prompt in every case: the reference caches it after the first
             speaker, emotion = features
             audio, _ = soundfile.read(work / "prompt.wav", dtype="float32")
             fixture.array("prompt/audio", audio)
@@ -486,8 +485,15 @@ def run_reference(options) -> None:  # type: ignore[no-untyped-def]
     )
     fixture.manifest["steps"] = {"diffusion_steps": 25, "cfg_rate": 0.7}
     fixture.finish(
-        "torch", "torchaudio", "transformers", "librosa", "WeTextProcessing", "pynini",
-        "sentencepiece", "numpy", "soxr",
+        "torch",
+        "torchaudio",
+        "transformers",
+        "librosa",
+        "WeTextProcessing",
+        "pynini",
+        "sentencepiece",
+        "numpy",
+        "soxr",
     )
 
 

@@ -34,7 +34,9 @@ def fold_weight_norm(state: Mapping[str, Any]) -> dict[str, Any]:
             # torch's own kernel, as the reference's remove_weight_norm computes it: the
             # same formula summed in another order differs by ~1e-7 a weight, which a
             # vocoder's stages amplify past 1e-5.
-            folded[base + ".weight"] = torch._weight_norm(state[v_key].float(), state[key].float(), 0)
+            folded[base + ".weight"] = torch._weight_norm(
+                state[v_key].float(), state[key].float(), 0
+            )
             del folded[key], folded[v_key]
     return folded
 

@@ -81,9 +81,7 @@ def _alternation(table: dict[str, str]) -> re.Pattern[str]:
 
 _FOLD = _alternation(PUNCTUATION)
 _ZH_FOLD = _alternation(ZH_PUNCTUATION)
-_CONTRACTION = re.compile(
-    r"(what|where|who|which|how|t?here|it|s?he|that|this)'s", re.IGNORECASE
-)
+_CONTRACTION = re.compile(r"(what|where|who|which|how|t?here|it|s?he|that|this)'s", re.IGNORECASE)
 _PINYIN = re.compile(
     r"(?<![a-z])((?:[bpmfdtnlgkhjqxzcsryw]|[zcs]h)?(?:[aeiouüv]|[ae]i|u[aio]|ao|ou|i[aue]"
     r"|[uüv]e|[uvü]ang?|uai|[aeiuv]n|[aeio]ng|ia[no]|i[ao]ng)|ng|er)([1-5])",

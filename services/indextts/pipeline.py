@@ -543,8 +543,14 @@ def _load_w2v_bert(folder: Path):  # type: ignore[no-untyped-def]
 
     try:
         extractor = SeamlessM4TFeatureExtractor.from_pretrained(str(folder), local_files_only=True)
+        # Eager attention, as the reference's transformers (4.52) runs this model: the
+        # fused kernel (sdpa, the default here) sums in another order, ~3e-6 of the peak
+        # by layer 17, which after the flow leaves int16 samples 1-2 LSB off.
         model, info = Wav2Vec2BertModel.from_pretrained(
-            str(folder), local_files_only=True, output_loading_info=True
+            str(folder),
+            local_files_only=True,
+            output_loading_info=True,
+            attn_implementation="eager",
         )
     except (OSError, ValueError) as error:
         raise FailedPrecondition(f"w2v-BERT 2.0 at {folder} cannot be loaded: {error}") from error

@@ -109,9 +109,9 @@ def split_by(
             continue
         if not merged:
             merged.append(piece)
-        elif len(merged[-1]) + len(piece) <= limit and total > quick_tokens:
-            merged[-1] = merged[-1] + piece
-        elif len(merged[-1]) + len(piece) <= limit / 2:
+        elif (size := len(merged[-1]) + len(piece)) <= limit / 2 or (
+            size <= limit and total > quick_tokens
+        ):
             merged[-1] = merged[-1] + piece
         else:
             merged.append(piece)

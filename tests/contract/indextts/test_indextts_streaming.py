@@ -27,7 +27,7 @@ MODEL = "indextts-stream"
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory: pytest.TempPathFactory):
     folder = tmp_path_factory.mktemp("indextts-stream-ckpt") / "IndexTTS-2"
-    write_checkpoint(folder)
+    write_checkpoint(folder, runs_to_limit=True)
     return folder
 
 
@@ -106,10 +106,19 @@ def test_streams_queue_through_the_batcher_and_are_refused_past_its_limit(server
         assert "max_queue_size" in refused.value.details()
         running.cancel()
         queued.cancel()
-        # Both cancelled streams stop within a chunk: a new request is served promptly.
+        # Both cancelled streams stop within a chunk: the queue frees up promptly (the
+        # queued one leaves it when the batcher next looks) and a new request is served.
         started = time.perf_counter()
-        assert _audio(stub, _request(max_codes=6, steps=2))
-    assert time.perf_counter() - started < 30
+        while True:
+            try:
+                audio = _audio(stub, _request(max_codes=6, steps=2))
+                break
+            except grpc.RpcError as error:
+                if error.code() != grpc.StatusCode.RESOURCE_EXHAUSTED:
+                    raise
+                assert time.perf_counter() - started < 10, "cancelled streams kept the model"
+                time.sleep(0.05)
+    assert audio and time.perf_counter() - started < 30
 
 
 def test_a_cancelled_stream_stops_gpt_and_s2mel_within_one_chunk(checkpoint):

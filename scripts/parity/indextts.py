@@ -42,6 +42,9 @@ PINNED = "6432baf"
 FAMILY = "indextts"
 PROMPT_RATE = 24000
 PROMPT_SECONDS = 0.47
+THREADS = 2
+"""torch's intra-op threads for the reference run: the DiT's sums split by thread count, so
+the served path reproduces the int16 output bit for bit only with the same count."""
 
 # Each case is one infer() call; `seed` goes to torch.manual_seed (and random.seed)
 # right before it, as the service's request seed seeds its generator.
@@ -290,6 +293,8 @@ def run_reference(options) -> None:  # type: ignore[no-untyped-def]
         "glossary": GLOSSARY,
     }
     fixture.manifest["prompt"] = {"rate": PROMPT_RATE, "seconds": PROMPT_SECONDS}
+    torch.set_num_threads(THREADS)
+    fixture.manifest["torch_threads"] = THREADS
     fixture.patch(
         "hub downloads: none patched; HF_HUB_OFFLINE=1 and HF_HUB_CACHE=<work>/checkpoints/"
         "hf_cache (the reference sets the same relative path), so its hf_hub_download "

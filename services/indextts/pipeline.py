@@ -133,7 +133,11 @@ class IndexTTS2:
             self.config.emo_num,
         )
         self.extractor, self.w2v = _load_w2v_bert(files.w2v_bert)
-        self.qwen = QwenEmotion(files.qwen_emotion) if files.qwen_emotion is not None else None
+        self.qwen = (
+            QwenEmotion(files.qwen_emotion, self.device, dtype)
+            if files.qwen_emotion is not None
+            else None
+        )
         self._prompts: OrderedDict[str, PromptFeatures] = OrderedDict()
         self._prompt_lock = threading.Lock()
         for module in (self.gpt, self.s2mel, self.codec, self.campplus, self.vocoder, self.w2v):
@@ -256,7 +260,7 @@ class IndexTTS2:
                 raise FailedPrecondition(
                     "this checkpoint has no emotion text model (qwen0.6bemo4-merge)"
                 )
-            weights_list = self.qwen(request.text or text)
+            weights_list = self.qwen(request.text or text, generator)
         if weights_list is not None:
             scaled = scale_weights(weights_list, request.weight)
             return self.emotions.mix(

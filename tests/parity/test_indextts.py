@@ -173,7 +173,9 @@ def test_flow_input_is_the_references(tts: IndexTTS2):
 
 @pytest.fixture(scope="module")
 def server(checkpoint: Path, tmp_path_factory: pytest.TempPathFactory):
-    model = {"id": MODEL, "family": "indextts2", "source": str(checkpoint), "threads": 2}
+    # The reference's thread count: the DiT's float sums split by it (int16 exact only so).
+    threads = RUN.manifest["torch_threads"]
+    model = {"id": MODEL, "family": "indextts2", "source": str(checkpoint), "threads": threads}
     config = {"services": {"indextts": {"port": 0, "models": [model]}}, "drain_grace_s": 5}
     running = start_server("indextts", config, tmp_path_factory.mktemp("indextts-parity-srv"))
     yield running

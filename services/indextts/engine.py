@@ -104,10 +104,13 @@ class IndexTTSEngine(Engine):
             generator.manual_seed(job.seed)
         else:
             generator.seed()
-        self.pipeline.skip_prompt_draws(generator)
         with self._lock:
+            # The reference's draw order: the emotion text model, w2v-BERT's per-layer
+            # draws, then the GPT and the flow.
+            request = self.pipeline.emotion_from_text(job.emotion, job.text, generator)
+            self.pipeline.skip_prompt_draws(generator)
             prompt = self.pipeline.prompt(job.prompt_audio, job.prompt_rate)
-            emotion = self.pipeline.emotion_vector(prompt, job.emotion, job.text, generator)
+            emotion = self.pipeline.emotion_vector(prompt, request, job.text, generator)
             pieces = self.pipeline.segments(
                 job.text,
                 prompt,

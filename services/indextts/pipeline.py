@@ -244,6 +244,20 @@ class IndexTTS2:
                 self._prompts.popitem(last=False)
         return features
 
+    def emotion_from_text(
+        self, request: EmotionRequest | None, text: str, generator: torch.Generator | None
+    ) -> EmotionRequest | None:
+        """A text emotion request as the vector the Qwen model reads from it (others as
+        they are). The reference asks Qwen first, before any prompt work draws."""
+        if request is None or request.text is None:
+            return request
+        if self.qwen is None:
+            raise FailedPrecondition(
+                "this checkpoint has no emotion text model (qwen0.6bemo4-merge)"
+            )
+        vector = self.qwen(request.text or text, generator)
+        return EmotionRequest(vector=vector, weight=request.weight, use_random=request.use_random)
+
     @torch.inference_mode()
     def emotion_vector(
         self,
@@ -254,13 +268,8 @@ class IndexTTS2:
     ) -> torch.Tensor:
         if request is None:
             return prompt.default_emotion
+        request = self.emotion_from_text(request, text, generator)
         weights_list = request.vector
-        if request.text is not None:
-            if self.qwen is None:
-                raise FailedPrecondition(
-                    "this checkpoint has no emotion text model (qwen0.6bemo4-merge)"
-                )
-            weights_list = self.qwen(request.text or text, generator)
         if weights_list is not None:
             scaled = scale_weights(weights_list, request.weight)
             return self.emotions.mix(

@@ -110,3 +110,62 @@ def test_it_decodes_with_its_generation_config_from_the_requests_generator(qwen_
 def test_an_unparseable_answer_is_calm(qwen_folder: Path):
     vector = QwenEmotion(qwen_folder)("今天很开心", torch.Generator().manual_seed(1))
     assert vector == [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0]
+
+
+def test_a_text_emotion_request_asks_qwen_before_the_prompt_draws(
+    qwen_folder: Path, tiny_checkpoint: Path, tmp_path: Path
+):
+    """Through the engine, as the reference orders it: Qwen samples first, then the
+    prompt's w2v-BERT draws, then the GPT. The text request's vector is Qwen's answer."""
+    import shutil
+    import threading
+
+    import numpy as np
+
+    from speechmesh.services.indextts.engine import IndexTTSEngine, SynthesisJob
+    from speechmesh.services.indextts.layout import locate
+    from speechmesh.services.indextts.pipeline import EmotionRequest, IndexTTS2
+    from speechmesh.services.indextts.sampling import SamplingSettings
+
+    folder = tmp_path / "IndexTTS-2"
+    shutil.copytree(tiny_checkpoint, folder)
+    shutil.copytree(qwen_folder, folder / "qwen0.6bemo4-merge")
+    tts = IndexTTS2(locate(folder))
+    assert tts.qwen is not None
+    engine = IndexTTSEngine.__new__(IndexTTSEngine)
+    engine.pipeline, engine._lock = tts, threading.Lock()
+    t = np.arange(16000) / 16000
+    voice = (0.3 * np.sin(2 * np.pi * 180 * t)).astype(np.float32)
+
+    def job(emotion: EmotionRequest) -> SynthesisJob:
+        return SynthesisJob(
+            text="Hello world.",
+            prompt_audio=voice,
+            prompt_rate=16000,
+            sampling=SamplingSettings(num_beams=1, max_mel_tokens=6),
+            emotion=emotion,
+            diffusion_steps=2,
+            seed=4,
+        )
+
+    by_text = [p.samples for p in engine.stream(job(EmotionRequest(text="今天很开心")))]
+    # The same request spelled out: Qwen's answer from a seed-4 generator, then the rest
+    # of the request from where that generator stands.
+    generator = torch.Generator().manual_seed(4)
+    vector = tts.qwen("今天很开心", generator)
+    tts.skip_prompt_draws(generator)
+    prompt = tts.prompt(voice, 16000)
+    emotion = tts.emotion_vector(prompt, EmotionRequest(vector=vector), "Hello world.", generator)
+    spelled = list(
+        tts.segments(
+            "Hello world.",
+            prompt,
+            emotion,
+            SamplingSettings(num_beams=1, max_mel_tokens=6),
+            steps=2,
+            generator=generator,
+        )
+    )
+    assert len(by_text) == len(spelled) > 0
+    for ours, expected in zip(by_text, spelled, strict=True):
+        assert np.array_equal(ours, expected.samples)

@@ -156,7 +156,8 @@ class QwenEmotion:
                 f"emotion text model {folder} cannot be loaded: {error}"
             ) from error
         self.device = torch.device(device)
-        self.model = model.to(self.device).eval()
+        # .to(dtype) too: transformers before 4.56 does not read `dtype` at load.
+        self.model = model.to(self.device, dtype).eval()
 
     @torch.inference_mode()
     def answer_ids(self, text: str, generator: torch.Generator | None = None) -> list[int]:

@@ -8,7 +8,9 @@ condition (floats); semantic codes and GPT codes under greedy, sampled and beam
 decoding (exact, drawn in the engine's order from one seeded generator); the
 teacher-forced latent, CFM with the reference's noise and BigVGAN (floats). End to
 end, a real server answers Synthesize and StreamingSynthesize over gRPC with the
-reference's int16 samples, bit for bit.
+reference's int16 samples: bit for bit on the machine that made the fixtures (same
+thread count), and at most one rounding step apart on a sample in a thousand where
+another CPU's kernels sum floats in another order.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ import torch
 from indextts_checkpoint import write_checkpoint
 from support import start_server
 
-from parity.support import ReferenceRun, assert_close, assert_exact
+from parity.support import ReferenceRun, assert_close, assert_exact, assert_quantized
 from speechmesh.audio.v1 import audio_pb2
 from speechmesh.indextts.v1 import indextts_pb2, indextts_pb2_grpc
 from speechmesh.services.indextts.layout import locate
@@ -219,7 +221,7 @@ def test_synthesize_returns_the_references_int16(server, prompt_audio: np.ndarra
         reply = indextts_pb2_grpc.IndexTTSStub(channel).Synthesize(request, timeout=120)
     samples, rate = soundfile.read(io.BytesIO(reply.audio.data), dtype="int16")
     assert rate == 22050
-    assert_exact(samples, RUN.array(f"{name}/int16"), f"{name} int16 output")
+    assert_quantized(samples, RUN.array(f"{name}/int16"), f"{name} int16 output")
 
 
 def test_a_stream_returns_the_references_int16(server, prompt_audio: np.ndarray):
@@ -233,4 +235,4 @@ def test_a_stream_returns_the_references_int16(server, prompt_audio: np.ndarray)
             indextts_pb2_grpc.IndexTTSStub(channel).StreamingSynthesize(request, timeout=120)
         )
     data = b"".join(r.chunk.audio.data for r in replies if r.WhichOneof("response") == "chunk")
-    assert_exact(np.frombuffer(data, "<i2"), RUN.array(f"{name}/int16"), "streamed int16")
+    assert_quantized(np.frombuffer(data, "<i2"), RUN.array(f"{name}/int16"), "streamed int16")

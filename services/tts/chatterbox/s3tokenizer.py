@@ -145,7 +145,9 @@ class AudioEncoder(nn.Module):
         self.register_buffer("rotary_cos", cos, persistent=False)
         self.register_buffer("rotary_sin", sin, persistent=False)
 
-    def forward(self, mel: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(
+        self, mel: torch.Tensor, lengths: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """mel (B, n_mels, T), lengths (B,) → hidden (B, T/4, n_state), lengths."""
         x = F.gelu(self.conv1(mel * _keep(lengths, mel.shape[-1])[:, None]))
         lengths = _halve(lengths)
@@ -193,9 +195,7 @@ class S3Tokenizer(nn.Module):
 
     def log_mel(self, audio: torch.Tensor) -> torch.Tensor:
         """(samples,) float 16 kHz → (n_mels, samples // 160) normalised log mel."""
-        spec = torch.stft(
-            audio.float(), N_FFT, HOP, window=self.window, return_complex=True
-        )
+        spec = torch.stft(audio.float(), N_FFT, HOP, window=self.window, return_complex=True)
         power = spec[..., :-1].abs() ** 2
         log_spec = torch.clamp(self._mel_filters @ power, min=1e-10).log10()
         log_spec = torch.maximum(log_spec, log_spec.max() - 8.0)
@@ -257,7 +257,9 @@ class S3Tokenizer(nn.Module):
                 joined.append(parts[0])
                 continue
             kept = [
-                part[(TRIM_TOKENS if i else 0) : (len(part) if i == len(parts) - 1 else -TRIM_TOKENS)]
+                part[
+                    (TRIM_TOKENS if i else 0) : (len(part) if i == len(parts) - 1 else -TRIM_TOKENS)
+                ]
                 for i, part in enumerate(parts)
             ]
             joined.append(torch.cat(kept))

@@ -17,13 +17,13 @@ import torch
 from safetensors.torch import save_file
 
 from speechmesh.nn.campplus import CampplusConfig
-from speechmesh.services.tts.chatterbox.s3gen import S3Gen, S3GenConfig
-from speechmesh.services.tts.chatterbox.s3gen.config import (
+from speechmesh.nn.chatterbox.s3gen import S3Gen, S3GenConfig
+from speechmesh.nn.chatterbox.s3gen.config import (
     EncoderConfig,
     EstimatorConfig,
     HiFTConfig,
 )
-from speechmesh.services.tts.chatterbox.s3tokenizer import S3TokenizerConfig
+from speechmesh.nn.chatterbox.s3tokenizer import S3TokenizerConfig
 
 TINY_TOKENIZER = S3TokenizerConfig(n_state=128, n_head=2, n_layer=2)
 TINY_CAMPPLUS = CampplusConfig(growth_rate=8, bn_size=2, init_channels=16)

@@ -21,9 +21,9 @@ import torch
 from parity.chatterbox_s3gen_weights import save_s3gen, tiny_config
 from parity.support import ReferenceRun, assert_close, assert_exact
 from parity.voicefixer_clips import clip
+from speechmesh.nn.chatterbox.s3gen import Reference, Row, load_s3gen
+from speechmesh.nn.chatterbox.s3gen.hift import SourceNoise
 from speechmesh.nn.spectral import sinc_resample
-from speechmesh.services.tts.chatterbox.s3gen import Reference, Row, load_s3gen
-from speechmesh.services.tts.chatterbox.s3gen.hift import SourceNoise
 
 reference = ReferenceRun("chatterbox_s3gen")
 CASES = {case["name"]: case for case in reference.cases}

@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from speechmesh.services.tts.chatterbox.s3gen.config import SAMPLE_RATE, HiFTConfig
+from speechmesh.nn.chatterbox.s3gen.config import SAMPLE_RATE, HiFTConfig
 
 
 @dataclass(frozen=True)

@@ -20,10 +20,10 @@ from typing import Any
 
 import torch
 
+from speechmesh.nn.chatterbox.s3gen.config import S3GenConfig
+from speechmesh.nn.chatterbox.s3gen.model import S3Gen
 from speechmesh.runtime.errors import FailedPrecondition
 from speechmesh.runtime.weights import load_state_dict, load_strict, require_files
-from speechmesh.services.tts.chatterbox.s3gen.config import S3GenConfig
-from speechmesh.services.tts.chatterbox.s3gen.model import S3Gen
 
 STANDARD_FILE = "s3gen.safetensors"
 MULTILINGUAL_FILE = "s3gen.pt"

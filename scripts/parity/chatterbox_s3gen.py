@@ -61,7 +61,7 @@ PINNED_VERSION = "0.1.7"
 FAMILY = "chatterbox_s3gen"
 VOICE_SAMPLES = 21600  # 0.9 s at 24 kHz
 TOKENIZER_SAMPLES = 12345  # 16 kHz, not a whole number of tokens
-SOURCE_SAMPLES = 9600  # 0.6 s at 16 kHz (the VC source)
+SOURCE_SAMPLES = 14400  # 0.6 s at 24 kHz (the VC source; librosa resamples it to 16 kHz)
 NEW_TOKENS = 16
 MAX_LEN = 7
 SMALL_DRAW = 8192  # values; larger draws are kept as hashes
@@ -305,8 +305,8 @@ def main() -> None:
     fixture.case(kind="turbo", name="turbo", torch_seed=args.seed + 2, steps=2, **info)
 
     files = Path(tempfile.mkdtemp(prefix="chatterbox-vc-"))
-    source = clip(args.seed * 100 + 3, SOURCE_SAMPLES, 16000)
-    soundfile.write(files / "source.wav", source, 16000, subtype="FLOAT")
+    source = clip(args.seed * 100 + 3, SOURCE_SAMPLES, 24000)
+    soundfile.write(files / "source.wav", source, 24000, subtype="FLOAT")
     soundfile.write(files / "target.wav", voice, 24000, subtype="FLOAT")
     converter = vc.ChatterboxVC(model, "cpu")
     torch.manual_seed(args.seed + 3)
@@ -321,7 +321,7 @@ def main() -> None:
         torch_seed=args.seed + 3,
         source_seed=args.seed * 100 + 3,
         source_samples=SOURCE_SAMPLES,
-        source_rate=16000,
+        source_rate=24000,
         target_seed=args.seed * 100 + 1,
         target_samples=VOICE_SAMPLES,
         target_rate=24000,

@@ -28,8 +28,9 @@ from speechmesh.nn.chatterbox.s3tokenizer import S3TokenizerConfig
 TINY_TOKENIZER = S3TokenizerConfig(n_state=128, n_head=2, n_layer=2)
 TINY_CAMPPLUS = CampplusConfig(growth_rate=8, bn_size=2, init_channels=16)
 TINY_ENCODER = EncoderConfig(input_size=64, size=64, heads=2, linear_units=128, blocks=2)
+# Heads stay 64-wide (fixed upstream; the loader reads sizes from shapes).
 TINY_ESTIMATOR = EstimatorConfig(
-    channels=(32,), attention_head_dim=16, n_blocks=1, num_mid_blocks=2, num_heads=2
+    channels=(32,), attention_head_dim=64, n_blocks=1, num_mid_blocks=2, num_heads=1
 )
 TINY_HIFT = HiFTConfig(base_channels=32, f0_channels=32)
 GENTLE = {"mel2wav.f0_predictor.classifier.weight": 0.02, "mel2wav.conv_post.weight": 0.15}

@@ -14,35 +14,63 @@ from __future__ import annotations
 
 import hashlib
 
+import grpc
 import numpy as np
 import pytest
 import torch
+from support import conversion_config, start_server
 
 from parity.chatterbox_s3gen_weights import save_s3gen, tiny_config
 from parity.support import ReferenceRun, assert_close, assert_exact
 from parity.voicefixer_clips import clip
+from speechmesh.audio.v1 import audio_pb2
+from speechmesh.conversion.v1 import conversion_pb2, conversion_pb2_grpc
 from speechmesh.nn.chatterbox.s3gen import Reference, Row, load_s3gen
 from speechmesh.nn.chatterbox.s3gen.hift import SourceNoise
 from speechmesh.nn.spectral import sinc_resample
+from speechmesh.runtime.audio import resample
 
 reference = ReferenceRun("chatterbox_s3gen")
 CASES = {case["name"]: case for case in reference.cases}
+F32 = audio_pb2.AUDIO_ENCODING_PCM_F32LE
+VC_MODEL = "chatterbox-vc-parity"
 
 
 @pytest.fixture(scope="module")
-def models(tmp_path_factory):
-    weights = reference.document("weights")
-    folder = tmp_path_factory.mktemp("chatterbox-s3gen")
-    standard, digest = save_s3gen(folder, weights["seed"])
-    turbo, turbo_digest = save_s3gen(folder, weights["turbo_seed"], meanflow=True)
-    assert digest == weights["digest"], "the rebuilt weights are not the fixture's"
-    assert turbo_digest == weights["turbo_digest"], (
-        "the rebuilt turbo weights are not the fixture's"
+def weights(tmp_path_factory):
+    recorded = reference.document("weights")
+    standard_folder = tmp_path_factory.mktemp("chatterbox-s3gen")
+    turbo_folder = tmp_path_factory.mktemp("chatterbox-turbo")
+    standard, digest = save_s3gen(standard_folder, recorded["seed"])
+    turbo, turbo_digest = save_s3gen(turbo_folder, recorded["turbo_seed"], meanflow=True)
+    assert digest == recorded["digest"], "the rebuilt weights are not the fixture's"
+    assert turbo_digest == recorded["turbo_digest"], "the rebuilt turbo weights differ"
+    return {"synthesis": standard, "turbo": turbo}
+
+
+@pytest.fixture(scope="module")
+def models(weights):
+    # The loader reads the sizes from the files' shapes: they are the tiny ones.
+    loaded = {name: load_s3gen(path) for name, path in weights.items()}
+    assert loaded["synthesis"].config == tiny_config()
+    assert loaded["turbo"].config == tiny_config(meanflow=True)
+    return loaded
+
+
+@pytest.fixture(scope="module")
+def vc_server(weights, tmp_path_factory):
+    root = tmp_path_factory.mktemp("chatterbox-vc-server")
+    model = {"id": VC_MODEL, "family": "chatterbox-vc", "source": str(weights["synthesis"].parent)}
+    running = start_server("conversion", conversion_config([model]), root)
+    yield running
+    running.stop()
+
+
+def f32(samples: np.ndarray, rate: int) -> audio_pb2.Audio:
+    return audio_pb2.Audio(
+        format=audio_pb2.AudioFormat(encoding=F32, sample_rate_hz=rate),
+        data=samples.astype("<f4").tobytes(),
     )
-    return {
-        "synthesis": load_s3gen(standard, tiny_config()),
-        "turbo": load_s3gen(turbo, tiny_config(meanflow=True)),
-    }
 
 
 def voice() -> np.ndarray:
@@ -127,9 +155,9 @@ def test_generate_matches(models, name):
 def test_voice_conversion_matches(models):
     case = CASES["vc"]
     model = models["synthesis"]
-    source = torch.from_numpy(
-        clip(case["source_seed"], case["source_samples"], case["source_rate"])
-    )
+    # librosa.load(sr=16000) of the 24 kHz source: soxr HQ, as the service resamples.
+    source24 = clip(case["source_seed"], case["source_samples"], case["source_rate"])
+    source = torch.from_numpy(resample(source24, case["source_rate"], 16000))
     tokens, lengths = model.tokenizer.tokenize([source])
     target = model.embed_ref(clip(case["target_seed"], case["target_samples"], case["target_rate"]))
     generator = torch.Generator().manual_seed(case["torch_seed"])
@@ -153,3 +181,42 @@ def test_rows_of_a_batch_are_independent(models):
         (alone,) = model.generate([Row(t, r, torch.Generator().manual_seed(s))])
         assert joint.audio.shape == alone.audio.shape
         assert_close(joint.audio.numpy(), alone.audio.numpy(), "batched row")
+
+
+def vc_request(case: dict, **target) -> conversion_pb2.ConvertRequest:
+    source = clip(case["source_seed"], case["source_samples"], case["source_rate"])
+    return conversion_pb2.ConvertRequest(
+        model=VC_MODEL,
+        source=f32(source, case["source_rate"]),
+        options=conversion_pb2.ConversionOptions(seed=case["torch_seed"]),
+        output_format=audio_pb2.AudioFormat(encoding=F32, sample_rate_hz=24000),
+        **target,
+    )
+
+
+def test_convert_over_grpc_matches_chatterbox_vc(vc_server):
+    """VoiceConversion/Convert on a real server against ChatterboxVC.generate."""
+    case = CASES["vc"]
+    target = clip(case["target_seed"], case["target_samples"], case["target_rate"])
+    request = vc_request(case, target_audio=f32(target, case["target_rate"]))
+    with grpc.insecure_channel(vc_server.address) as channel:
+        response = conversion_pb2_grpc.VoiceConversionStub(channel).Convert(request, timeout=120)
+    out = np.frombuffer(response.audio.data, "<f4")
+    # The reply lasts as long as the source; the reference's output is 2·(prompt +
+    # source tokens) − len(prompt mel) frames (here one 20 ms frame short of the
+    # source, the prompt's mel being odd): the rest of the reply is silence.
+    n = case["audio_samples"]
+    assert len(out) == case["source_samples"] and n <= len(out)
+    assert_exact(out[n:], np.zeros(len(out) - n, np.float32), "reply past the reference")
+    error = assert_close(out[:n], reference.array("vc/audio"), "Convert audio")
+    print(f"vc over gRPC: worst error {error:.2g} of the peak")
+
+
+def test_convert_refuses_a_target_embedding(vc_server):
+    case = CASES["vc"]
+    embedding = audio_pb2.SpeakerEmbedding(model_family="chatterbox-vc", values=[0.0] * 192)
+    request = vc_request(case, target_embedding=embedding)
+    with grpc.insecure_channel(vc_server.address) as channel, pytest.raises(grpc.RpcError) as error:
+        conversion_pb2_grpc.VoiceConversionStub(channel).Convert(request, timeout=60)
+    assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "target_audio" in error.value.details()

@@ -18,7 +18,7 @@ import grpc
 import numpy as np
 import pytest
 import torch
-from support import conversion_config, start_server
+from support import conversion_config, start_server, stream_convert
 
 from parity.chatterbox_s3gen_weights import save_s3gen, tiny_config
 from parity.support import ReferenceRun, assert_close, assert_exact
@@ -220,3 +220,34 @@ def test_convert_refuses_a_target_embedding(vc_server):
         conversion_pb2_grpc.VoiceConversionStub(channel).Convert(request, timeout=60)
     assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert "target_audio" in error.value.details()
+
+
+def test_streaming_convert_windows_are_converts(vc_server):
+    """StreamingConvert: 2 s windows overlapping by 0.24 s (whole 40 ms tokens); the first
+    window, up to its overlap, is Convert of those 2 s with the same seed."""
+    case = CASES["vc"]
+    target = f32(clip(case["target_seed"], case["target_samples"], case["target_rate"]), 24000)
+    source = clip(77, 62400, 24000)
+    config = conversion_pb2.StreamingConvertConfig(
+        model=VC_MODEL,
+        format=audio_pb2.AudioFormat(encoding=F32, sample_rate_hz=24000),
+        target_audio=target,
+        options=conversion_pb2.ConversionOptions(seed=11),
+        output_format=audio_pb2.AudioFormat(encoding=F32, sample_rate_hz=24000),
+    )
+    replies = stream_convert(vc_server, source.astype("<f4").tobytes(), config, 9600)
+    streamed = np.frombuffer(b"".join(r.audio.data for r in replies), "<f4")
+    assert len(streamed) == len(source)
+    window, overlap = 48000, 5760
+    request = conversion_pb2.ConvertRequest(
+        model=VC_MODEL,
+        source=f32(source[:window], 24000),
+        target_audio=target,
+        options=conversion_pb2.ConversionOptions(seed=11),
+        output_format=audio_pb2.AudioFormat(encoding=F32, sample_rate_hz=24000),
+    )
+    with grpc.insecure_channel(vc_server.address) as channel:
+        whole = conversion_pb2_grpc.VoiceConversionStub(channel).Convert(request, timeout=120)
+    first = np.frombuffer(whole.audio.data, "<f4")[: window - overlap]
+    assert_close(streamed[: window - overlap], first, "first streamed window")
+    assert np.abs(streamed[window:]).max() > 0

@@ -100,7 +100,7 @@ class Token2Mel(nn.Module):
     def encode(self, rows: Sequence[FlowRow]) -> tuple[torch.Tensor, torch.Tensor]:
         """The encoder's projected output mu (B, 80, T) and each row's frame count."""
         device = self.input_embedding.weight.device
-        joined = [torch.cat([r.prompt_tokens, r.tokens]).to(device).long() for r in rows]
+        joined = [torch.cat([r.prompt_tokens.to(device), r.tokens.to(device)]).long() for r in rows]
         lengths = torch.tensor([len(j) for j in joined], device=device)
         tokens = torch.zeros(len(rows), int(lengths.max()), dtype=torch.long, device=device)
         for i, row in enumerate(joined):

@@ -45,12 +45,13 @@ class SourceNoise:
     def draw(
         cls, harmonics: int, samples: int, generator: torch.Generator | None, device: torch.device
     ) -> SourceNoise:
-        phase = torch.rand(1, harmonics + 1, 1, generator=generator, device=device)
+        # Drawn on the CPU whatever the device, so a seed gives the same audio everywhere.
+        phase = torch.rand(1, harmonics + 1, 1, generator=generator)
         phase = -math.pi + phase * (2 * math.pi)
-        noise = torch.randn(1, harmonics + 1, samples, generator=generator, device=device)
+        noise = torch.randn(1, harmonics + 1, samples, generator=generator)
         # The reference draws one more (its noise source, unused in inference).
-        torch.randn(1, 1, samples, generator=generator, device=device)
-        return cls(phase[0], noise[0])
+        torch.randn(1, 1, samples, generator=generator)
+        return cls(phase[0].to(device), noise[0].to(device))
 
 
 class Snake(nn.Module):

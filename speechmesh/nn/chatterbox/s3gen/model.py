@@ -16,7 +16,9 @@ from its own generator (or is given), drawn in the reference's order, so that a 
 seeded like the reference's global RNG reproduces it, and its audio never depends on
 the batch. The first 20 ms of every output are silenced and the next 20 ms faded in
 (raised cosine), as the reference does against spill-over from the prompt.
-Chatterbox's Perth watermark is not applied.
+Chatterbox's Perth watermark is not applied. Draws are made on the CPU on every
+device (the reference on a GPU draws from the CUDA generator, so its seeded audio
+there is not the CPU's; ours is the same everywhere).
 """
 
 from __future__ import annotations
@@ -146,14 +148,15 @@ class S3Gen(nn.Module):
         """The ODE's start, drawn as the reference draws it (turbo's order included)."""
         frames = TOKEN_MEL_RATIO * (len(row.reference.prompt_tokens) + len(row.tokens))
         new = TOKEN_MEL_RATIO * len(row.tokens)
-        g, device = row.generator, self.device
+        # Drawn on the CPU whatever the device, so a seed gives the same audio everywhere.
+        g = row.generator
         if not self.config.meanflow:
-            return torch.randn(1, MEL_BINS, frames, generator=g, device=device)[0]
+            return torch.randn(1, MEL_BINS, frames, generator=g)[0].to(self.device)
         # Turbo draws the new frames' noise first, then a whole-length draw whose
         # prompt part is kept.
-        tail = torch.randn(1, MEL_BINS, new, generator=g, device=device)[0]
-        whole = torch.randn(1, MEL_BINS, frames, generator=g, device=device)[0]
-        return torch.cat([whole[:, : frames - new], tail], dim=1)
+        tail = torch.randn(1, MEL_BINS, new, generator=g)[0]
+        whole = torch.randn(1, MEL_BINS, frames, generator=g)[0]
+        return torch.cat([whole[:, : frames - new], tail], dim=1).to(self.device)
 
     @torch.inference_mode()
     def generate(self, rows: Sequence[Row], steps: int | None = None) -> list[Output]:

@@ -14,7 +14,7 @@ What changes numbers (as the reference):
     where f0 > 10 Hz; Gaussian noise of std 0.003 voiced, 0.1/3 unvoiced; then a
     linear over the harmonics and tanh. The random draws, in the reference's order
     from one generator: `rand(B, 9, 1)`, `randn(B, 9, samples)`, `randn(B, 1, samples)`
-    (the last is drawn and unused).
+    (the last, of shape (B, samples, 1), is drawn and unused).
   * the source's 16-point STFT (hop 4, periodic Hann, centred) joins each upsampling
     stage through a strided convolution and a resblock; the last stage is reflect-padded
     by one frame on the left; the resblocks (Snake, dilations 1/3/5) are averaged.
@@ -50,7 +50,7 @@ class SourceNoise:
         phase = -math.pi + phase * (2 * math.pi)
         noise = torch.randn(1, harmonics + 1, samples, generator=generator)
         # The reference draws one more (its noise source, unused in inference).
-        torch.randn(1, 1, samples, generator=generator)
+        torch.randn(1, samples, 1, generator=generator)
         return cls(phase[0].to(device), noise[0].to(device))
 
 

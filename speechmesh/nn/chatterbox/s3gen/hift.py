@@ -13,8 +13,8 @@ What changes numbers (as the reference):
     offset per harmonic (uniform in [−π, π), the fundamental's 0), amplitude 0.1
     where f0 > 10 Hz; Gaussian noise of std 0.003 voiced, 0.1/3 unvoiced; then a
     linear over the harmonics and tanh. The random draws, in the reference's order
-    from one generator: `rand(B, 9, 1)`, `randn(B, 9, samples)`, `randn(B, 1, samples)`
-    (the last, of shape (B, samples, 1), is drawn and unused).
+    from one generator: `rand(B, 9, 1)`, `randn(B, 9, samples)`, `randn(B, samples, 1)`
+    (the last is drawn and unused).
   * the source's 16-point STFT (hop 4, periodic Hann, centred) joins each upsampling
     stage through a strided convolution and a resblock; the last stage is reflect-padded
     by one frame on the left; the resblocks (Snake, dilations 1/3/5) are averaged.

@@ -21,6 +21,7 @@ from typing import Any
 import grpc
 from google.protobuf import message_factory
 from google.protobuf.descriptor import FileDescriptor, MethodDescriptor
+from grpc._cython import cygrpc
 from opentelemetry import propagate
 
 from speechmesh.conversion.v1 import conversion_pb2
@@ -220,10 +221,31 @@ class ProxyHandler(grpc.GenericRpcHandler):  # type: ignore[misc]
 
 async def _pump(first: bytes, requests: AsyncIterator[bytes], call: Any) -> None:
     """Client → backend, one message at a time (each write waits for flow control)."""
-    await call.write(first)
+    await call.write(first)  # waits for the call to start, as only the public write does
     async for message in requests:
-        await call.write(message)
-    await call.done_writing()
+        if not await _write(call, message):
+            return
+    with contextlib.suppress(cygrpc.InternalError):  # the backend may have ended first
+        await call.done_writing()
+
+
+async def _write(call: Any, message: bytes) -> bool:
+    """Sends one more message; False once the backend has ended the call.
+
+    A backend that refuses a stream ends it while the client may still be sending.
+    grpc.aio's own `write` then replaces the backend's status, already received, with
+    INTERNAL "Internal error from Core" when a write was in flight as the status came
+    (grpc/grpc#36066), and the client would get that instead of INVALID_ARGUMENT
+    naming the field. So later messages go to the call's core object, whose failure
+    leaves the status alone: the backend's status is what the reader relays.
+    """
+    if call.done():
+        return False
+    try:
+        await call._cython_call.send_serialized_message(message)
+    except cygrpc.InternalError:
+        return False
+    return True
 
 
 def _retryable(error: grpc.aio.AioRpcError, replica: Replica) -> bool:

@@ -39,6 +39,7 @@ from harness import serve, stop
 
 from speechmesh.audio.v1 import audio_pb2
 from speechmesh.runtime import audio as audio_io
+from speechmesh.runtime.streams import close_requests, write_request
 from speechmesh.stt.v1 import stt_pb2, stt_pb2_grpc
 from speechmesh.tts.v1 import tts_pb2, tts_pb2_grpc
 from speechmesh.vad.v1 import vad_pb2, vad_pb2_grpc
@@ -57,6 +58,8 @@ class Tally:
 
     latencies: list[float] = field(default_factory=list)
     errors: Counter[str] = field(default_factory=Counter)
+    messages: dict[str, str] = field(default_factory=dict)
+    """The first message of each status met."""
     audio_s: float = 0.0
 
     def line(self, kind: str, wall_s: float) -> str:
@@ -91,6 +94,7 @@ class Clients:
             audio_s = await run()
         except grpc.aio.AioRpcError as error:
             tally.errors[error.code().name] += 1
+            tally.messages.setdefault(error.code().name, error.details() or "")
             return
         except AssertionError as error:
             tally.errors[f"check failed: {error}"] += 1
@@ -98,17 +102,15 @@ class Clients:
         tally.latencies.append(time.perf_counter() - started)
         tally.audio_s += audio_s
 
-    async def _audio(self, config: object, payload: type) -> AsyncIterator[object]:
-        yield config
-        for chunk in self.chunks:
-            yield payload(audio=audio_pb2.AudioChunk(data=chunk))
+    def _audio(self, config: object, payload: type) -> list[object]:
+        return [config, *(payload(audio=audio_pb2.AudioChunk(data=c)) for c in self.chunks)]
 
     async def _stt(self) -> float:
         config = stt_pb2.StreamingRecognizeRequest(
             config=stt_pb2.StreamingRecognizeConfig(format=S16)
         )
-        responses = self.stt.StreamingRecognize(
-            self._audio(config, stt_pb2.StreamingRecognizeRequest), timeout=DEADLINE_S
+        responses = streamed(
+            self.stt.StreamingRecognize, self._audio(config, stt_pb2.StreamingRecognizeRequest)
         )
         finals, last = [], None
         async for response in responses:
@@ -123,8 +125,8 @@ class Clients:
 
     async def _vad(self) -> float:
         config = vad_pb2.StreamingDetectRequest(config=vad_pb2.StreamingDetectConfig(format=S16))
-        responses = self.vad.StreamingDetect(
-            self._audio(config, vad_pb2.StreamingDetectRequest), timeout=DEADLINE_S
+        responses = streamed(
+            self.vad.StreamingDetect, self._audio(config, vad_pb2.StreamingDetectRequest)
         )
         ends, last = [], None
         async for response in responses:
@@ -150,6 +152,33 @@ class Clients:
                 summary = response.summary
         assert summary is not None and samples > RATE, f"{samples} samples synthesized"
         return samples / RATE
+
+
+async def streamed(
+    method: Callable[..., grpc.aio.StreamStreamCall],
+    requests: list[object],
+    hold: asyncio.Event | None = None,
+) -> AsyncIterator[object]:
+    """The responses of a stream that sends `requests` (then waits for `hold`, when
+    given, before half-closing). Written with `write_request`, so a stream the server
+    refuses ends with the server's status, not grpc.aio's INTERNAL (grpc/grpc#36066)."""
+    call = method(timeout=DEADLINE_S)
+
+    async def send() -> None:
+        for request in requests:
+            if not await write_request(call, request):
+                return
+        if hold is not None:
+            await hold.wait()
+        await close_requests(call)
+
+    writer = asyncio.create_task(send())
+    try:
+        async for response in call:
+            yield response
+    finally:
+        writer.cancel()
+        call.cancel()
 
 
 async def speech_clip(address: str) -> np.ndarray:
@@ -213,15 +242,15 @@ async def overload(clients: Clients, limit: int, factor: float) -> list[str]:
     release = asyncio.Event()
     outcomes: list[tuple[str, float]] = []
 
-    async def held() -> AsyncIterator[vad_pb2.StreamingDetectRequest]:
-        yield vad_pb2.StreamingDetectRequest(config=vad_pb2.StreamingDetectConfig(format=S16))
-        yield vad_pb2.StreamingDetectRequest(audio=audio_pb2.AudioChunk(data=clients.chunks[0]))
-        await release.wait()
+    held = [
+        vad_pb2.StreamingDetectRequest(config=vad_pb2.StreamingDetectConfig(format=S16)),
+        vad_pb2.StreamingDetectRequest(audio=audio_pb2.AudioChunk(data=clients.chunks[0])),
+    ]
 
     async def one() -> None:
         started = time.perf_counter()
         try:
-            async for _ in clients.vad.StreamingDetect(held(), timeout=DEADLINE_S):
+            async for _ in streamed(clients.vad.StreamingDetect, held, release):
                 pass
             outcomes.append(("OK", time.perf_counter() - started))
         except grpc.aio.AioRpcError as error:
@@ -316,6 +345,8 @@ async def drill(args: argparse.Namespace, processes: dict, address: str) -> dict
     rss_end = {name: rss_mb(p.pid) for name, p in processes.items()}
     for kind, tally in tallies.items():
         print(tally.line(kind, wall))
+        for code, message in tally.messages.items():
+            print(f"       {code}: {message}")
     print("  RSS (MB) at the drill's start → end:")
     for name in processes:
         growth = (rss_end[name] - rss_start[name]) / rss_start[name]
@@ -332,6 +363,7 @@ async def drill(args: argparse.Namespace, processes: dict, address: str) -> dict
                 "p50_ms": float(np.percentile(t.latencies, 50) * 1000) if t.latencies else None,
                 "p99_ms": float(np.percentile(t.latencies, 99) * 1000) if t.latencies else None,
                 "errors": dict(t.errors),
+                "messages": t.messages,
             }
             for kind, t in tallies.items()
         },
@@ -354,6 +386,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--overload", type=float, default=3.0)
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args(argv)
+    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]  # progress, live
     processes, address = start_mesh(args.stream_limit)
     try:
         report = asyncio.run(drill(args, processes, address))

@@ -21,7 +21,6 @@ from typing import Any
 import grpc
 from google.protobuf import message_factory
 from google.protobuf.descriptor import FileDescriptor, MethodDescriptor
-from grpc._cython import cygrpc
 from opentelemetry import propagate
 
 from speechmesh.conversion.v1 import conversion_pb2
@@ -31,6 +30,7 @@ from speechmesh.indextts.v1 import indextts_pb2
 from speechmesh.runtime.errors import IdleTimeout, InvalidArgument
 from speechmesh.runtime.requests import REQUEST_ID_METADATA, request_id
 from speechmesh.runtime.service import Context
+from speechmesh.runtime.streams import close_requests, write_request
 from speechmesh.stt.v1 import stt_pb2
 from speechmesh.tts.v1 import tts_pb2
 from speechmesh.vad.v1 import vad_pb2
@@ -211,8 +211,8 @@ class ProxyHandler(grpc.GenericRpcHandler):  # type: ignore[misc]
             finally:
                 pump.cancel()
                 call.cancel()
-                # A write that raced the backend's end fails in the core (ExecuteBatchError,
-                # not an RPC error); the backend's own status is what the client gets.
+                # The pump ends by itself once the call has; the backend's own status is
+                # what the client gets, whatever the pump met on its way out.
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await pump
 
@@ -220,32 +220,15 @@ class ProxyHandler(grpc.GenericRpcHandler):  # type: ignore[misc]
 
 
 async def _pump(first: bytes, requests: AsyncIterator[bytes], call: Any) -> None:
-    """Client → backend, one message at a time (each write waits for flow control)."""
-    await call.write(first)  # waits for the call to start, as only the public write does
+    """Client → backend, one message at a time (each write waits for flow control),
+    until the client half-closes or the backend ends the call (its status, which the
+    reader relays, then stands: `write_request`)."""
+    if not await write_request(call, first):
+        return
     async for message in requests:
-        if not await _write(call, message):
+        if not await write_request(call, message):
             return
-    with contextlib.suppress(cygrpc.InternalError):  # the backend may have ended first
-        await call.done_writing()
-
-
-async def _write(call: Any, message: bytes) -> bool:
-    """Sends one more message; False once the backend has ended the call.
-
-    A backend that refuses a stream ends it while the client may still be sending.
-    grpc.aio's own `write` then replaces the backend's status, already received, with
-    INTERNAL "Internal error from Core" when a write was in flight as the status came
-    (grpc/grpc#36066), and the client would get that instead of INVALID_ARGUMENT
-    naming the field. So later messages go to the call's core object, whose failure
-    leaves the status alone: the backend's status is what the reader relays.
-    """
-    if call.done():
-        return False
-    try:
-        await call._cython_call.send_serialized_message(message)
-    except cygrpc.InternalError:
-        return False
-    return True
+    await close_requests(call)
 
 
 def _retryable(error: grpc.aio.AioRpcError, replica: Replica) -> bool:

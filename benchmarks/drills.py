@@ -339,18 +339,32 @@ async def drill(args: argparse.Namespace, processes: dict, address: str) -> dict
         + ")"
     )
     rss_start = {name: rss_mb(p.pid) for name, p in processes.items()}
+    samples: list[dict[str, float]] = []
+
+    async def sample_rss() -> None:
+        while True:
+            await asyncio.sleep(seconds / 10)
+            samples.append({name: rss_mb(p.pid) for name, p in processes.items()})
+
+    sampler = asyncio.create_task(sample_rss())
     began = time.perf_counter()
     tallies = await open_loop(clients, rates, seconds)
     wall = time.perf_counter() - began
+    sampler.cancel()
     rss_end = {name: rss_mb(p.pid) for name, p in processes.items()}
     for kind, tally in tallies.items():
         print(tally.line(kind, wall))
         for code, message in tally.messages.items():
             print(f"       {code}: {message}")
-    print("  RSS (MB) at the drill's start → end:")
+    print("  RSS (MB) at the drill's start → end (peak; every tenth of the drill):")
     for name in processes:
         growth = (rss_end[name] - rss_start[name]) / rss_start[name]
-        print(f"    {name:<8} {rss_start[name]:7.1f} → {rss_end[name]:7.1f}  ({growth:+.1%})")
+        timeline = [sample[name] for sample in samples]
+        peak = max([rss_start[name], rss_end[name], *timeline])
+        print(
+            f"    {name:<8} {rss_start[name]:7.1f} → {rss_end[name]:7.1f}  ({growth:+.1%}; "
+            f"peak {peak:.1f}; " + " ".join(f"{v:.0f}" for v in timeline) + ")"
+        )
     report["drill"] = {
         "minutes": args.minutes,
         "load": args.load,
@@ -367,7 +381,7 @@ async def drill(args: argparse.Namespace, processes: dict, address: str) -> dict
             }
             for kind, t in tallies.items()
         },
-        "rss_mb": {"start": rss_start, "end": rss_end},
+        "rss_mb": {"start": rss_start, "end": rss_end, "every_tenth": samples},
     }
     print(f"overload: {args.overload:g} × max_concurrent_streams")
     report["overload_failures"] = await overload(clients, args.stream_limit, args.overload)

@@ -4,10 +4,14 @@ is still SERVING, in the same process (nothing restarted).
 
 One mesh for the module: the session's VAD, STT, TTS (Piper, KittenTTS) and conversion
 servers, a TTS server with a tiny HarmonySpeech synthesizer and vocoder (the Vocoder
-service), a tiny IndexTTS-2 server, and a gateway in front with two graphs.
+service), a tiny IndexTTS-2 server, and a gateway in front with two graphs. Auth is on:
+every call carries the caller's key, the gateway calls its backends with its own, and
+the two servers this module starts check it (the session's servers serve without keys).
 """
 
 from __future__ import annotations
+
+import hashlib
 
 import grpc
 import numpy as np
@@ -64,6 +68,16 @@ TARGET = E.Audio(format=S16, data=SECOND * 2)
 GE2E = E.SpeakerEmbedding(model_family="ge2e-resemblyzer", values=[0.1] * 256)
 OPENVOICE = E.SpeakerEmbedding(model_family="openvoice-v2", values=[0.1] * 256)
 MAX_TEXT = 20_000
+CALLER, GATEWAY_KEY = "matrix-caller", "matrix-gateway"
+AUTH = {"auth": {"enabled": True}}
+KEY = [("authorization", f"Bearer {CALLER}")]
+
+
+def digest(*keys: str) -> str:
+    return ",".join(f"sha256:{hashlib.sha256(k.encode()).hexdigest()}" for k in keys)
+
+
+KEYS = {"SPEECHMESH_API_KEYS": digest(CALLER, GATEWAY_KEY)}
 
 
 @pytest.fixture(scope="module")
@@ -80,12 +94,15 @@ def mesh(vad_server, stt_server, tts_server, conversion_server, tmp_path_factory
         {"id": "harmony-vocoder", "family": "harmonyspeech-vocoder", "source": str(harmony)},
     ]
     harmony_server = start_server(
-        "tts", {"services": {"tts": {"port": 0, "models": harmony_models}}}, root
+        "tts", {"services": {"tts": {"port": 0, "models": harmony_models}}, **AUTH}, root, env=KEYS
     )
     write_checkpoint(root / "IndexTTS-2")
     index_model = {"id": "indextts-tiny", "family": "indextts2", "source": str(root / "IndexTTS-2")}
     index_server = start_server(
-        "indextts", {"services": {"indextts": {"port": 0, "models": [index_model]}}}, root
+        "indextts",
+        {"services": {"indextts": {"port": 0, "models": [index_model]}}, **AUTH},
+        root,
+        env=KEYS,
     )
     backends = {
         "vad": vad_server,
@@ -98,9 +115,15 @@ def mesh(vad_server, stt_server, tts_server, conversion_server, tmp_path_factory
     config = gateway_config(
         {name: server.address for name, server in backends.items()},
         limits={"max_message_bytes": MAX_MESSAGE},
+        **AUTH,
     )
     config["gateway"]["graphs"] = GRAPHS
-    gateway = start_server("gateway", config, root)
+    gateway = start_server(
+        "gateway",
+        config,
+        root,
+        env={"SPEECHMESH_API_KEYS": digest(CALLER), "SPEECHMESH_BACKEND_KEY": GATEWAY_KEY},
+    )
     servers = {**backends, "gateway": gateway}
     pids = {name: server.process.pid for name, server in servers.items()}
     yield gateway, servers, pids
@@ -594,7 +617,7 @@ def test_the_matrix_is_large():
 def test_bad_input(mesh, name):
     gateway, servers, _ = mesh
     with gateway.channel() as channel:
-        check(channel, CASES[name])
+        check(channel, CASES[name], KEY)
     assert [n for n, server in servers.items() if server.process.poll() is not None] == []
 
 
@@ -613,7 +636,7 @@ def test_streams_refused_while_the_client_sends_keep_the_backend_status(mesh):
     with gateway.channel() as channel:
         for _ in range(25):
             for name in REFUSED_WHILE_SENDING:
-                check(channel, CASES[name])
+                check(channel, CASES[name], KEY)
 
 
 def test_every_server_is_serving_in_the_same_process(mesh):

@@ -16,7 +16,9 @@ SERVED_PROTOS := protos/speechmesh/audio protos/speechmesh/models protos/speechm
 	protos/speechmesh/stt protos/speechmesh/tts protos/speechmesh/indextts \
 	protos/speechmesh/conversion
 
-.PHONY: install up test lint format protos protos-release bench bench-stt bench-gateway bench-indextts bench-conversion bench-harmonyspeech bench-openvoice bench-chatterbox-s3gen clean
+DRILL_MINUTES ?= 5
+
+.PHONY: install up test drills lint format protos protos-release bench bench-stt bench-gateway bench-indextts bench-conversion bench-harmonyspeech bench-openvoice bench-chatterbox-s3gen clean
 
 install: $(STAMP)
 
@@ -33,6 +35,12 @@ up: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest -n auto --dist loadgroup $(PYTEST_ARGS)
+
+# Load and fault drills on loopback (docs/reliability.md): the pytest drills, then a
+# DRILL_MINUTES-long load drill at 80 % of the measured capacity. Each stops by itself.
+drills: $(STAMP)
+	$(PY) -m pytest -m drills tests/reliability $(PYTEST_ARGS)
+	$(PY) benchmarks/drills.py --minutes $(DRILL_MINUTES)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -30,6 +30,7 @@ from speechmesh.indextts.v1 import indextts_pb2
 from speechmesh.runtime.errors import IdleTimeout, InvalidArgument
 from speechmesh.runtime.requests import REQUEST_ID_METADATA, request_id
 from speechmesh.runtime.service import Context
+from speechmesh.runtime.streams import close_requests, write_request
 from speechmesh.stt.v1 import stt_pb2
 from speechmesh.tts.v1 import tts_pb2
 from speechmesh.vad.v1 import vad_pb2
@@ -210,8 +211,8 @@ class ProxyHandler(grpc.GenericRpcHandler):  # type: ignore[misc]
             finally:
                 pump.cancel()
                 call.cancel()
-                # A write that raced the backend's end fails in the core (ExecuteBatchError,
-                # not an RPC error); the backend's own status is what the client gets.
+                # The pump ends by itself once the call has; the backend's own status is
+                # what the client gets, whatever the pump met on its way out.
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await pump
 
@@ -219,11 +220,15 @@ class ProxyHandler(grpc.GenericRpcHandler):  # type: ignore[misc]
 
 
 async def _pump(first: bytes, requests: AsyncIterator[bytes], call: Any) -> None:
-    """Client → backend, one message at a time (each write waits for flow control)."""
-    await call.write(first)
+    """Client → backend, one message at a time (each write waits for flow control),
+    until the client half-closes or the backend ends the call (its status, which the
+    reader relays, then stands: `write_request`)."""
+    if not await write_request(call, first):
+        return
     async for message in requests:
-        await call.write(message)
-    await call.done_writing()
+        if not await write_request(call, message):
+            return
+    await close_requests(call)
 
 
 def _retryable(error: grpc.aio.AioRpcError, replica: Replica) -> bool:

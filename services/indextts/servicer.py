@@ -12,7 +12,7 @@ from speechmesh.audio.v1 import audio_pb2
 from speechmesh.indextts.v1 import indextts_pb2, indextts_pb2_grpc
 from speechmesh.runtime.audio import AudioSpec, Encoding, decode, encode, output_rate_hz, resample
 from speechmesh.runtime.config import LimitsConfig
-from speechmesh.runtime.errors import InvalidArgument, LimitExceeded
+from speechmesh.runtime.errors import InvalidArgument
 from speechmesh.runtime.numbers import number_option
 from speechmesh.runtime.pool import HostedModel, ModelPool
 from speechmesh.runtime.requests import request_id
@@ -97,8 +97,12 @@ def _job(request, limits: LimitsConfig) -> SynthesisJob:  # type: ignore[no-unty
     if not request.text.strip():
         raise InvalidArgument("text", "text is empty")
     if len(request.text) > limits.max_text_chars:
-        raise LimitExceeded(
-            "max_text_chars", limits.max_text_chars, len(request.text), "characters"
+        # INVALID_ARGUMENT as in every other text field of the mesh: the request itself
+        # is too long, retrying it can never succeed.
+        raise InvalidArgument(
+            "text",
+            f"has {len(request.text)} characters; the server's limit max_text_chars is "
+            f"{limits.max_text_chars}",
         )
     if not request.HasField("speaker_prompt") or not request.speaker_prompt.data:
         raise InvalidArgument(

@@ -8,15 +8,21 @@ a slot forever; a stream longer than `max_stream_seconds` is RESOURCE_EXHAUSTED.
 
 The runners of audio-in streams share their input side: `StreamInput` decodes the
 incoming bytes (big chunks off the event loop) and counts what arrived.
+
+The client side of a request stream (the gateway's pump, the drills): `write_request`
+and `close_requests` keep the server's status when it ends the call mid-stream.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterable, AsyncIterator, Callable
 from typing import Any, TypeVar
 
+import grpc
 import numpy as np
+from grpc._cython import cygrpc
 
 from speechmesh.runtime.audio import AudioSpec, StreamDecoder
 from speechmesh.runtime.errors import IdleTimeout, InvalidArgument, LimitExceeded
@@ -117,3 +123,37 @@ class StreamInput:
     def _decoded_tail(self) -> np.ndarray:
         """What the decoder still holds (the resampler's tail) at the end of input."""
         return self._decoder.flush()
+
+
+# --- The client side of a request stream -----------------------------------------------
+
+
+async def write_request(call: grpc.aio.StreamStreamCall, message: Any) -> bool:
+    """Sends one request (a message, or its bytes on a channel without serializers) on a
+    stream opened without a request iterator; False once the server has ended the call,
+    whose own status then stands.
+
+    A server that refuses a stream (a bad config, a limit) ends it while the client may
+    still be sending. grpc.aio's `write` replaces the status already received with
+    INTERNAL "Internal error from Core" when a write was in flight as it came
+    (grpc/grpc#36066), so a client would see INTERNAL instead of the INVALID_ARGUMENT or
+    RESOURCE_EXHAUSTED it was sent. This writes through the call's core object, whose
+    failure leaves the status alone; `wait_for_connection` is the public part of the
+    wait that `write` does before the first message.
+    """
+    with contextlib.suppress(grpc.aio.AioRpcError):  # ended before it started
+        await call.wait_for_connection()
+    if call.done():
+        return False
+    data = message if isinstance(message, bytes) else message.SerializeToString()
+    try:
+        await call._cython_call.send_serialized_message(data)  # type: ignore[attr-defined]
+    except cygrpc.InternalError:
+        return False
+    return True
+
+
+async def close_requests(call: grpc.aio.StreamStreamCall) -> None:
+    """Half-closes the request side, unless the server has already ended the call."""
+    with contextlib.suppress(cygrpc.InternalError):
+        await call.done_writing()

@@ -20,7 +20,7 @@ from speechmesh.runtime.config import ConfigError, MeshConfig
 from speechmesh.runtime.server import client_credentials
 
 AUTHORIZATION = "authorization"
-CHANNEL_OPTIONS = [
+CHANNEL_OPTIONS: list[tuple[str, int | str]] = [
     ("grpc.max_receive_message_length", -1),
     ("grpc.max_send_message_length", -1),
     ("grpc.keepalive_time_ms", 30_000),

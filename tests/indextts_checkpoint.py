@@ -10,12 +10,11 @@ import torch
 import yaml
 from safetensors.torch import save_file
 
+from speechmesh.nn.campplus import CAMPPlus, CampplusConfig
 from speechmesh.services.indextts.bigvgan import BigVGAN
-from speechmesh.services.indextts.campplus import CAMPPlus
 from speechmesh.services.indextts.checkpoint import unfold_weight_norm, weight_normed
 from speechmesh.services.indextts.config import (
     BigVGANConfig,
-    CampplusConfig,
     ConformerConfig,
     DiTConfig,
     GptConfig,

@@ -180,20 +180,6 @@ class BigVGANConfig:
 
 
 @dataclass(frozen=True)
-class CampplusConfig:
-    """CAM++ (funasr/campplus, campplus_cn_common.bin): fixed in the reference."""
-
-    feat_dim: int = 80
-    embedding_size: int = 192
-    growth_rate: int = 32
-    bn_size: int = 4
-    init_channels: int = 128
-    m_channels: int = 32
-    block_layers: tuple[int, ...] = (12, 24, 16)
-    block_dilations: tuple[int, ...] = (1, 2, 2)
-
-
-@dataclass(frozen=True)
 class IndexTTSConfig:
     """The whole checkpoint config.yaml."""
 

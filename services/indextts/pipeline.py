@@ -21,18 +21,18 @@ import numpy as np
 import soxr
 import torch
 
+from speechmesh.nn.campplus import CAMPPlus, CampplusConfig
+from speechmesh.nn.spectral import kaldi_fbank, reference_mel, sinc_resample
 from speechmesh.runtime import weights
 from speechmesh.runtime.errors import FailedPrecondition
 from speechmesh.services.indextts import checkpoint
 from speechmesh.services.indextts.bigvgan import BigVGAN, read_config
-from speechmesh.services.indextts.campplus import CAMPPlus
-from speechmesh.services.indextts.config import CampplusConfig, IndexTTSConfig
+from speechmesh.services.indextts.config import IndexTTSConfig
 from speechmesh.services.indextts.emotion import EmotionMatrices, QwenEmotion, scale_weights
 from speechmesh.services.indextts.layout import CheckpointFiles
 from speechmesh.services.indextts.s2mel import S2Mel, mel_frames
 from speechmesh.services.indextts.sampling import SamplingSettings
 from speechmesh.services.indextts.semantic_codec import SemanticCodec
-from speechmesh.services.indextts.spectral import kaldi_fbank, reference_mel, sinc_resample
 from speechmesh.services.indextts.text import TextFrontEnd
 from speechmesh.services.indextts.unified_voice import Generated, UnifiedVoice
 

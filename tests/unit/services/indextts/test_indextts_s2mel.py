@@ -3,6 +3,7 @@ from __future__ import annotations
 import torch
 from indextts_checkpoint import TINY_BIGVGAN, randomize, tiny_config
 
+from speechmesh.nn.spectral import kaldi_fbank, reference_mel, slaney_filters
 from speechmesh.services.indextts.bigvgan import BigVGAN
 from speechmesh.services.indextts.checkpoint import (
     fold_weight_norm,
@@ -10,7 +11,6 @@ from speechmesh.services.indextts.checkpoint import (
     weight_normed,
 )
 from speechmesh.services.indextts.s2mel import S2Mel, mel_frames
-from speechmesh.services.indextts.spectral import kaldi_fbank, reference_mel, slaney_filters
 
 S2MEL = tiny_config(60).s2mel
 

@@ -1,7 +1,10 @@
-"""Spectral front-ends: the 22.05 kHz reference mel (librosa Slaney filters) and Kaldi fbank.
+"""Spectral front-ends shared by families: the Matcha/BigVGAN-style log mel (librosa
+Slaney filters), Kaldi fbank and torchaudio's default sinc resampler.
 
-Written here because torchaudio has no build for the pinned torch. Both follow the
-reference numerically: the mel is reflect-padded by (n_fft − hop)/2 each side, STFT
+IndexTTS-2 (22.05 kHz mel, CAM++ fbank) and Chatterbox's S3Gen (24 kHz mel, CAM++
+fbank, the 24 → 16 kHz reference resampling) compute the same features. Written here
+because torchaudio has no build for the pinned torch. They follow the references
+numerically: the mel is reflect-padded by (n_fft − hop)/2 each side, STFT
 without centring, magnitude √(re² + im² + 1e-9), Slaney-normalised Slaney-scale
 filters, log(max(x, 1e-5)); the fbank is Kaldi's (25 ms Povey window, 10 ms shift,
 DC removal, pre-emphasis 0.97, 512-point power spectrum, 80 triangular mel bins
@@ -60,7 +63,7 @@ def reference_mel(
     fmin: float,
     fmax: float | None,
 ) -> torch.Tensor:
-    """(B, samples) float audio → (B, n_mels, frames) log mel."""
+    """(B, samples) float audio → (B, n_mels, frames) log mel (frames = samples // hop)."""
     pad = (n_fft - hop) // 2
     padded = torch.nn.functional.pad(audio.unsqueeze(1), (pad, pad), mode="reflect").squeeze(1)
     spec = torch.stft(

@@ -1,5 +1,8 @@
-"""CAM++ speaker encoder (funasr/campplus, campplus_cn_common.bin): fbank → 192-d style.
+"""CAM++ speaker encoder (3D-Speaker / FunASR): mean-normalised Kaldi fbank → embedding.
 
+The same network serves IndexTTS-2 (funasr/campplus, campplus_cn_common.bin, its
+192-d style) and Chatterbox's S3Gen (the `speaker_encoder.*` x-vector inside
+s3gen.safetensors); both use the official sizes, CampplusConfig's defaults.
 Key names `head.*` (2-D conv front end with residual blocks) and `xvector.*`
 (TDNN, three CAM dense blocks with context-aware masking, transit layers, stats
 pooling, dense + affine-free batch norm).
@@ -8,12 +11,25 @@ pooling, dense + affine-free batch norm).
 from __future__ import annotations
 
 from collections import OrderedDict
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from speechmesh.services.indextts.config import CampplusConfig
+
+@dataclass(frozen=True)
+class CampplusConfig:
+    """CAM++ sizes (fixed in both references; tests shrink them)."""
+
+    feat_dim: int = 80
+    embedding_size: int = 192
+    growth_rate: int = 32
+    bn_size: int = 4
+    init_channels: int = 128
+    m_channels: int = 32
+    block_layers: tuple[int, ...] = (12, 24, 16)
+    block_dilations: tuple[int, ...] = (1, 2, 2)
 
 
 def _bn_relu(channels: int) -> nn.Sequential:

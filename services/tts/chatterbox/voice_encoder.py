@@ -18,7 +18,7 @@ import numpy.typing as npt
 import torch
 from torch import nn
 
-from speechmesh.nn.mel import slaney_mel_filters
+from speechmesh.nn.spectral import slaney_filters
 
 SAMPLE_RATE = 16000
 N_MELS = 40
@@ -72,7 +72,7 @@ class VoiceEncoder(nn.Module):
         self.similarity_weight = nn.Parameter(torch.tensor([10.0]))
         self.similarity_bias = nn.Parameter(torch.tensor([-5.0]))
         self.register_buffer(
-            "mel_filters", torch.from_numpy(slaney_mel_filters(N_MELS, N_FFT, SAMPLE_RATE)), False
+            "mel_filters", slaney_filters(SAMPLE_RATE, N_FFT, N_MELS, 0.0, None), False
         )
         self.register_buffer("window", torch.hann_window(N_FFT, periodic=True), False)
 

@@ -25,7 +25,6 @@ import torch
 import webrtcvad
 from torch import nn
 
-from speechmesh.nn import mel as mel_scale
 from speechmesh.runtime import weights
 from speechmesh.runtime.audio import resample
 from speechmesh.runtime.errors import FailedPrecondition
@@ -246,10 +245,31 @@ def preprocess(samples: Samples, rate_hz: int, params: Preprocessing) -> Samples
     return trim_long_silences(wav, params)
 
 
+def _hz_to_mel(hz: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    # Slaney's mel scale: linear below 1 kHz, logarithmic above.
+    linear = hz * 3.0 / 200.0
+    logarithmic = 15.0 + np.log(np.maximum(hz, 1e-10) / 1000.0) / (np.log(6.4) / 27.0)
+    return np.where(hz >= 1000.0, logarithmic, linear)
+
+
+def _mel_to_hz(mel: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    linear = mel * 200.0 / 3.0
+    logarithmic = 1000.0 * np.exp((np.log(6.4) / 27.0) * (mel - 15.0))
+    return np.where(mel >= 15.0, logarithmic, linear)
+
+
 def slaney_mel_filters(n_mels: int, n_fft: int = N_FFT, rate_hz: int = SAMPLE_RATE) -> Samples:
     """[n_mels, n_fft // 2 + 1] triangular filters, Slaney scale and area normalisation
     (what the encoder was trained with: librosa's default filterbank)."""
-    return mel_scale.slaney_mel_filters(n_mels, n_fft, rate_hz)
+    bins = np.linspace(0.0, rate_hz / 2, n_fft // 2 + 1)
+    edges = _mel_to_hz(np.linspace(0.0, float(_hz_to_mel(np.array(rate_hz / 2.0))), n_mels + 2))
+    widths = np.diff(edges)
+    ramps = edges[:, None] - bins[None, :]
+    rising = -ramps[:-2] / widths[:-1, None]
+    falling = ramps[2:] / widths[1:, None]
+    filters = np.maximum(0.0, np.minimum(rising, falling))
+    filters *= (2.0 / (edges[2:] - edges[:-2]))[:, None]
+    return filters.astype(np.float32)
 
 
 class MelFrontEnd:

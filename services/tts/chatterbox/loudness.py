@@ -56,7 +56,7 @@ def _impulse(b: tuple, a: tuple) -> npt.NDArray[np.float64]:
 
 
 def _filter(signal: npt.NDArray[np.float64], response: npt.NDArray[np.float64]) -> np.ndarray:
-    size = 1 << int(math.ceil(math.log2(len(signal) + len(response))))
+    size = 1 << math.ceil(math.log2(len(signal) + len(response)))
     spectrum = np.fft.rfft(signal, size) * np.fft.rfft(response, size)
     return np.fft.irfft(spectrum, size)[: len(signal)]
 

@@ -16,7 +16,7 @@ SERVED_PROTOS := protos/speechmesh/audio protos/speechmesh/models protos/speechm
 	protos/speechmesh/stt protos/speechmesh/tts protos/speechmesh/indextts \
 	protos/speechmesh/conversion
 
-.PHONY: install up test lint format protos protos-release bench bench-stt bench-gateway bench-indextts bench-conversion bench-harmonyspeech bench-openvoice clean
+.PHONY: install up test lint format protos protos-release bench bench-stt bench-gateway bench-indextts bench-conversion bench-harmonyspeech bench-openvoice bench-chatterbox clean
 
 install: $(STAMP)
 
@@ -74,6 +74,9 @@ bench-harmonyspeech: $(STAMP)
 
 bench-openvoice: $(STAMP)
 	$(PY) benchmarks/openvoice_base.py
+
+bench-chatterbox: $(STAMP)
+	$(PY) benchmarks/chatterbox.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache .mypy_cache

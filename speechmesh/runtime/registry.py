@@ -69,6 +69,9 @@ FAMILIES: dict[str, Family] = {
     "voicefixer": Family(
         "speechmesh.services.conversion.restoration.voicefixer.engine:VoiceFixer", "conversion"
     ),
+    "chatterbox-vc": Family(
+        "speechmesh.services.conversion.conversion.chatterbox.engine:ChatterboxVC", "conversion"
+    ),
 }
 
 SERVICES: dict[str, str] = {

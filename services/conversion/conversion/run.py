@@ -36,7 +36,7 @@ async def convert_samples(
     model: HostedModel,
     samples: np.ndarray,
     source: Vector,
-    target: Vector,
+    target: Any,
     tau: float,
     noise: Any,
 ) -> np.ndarray:
@@ -61,7 +61,7 @@ class ConversionRun(StreamInput):
         self,
         model: HostedModel,
         spec: AudioSpec,
-        target: Vector,
+        target: Any,
         source: Vector | None,
         tau: float,
         noise: Any,

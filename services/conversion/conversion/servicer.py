@@ -43,20 +43,27 @@ def conversion_options(options: conversion_pb2.ConversionOptions, field: str) ->
     return tau, options.seed if options.HasField("seed") else secrets.randbits(63)
 
 
-async def target_vector(
-    model: HostedModel, message: Any, field: str, limits: LimitsConfig
-) -> embeddings.Vector:
-    """The target voice of a request or config: embedded from audio, or a checked embedding."""
+async def target_vector(model: HostedModel, message: Any, field: str, limits: LimitsConfig) -> Any:
+    """The target voice of a request or config: made from audio by the converter, or a
+    checked embedding (for converters that take one)."""
     which = message.WhichOneof("target")
     prefix = f"{field}." if field else ""
+    engine = engine_of(model)
     if which == "target_embedding":
+        if not engine.takes_target_embedding:
+            raise InvalidArgument(
+                f"{prefix}target_embedding",
+                f"{engine.family} conditions on the target's audio, not an embedding: "
+                "give target_audio",
+            )
         return embeddings.from_proto(
-            message.target_embedding, engine_of(model).embedding, f"{prefix}target_embedding"
+            message.target_embedding, engine.embedding, f"{prefix}target_embedding"
         )
     if which == "target_audio":
         field = f"{prefix}target_audio"
         clip = await decode_request_audio(message.target_audio, field, limits.max_audio_seconds)
-        return await embed(model, [clip], field)
+        job = await asyncio.to_thread(engine.prepare_target, [clip], field)
+        return await model.run(job)
     raise InvalidArgument(f"{prefix}target", "is required: give target_audio or target_embedding")
 
 

@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from speechmesh.services.tts.chatterbox.s3gen.config import SAMPLE_RATE, HiFTConfig
+from speechmesh.nn.chatterbox.s3gen.config import SAMPLE_RATE, HiFTConfig
 
 
 @dataclass(frozen=True)
@@ -116,16 +116,18 @@ class SourceModule(nn.Module):
     def forward(self, f0: torch.Tensor, draws: SourceNoise) -> torch.Tensor:
         """f0 (samples,) Hz at 24 kHz → (1, samples) excitation."""
         c = self.config
+        # Shapes (1, harmonics, samples) as the reference's, so reductions round alike.
+        f0 = f0[None, None, :]
         harmonics = torch.arange(1, c.nb_harmonics + 2, device=f0.device, dtype=f0.dtype)
-        steps = f0[None, :] * harmonics[:, None] / SAMPLE_RATE
+        steps = f0 * harmonics[None, :, None] / SAMPLE_RATE
         theta = 2 * math.pi * (torch.cumsum(steps, dim=-1) % 1)
-        phase = draws.phase.clone()
-        phase[0] = 0
+        phase = draws.phase.clone()[None]
+        phase[:, 0] = 0
         sines = c.nsf_alpha * torch.sin(theta + phase)
-        voiced = (f0 > c.nsf_voiced_threshold).to(f0.dtype)[None, :]
+        voiced = (f0 > c.nsf_voiced_threshold).to(f0.dtype)
         amplitude = voiced * c.nsf_sigma + (1 - voiced) * c.nsf_alpha / 3
-        sines = sines * voiced + amplitude * draws.noise
-        return torch.tanh(self.l_linear(sines.T)).T
+        sines = sines * voiced + amplitude * draws.noise[None]
+        return torch.tanh(self.l_linear(sines.transpose(1, 2))).transpose(1, 2)[0]
 
 
 class HiFTGenerator(nn.Module):
@@ -167,7 +169,8 @@ class HiFTGenerator(nn.Module):
         )
         width = c.base_channels // 2 ** len(self.ups)
         self.conv_post = nn.Conv1d(width, bins, 7, padding=3)
-        window = torch.hann_window(c.n_fft, periodic=True)
+        # scipy.signal.get_window("hann", fftbins=True) in float64, then float32 (the reference)
+        window = torch.hann_window(c.n_fft, periodic=True, dtype=torch.float64).float()
         self.register_buffer("stft_window", window, persistent=False)
 
     def source(self, mel: torch.Tensor, draws: SourceNoise) -> torch.Tensor:

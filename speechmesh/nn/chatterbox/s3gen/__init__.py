@@ -11,20 +11,20 @@ Public API (stable):
   * `S3Gen.tokenizer.tokenize([wav_16k], max_len=None)` — S3 speech tokens.
 """
 
-from speechmesh.services.tts.chatterbox.s3gen.checkpoint import (
+from speechmesh.nn.chatterbox.s3gen.checkpoint import (
     MULTILINGUAL_FILE,
     STANDARD_FILE,
     TURBO_FILE,
     load_s3gen,
 )
-from speechmesh.services.tts.chatterbox.s3gen.config import (
+from speechmesh.nn.chatterbox.s3gen.config import (
     SAMPLE_RATE,
     SILENCE_TOKEN,
     SPEECH_VOCAB,
     S3GenConfig,
 )
-from speechmesh.services.tts.chatterbox.s3gen.hift import SourceNoise
-from speechmesh.services.tts.chatterbox.s3gen.model import Output, Reference, Row, S3Gen
+from speechmesh.nn.chatterbox.s3gen.hift import SourceNoise
+from speechmesh.nn.chatterbox.s3gen.model import Output, Reference, Row, S3Gen
 
 __all__ = [
     "MULTILINGUAL_FILE",

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from speechmesh.nn.campplus import CampplusConfig
-from speechmesh.services.tts.chatterbox.s3tokenizer import S3TokenizerConfig
+from speechmesh.nn.chatterbox.s3tokenizer import S3TokenizerConfig
 
 SAMPLE_RATE = 24000
 MEL_BINS = 80

@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from speechmesh.services.tts.chatterbox.s3gen.config import EstimatorConfig
+from speechmesh.nn.chatterbox.s3gen.config import EstimatorConfig
 
 
 def timestep_embedding(t: torch.Tensor, dim: int, scale: float = 1000.0) -> torch.Tensor:

@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from speechmesh.services.tts.chatterbox.s3gen.config import EncoderConfig
+from speechmesh.nn.chatterbox.s3gen.config import EncoderConfig
 
 
 def relative_positions(length: int, size: int, device: torch.device) -> torch.Tensor:

@@ -31,17 +31,17 @@ import torch
 from torch import nn
 
 from speechmesh.nn.campplus import CAMPPlus
-from speechmesh.nn.spectral import kaldi_fbank, reference_mel, sinc_resample
-from speechmesh.services.tts.chatterbox.s3gen.config import (
+from speechmesh.nn.chatterbox.s3gen.config import (
     MEL_BINS,
     SAMPLE_RATE,
     TOKEN_MEL_RATIO,
     S3GenConfig,
 )
-from speechmesh.services.tts.chatterbox.s3gen.flow import FlowRow, Token2Mel
-from speechmesh.services.tts.chatterbox.s3gen.hift import HiFTGenerator, SourceNoise
-from speechmesh.services.tts.chatterbox.s3tokenizer import SAMPLE_RATE as TOKENIZER_RATE
-from speechmesh.services.tts.chatterbox.s3tokenizer import S3Tokenizer
+from speechmesh.nn.chatterbox.s3gen.flow import FlowRow, Token2Mel
+from speechmesh.nn.chatterbox.s3gen.hift import HiFTGenerator, SourceNoise
+from speechmesh.nn.chatterbox.s3tokenizer import SAMPLE_RATE as TOKENIZER_RATE
+from speechmesh.nn.chatterbox.s3tokenizer import S3Tokenizer
+from speechmesh.nn.spectral import kaldi_fbank, reference_mel, sinc_resample
 
 MEL_HOP = 480
 MEL_FFT = 1920

@@ -29,9 +29,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from speechmesh.services.tts.chatterbox.s3gen.config import MEL_BINS, TOKEN_MEL_RATIO, S3GenConfig
-from speechmesh.services.tts.chatterbox.s3gen.encoder import UpsampleConformerEncoder
-from speechmesh.services.tts.chatterbox.s3gen.estimator import ConditionalDecoder
+from speechmesh.nn.chatterbox.s3gen.config import MEL_BINS, TOKEN_MEL_RATIO, S3GenConfig
+from speechmesh.nn.chatterbox.s3gen.encoder import UpsampleConformerEncoder
+from speechmesh.nn.chatterbox.s3gen.estimator import ConditionalDecoder
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,1 @@
+"""Chatterbox voice conversion (chatterbox-vc): S3Gen re-voicing a source's speech tokens."""

@@ -20,7 +20,7 @@ import time
 import torch
 from torch import nn
 
-from speechmesh.services.tts.chatterbox.s3gen import Reference, Row, S3Gen, S3GenConfig
+from speechmesh.nn.chatterbox.s3gen import Reference, Row, S3Gen, S3GenConfig
 from speechmesh.services.tts.chatterbox.t3 import config as t3_config
 from speechmesh.services.tts.chatterbox.t3.conditioning import T3Conditionals
 from speechmesh.services.tts.chatterbox.t3.config import STOP_SPEECH

@@ -18,7 +18,6 @@ sequence (whole_text_unary), as the reference; streams go sentence by sentence.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -27,6 +26,15 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
+from speechmesh.nn.chatterbox.s3gen import (
+    MULTILINGUAL_FILE,
+    SILENCE_TOKEN,
+    STANDARD_FILE,
+    TURBO_FILE,
+    Row,
+    S3Gen,
+    load_s3gen,
+)
 from speechmesh.runtime import weights
 from speechmesh.runtime.audio import Samples
 from speechmesh.runtime.engine import VoiceInfo
@@ -34,16 +42,6 @@ from speechmesh.runtime.errors import FailedPrecondition, InvalidArgument, NotFo
 from speechmesh.runtime.numbers import number_option
 from speechmesh.runtime.torch_threads import request_threads, use_threads
 from speechmesh.services.tts.chatterbox import tokenizers, voices
-from speechmesh.services.tts.chatterbox.s3gen import (
-    MULTILINGUAL_FILE,
-    SILENCE_TOKEN,
-    STANDARD_FILE,
-    TURBO_FILE,
-    Row,
-    S3Gen,
-    S3GenConfig,
-    load_s3gen,
-)
 from speechmesh.services.tts.chatterbox.t3 import config as t3_config
 from speechmesh.services.tts.chatterbox.t3.conditioning import T3Conditionals
 from speechmesh.services.tts.chatterbox.t3.config import SPEECH_VOCAB, START_SPEECH, STOP_SPEECH
@@ -105,22 +103,6 @@ class ChatterboxSettings:
     voice: voices.Voice | None = field(default=None, repr=False)
 
 
-def _dataclass_from(kind: Any, values: dict[str, Any]) -> Any:
-    """A (nested) config dataclass from plain values, tuples from lists."""
-    kwargs = {}
-    fields = {f.name: f for f in dataclasses.fields(kind)}
-    for name, value in values.items():
-        if name not in fields:
-            raise FailedPrecondition(f"options.{SIZES_OPTION}: {kind.__name__} has no {name!r}")
-        default = getattr(kind(), name) if name in fields else None
-        if dataclasses.is_dataclass(default) and isinstance(value, dict):
-            value = _dataclass_from(type(default), value)
-        elif isinstance(value, list):
-            value = tuple(tuple(v) if isinstance(v, list) else v for v in value)
-        kwargs[name] = value
-    return kind(**kwargs)
-
-
 class ChatterboxBase(Synthesizer):
     variant: ClassVar[Variant]
     options_field = "chatterbox"
@@ -140,26 +122,23 @@ class ChatterboxBase(Synthesizer):
         v = cls.variant
         return [v.t3_file, v.ve_file, v.s3gen_file, *v.tokenizer_files]
 
-    def _configs(self) -> tuple[t3_config.T3Config, S3GenConfig]:
-        """The official sizes, or those of options.sizes ({"t3": {...backbone...,
-        "text_vocab": n}, "s3gen": {...}}) for derived or test models."""
-        sizes = dict(self.config.options.get(SIZES_OPTION) or {})
+    def t3_config(self) -> t3_config.T3Config:
+        """The official T3 sizes, or those of options.sizes ({backbone config keys...,
+        "text_vocab": n}: the attention heads are not in the checkpoint's shapes) for
+        derived or test models; options.max_new_tokens caps the speech tokens."""
         t3 = self.variant.t3
-        t3_sizes = dict(sizes.get("t3") or {})
-        text_vocab = t3_sizes.pop("text_vocab", None)
-        if t3_sizes:
-            t3 = t3.with_backbone(**t3_sizes)
+        sizes = dict(self.config.options.get(SIZES_OPTION) or {})
+        text_vocab = sizes.pop("text_vocab", None)
+        if sizes:
+            t3 = t3.with_backbone(**sizes)
         if text_vocab is not None:
             t3 = replace(t3, text_vocab=int(text_vocab))
-        s3gen = _dataclass_from(S3GenConfig, dict(sizes.get("s3gen") or {}))
-        if self.variant is TURBO:
-            s3gen = replace(s3gen, meanflow=True)
         limit = self.config.options.get(MAX_TOKENS_OPTION)
         if limit is not None:
             if not isinstance(limit, int) or limit < 1:
                 raise FailedPrecondition(f"options.{MAX_TOKENS_OPTION} must be a positive integer")
             t3 = replace(t3, max_new_tokens=limit)
-        return t3, s3gen
+        return t3
 
     def load(self) -> None:
         request_threads(self.config.threads)
@@ -172,7 +151,7 @@ class ChatterboxBase(Synthesizer):
         root = Path(self.hub_files(self.config.source or self.default_source).resolve())
         files = weights.require_files(root, self.required_files())
         t3_path, ve_path, s3gen_path = files[:3]
-        t3_sizes, s3gen_sizes = self._configs()
+        t3_sizes = self.t3_config()
         device = self.config.device
         self.ve = VoiceEncoder()
         weights.load_strict(self.ve, weights.load_state_dict(ve_path))
@@ -180,7 +159,13 @@ class ChatterboxBase(Synthesizer):
         self.t3 = T3(t3_sizes)
         self.t3.load(t3_path)
         self.t3.to(device).eval()
-        self.s3gen = load_s3gen(s3gen_path, s3gen_sizes, device)
+        # S3Gen's sizes are read from its checkpoint's shapes.
+        self.s3gen = load_s3gen(s3gen_path, None, device)
+        if self.s3gen.config.meanflow != (self.variant is TURBO):
+            kind = "a meanflow" if self.s3gen.config.meanflow else "not a meanflow"
+            raise FailedPrecondition(
+                f"{s3gen_path.name} is {kind} S3Gen; only Turbo's is (and must be) one"
+            )
         self.tokenizer = self._tokenizer(root, t3_sizes)
         conds = root / CONDS_FILE
         self.builtin = voices.from_conds(weights.load_state_dict(conds)) if conds.exists() else None

@@ -22,9 +22,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from speechmesh.nn.chatterbox.s3gen import Reference, S3Gen
 from speechmesh.runtime.audio import Samples, resample
 from speechmesh.services.tts.chatterbox.loudness import normalize_loudness
-from speechmesh.services.tts.chatterbox.s3gen import Reference, S3Gen
 from speechmesh.services.tts.chatterbox.t3.config import T3Config
 from speechmesh.services.tts.chatterbox.voice_encoder import VoiceEncoder
 

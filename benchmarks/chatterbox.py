@@ -81,9 +81,10 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--tokens", type=int, default=100)
     parser.add_argument("--runs", type=int, default=1)
+    parser.add_argument("--batches", default="1,4", help="T3 batch sizes, comma-separated")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = parser.parse_args()
-    batches, variants = [1, 4], ["standard", "turbo"]
+    batches, variants = [int(b) for b in args.batches.split(",")], ["standard", "turbo"]
     if args.quick:
         args.tokens, batches, variants = 50, [1], ["standard"]
     device = torch.device(args.device)

@@ -32,7 +32,9 @@ from speechmesh.services.tts.chatterbox.t3.generation import (  # noqa: E402
 from speechmesh.services.tts.chatterbox.t3.model import T3  # noqa: E402
 from speechmesh.services.tts.chatterbox.voice_encoder import VoiceEncoder  # noqa: E402
 
-pytestmark = pytest.mark.xdist_group("chatterbox-parity")
+# Building and loading the tiny checkpoints (several models, one server) takes minutes on
+# a busy machine: the first test, which sets them up, gets more than the default 300 s.
+pytestmark = [pytest.mark.xdist_group("chatterbox-parity"), pytest.mark.timeout(900)]
 
 
 def reference() -> ReferenceRun:

@@ -23,7 +23,9 @@ from parity.support import ReferenceRun, assert_close
 from speechmesh.audio.v1 import audio_pb2
 from speechmesh.tts.v1 import tts_pb2, tts_pb2_grpc
 
-pytestmark = pytest.mark.xdist_group("chatterbox-tts-parity")
+# Building and loading the tiny checkpoints (several models, one server) takes minutes on
+# a busy machine: the first test, which sets them up, gets more than the default 300 s.
+pytestmark = [pytest.mark.xdist_group("chatterbox-tts-parity"), pytest.mark.timeout(900)]
 F32 = audio_pb2.AudioFormat(encoding=audio_pb2.AUDIO_ENCODING_PCM_F32LE)
 
 

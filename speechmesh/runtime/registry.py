@@ -42,6 +42,13 @@ FAMILIES: dict[str, Family] = {
         "speechmesh.services.tts.openvoice.engine:OpenVoiceV1Base", "tts,openvoice"
     ),
     "melotts": Family("speechmesh.services.tts.melotts.engine:MeloTts", "tts,melotts"),
+    "chatterbox": Family("speechmesh.services.tts.chatterbox.engine:Chatterbox", "tts,chatterbox"),
+    "chatterbox-turbo": Family(
+        "speechmesh.services.tts.chatterbox.engine:ChatterboxTurbo", "tts,chatterbox"
+    ),
+    "chatterbox-multilingual": Family(
+        "speechmesh.services.tts.chatterbox.engine:ChatterboxMultilingual", "tts,chatterbox"
+    ),
     "indextts2": Family("speechmesh.services.indextts.engine:IndexTTSEngine", "indextts"),
     "ge2e-resemblyzer": Family(
         "speechmesh.services.conversion.encoder.ge2e.engine:ResemblyzerEncoder", "conversion"

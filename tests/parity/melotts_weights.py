@@ -37,12 +37,20 @@ def bert_keys(vocabulary: list[str]) -> list[tuple[str, list[int]]]:
     return [(k, list(v.shape)) for k, v in model.state_dict().items()]
 
 
-def save_bert(state: dict[str, torch.Tensor], vocabulary: list[str], folder: Path) -> None:
+def save_bert(
+    state: dict[str, torch.Tensor],
+    vocabulary: list[str],
+    folder: Path,
+    tokenizer: dict | None = None,
+) -> None:
+    """`tokenizer`: BertTokenizer settings (the official tokenizer_config.json's); default
+    do_lower_case, as bert-base-uncased."""
     from transformers import BertConfig, BertModel, BertTokenizer
 
     folder.mkdir(parents=True, exist_ok=True)
     ids = {token: i for i, token in enumerate(vocabulary)}
-    BertTokenizer(vocab=ids, do_lower_case=True).save_pretrained(str(folder))
+    settings = tokenizer if tokenizer is not None else {"do_lower_case": True}
+    BertTokenizer(vocab=ids, **settings).save_pretrained(str(folder))
     model = BertModel(BertConfig(vocab_size=len(vocabulary), **BERT_SHAPE), add_pooling_layer=False)
     model.load_state_dict(state, strict=True)
     model.save_pretrained(str(folder))
@@ -50,7 +58,7 @@ def save_bert(state: dict[str, torch.Tensor], vocabulary: list[str], folder: Pat
 
 def rebuild_reference_model(run, root: Path) -> dict:
     """The parity run's model (root/model) and BERT (root/bert), rebuilt and digest-checked;
-    the options that serve them with the run's lexicon lines."""
+    the options that serve them (English: with the run's lexicon lines)."""
     import json
 
     from parity.openvoice_weights import digest, save_checkpoint
@@ -64,5 +72,8 @@ def rebuild_reference_model(run, root: Path) -> dict:
     bert = run.document("bert")
     bert_weights = bert_state([(k, s) for k, s in bert["keys"]], bert["seed"])
     assert digest(bert_weights) == bert["sha256"], "the rebuilt BERT is not the reference's"
-    save_bert(bert_weights, bert["vocabulary"], root / "bert")
+    save_bert(bert_weights, bert["vocabulary"], root / "bert", bert.get("tokenizer"))
+    language = run.manifest.get("language", "EN")
+    if language != "EN":
+        return {"language": language, "bert": str(root / "bert")}
     return {"language": "EN", "bert": str(root / "bert"), "lexicon": str(run.file("cmudict.rep"))}

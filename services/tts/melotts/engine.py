@@ -1,5 +1,5 @@
 """MeloTTS (family melotts): one model is one language's checkpoint (options.language:
-EN, ES, FR or KR), its speakers the config's spk2id, served as voices.
+EN, ES, FR, KR or JP), its speakers the config's spk2id, served as voices.
 
 As the reference's TTS.tts_to_file: the text is cut by the language's splitter, each
 piece is normalised by the language's front-end (English also spaces camelCase), cut by
@@ -67,17 +67,45 @@ class Language:
     bert: str
     split: Callable[[str], list[str]] = split_latin
     reader: str = ""
+    warmup: str = "Warming up."
 
 
 LANGUAGES = {
     "EN": Language("en", 2, 7, "google-bert/bert-base-uncased"),
     "ES": Language(
-        "es", 5, 12, "dccuchile/bert-base-spanish-wwm-uncased", reader="spanish:SpanishReader"
+        "es",
+        5,
+        12,
+        "dccuchile/bert-base-spanish-wwm-uncased",
+        reader="spanish:SpanishReader",
+        warmup="Hola, buenos días.",
     ),
     "FR": Language(
-        "fr", 6, 13, "dbmdz/bert-base-french-europeana-cased", reader="french:FrenchReader"
+        "fr",
+        6,
+        13,
+        "dbmdz/bert-base-french-europeana-cased",
+        reader="french:FrenchReader",
+        warmup="Bonjour à tous.",
     ),
-    "KR": Language("ko", 4, 11, "kykim/bert-kor-base", split_cjk, "korean:KoreanReader"),
+    "KR": Language(
+        "ko",
+        4,
+        11,
+        "kykim/bert-kor-base",
+        split=split_cjk,
+        reader="korean:KoreanReader",
+        warmup="안녕하세요.",
+    ),
+    "JP": Language(
+        "ja",
+        1,
+        6,
+        "tohoku-nlp/bert-base-japanese-v3",
+        split=split_cjk,
+        reader="japanese:JapaneseReader",
+        warmup="こんにちは。",
+    ),
 }
 
 
@@ -139,6 +167,8 @@ class MeloTts(Synthesizer):
                 f"for {mark} (language id {self.language.language_id})"
             )
         self.sample_rate_hz = config.sampling_rate
+        # The front-end first: its packages may be the BERT tokenizer's too (JP's MeCab).
+        self.reader = self._reader(mark, options, config.symbols)
         self.bert = None
         if not config.disable_bert:
             self.bert = BertFeatures(
@@ -151,7 +181,6 @@ class MeloTts(Synthesizer):
                 )
         elif "bert" in options:
             raise FailedPrecondition("options.bert is set but the config disables BERT")
-        self.reader = self._reader(mark, options, config.symbols)
         self._symbol_ids = {s: i for i, s in enumerate(config.symbols)}
 
     def _reader(self, mark: str, options: dict, symbols: tuple[str, ...]) -> Reader:
@@ -173,7 +202,7 @@ class MeloTts(Synthesizer):
         return reader
 
     def warmup(self) -> None:
-        self.synthesize("Warming up.", self.prepare(SynthesisParams(seed=0)))
+        self.synthesize(self.language.warmup, self.prepare(SynthesisParams(seed=0)))
 
     def languages(self) -> tuple[str, ...]:
         return (self.language.tag,)

@@ -193,12 +193,12 @@ class MeloTts(Synthesizer):
         module, name = self.language.reader.split(":")
         try:
             found = importlib.import_module(f"speechmesh.services.tts.melotts.{module}")
+            reader: Reader = getattr(found, name)()
         except ImportError as error:
             raise FailedPrecondition(
                 f"model {self.config.id!r}: the {mark} front-end needs {error.name}, which is "
                 "not installed (pip install 'speechmesh[melotts]')"
             ) from error
-        reader: Reader = getattr(found, name)()
         return reader
 
     def warmup(self) -> None:

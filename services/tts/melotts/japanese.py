@@ -17,9 +17,19 @@ from __future__ import annotations
 import re
 import unicodedata
 import warnings
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+# fugashi and unidic_lite are the BERT tokenizer's MeCab and dictionary: imported here, so
+# that a model without them fails to load naming them, before its BERT loads.
+import fugashi  # noqa: F401
+import pykakasi
+import unidic_lite  # noqa: F401
+from num2words import num2words
 
 from speechmesh.services.tts.melotts.english_g2p import Phonemes, deal_phones
-from speechmesh.services.tts.melotts.words import word_groups
+from speechmesh.services.tts.melotts.splitting import split_cjk
+from speechmesh.services.tts.melotts.words import Tokenize, TokenReader, word_groups
 
 _MARK_ORDER = "!?…,.'-"
 """The reference's punctuation, in its order ("-" last: literal in a character class)."""
@@ -101,13 +111,11 @@ def _japanese(character: str) -> bool:
     return any(start <= ord(character) <= end for start, end in _JAPANESE)
 
 
-class JapaneseReader:
-    def __init__(self) -> None:
-        import fugashi  # noqa: F401  (the BERT tokenizer's MeCab and its dictionary)
-        import pykakasi
-        import unidic_lite  # noqa: F401
-        from num2words import num2words
-
+class JapaneseReader(TokenReader):
+    def __init__(
+        self, tokenize: Tokenize, symbols: Sequence[str], options: Mapping[str, Any]
+    ) -> None:
+        super().__init__(tokenize, symbols, options)
         with warnings.catch_warnings():
             # The reference's converter is pykakasi's legacy API (setMode/getConverter).
             warnings.simplefilter("ignore", DeprecationWarning)
@@ -115,13 +123,15 @@ class JapaneseReader:
             kakasi.setMode("J", "K")
             kakasi.setMode("H", "K")
             self._converter = kakasi.getConverter()
-        self._num2words = num2words
+
+    def split(self, text: str) -> list[str]:
+        return split_cjk(text)
 
     def normalize(self, piece: str) -> str:
         text = unicodedata.normalize("NFKC", piece)
         text = _GROUPED.sub(lambda m: m[0].replace(",", ""), text)
         text = _CURRENCY.sub(lambda m: m[2] + _CURRENCIES.get(m[1], m[1]), text)
-        text = _NUMBER.sub(lambda m: self._num2words(m[0], lang="ja"), text)
+        text = _NUMBER.sub(lambda m: num2words(m[0], lang="ja"), text)
         text = "".join(c for c in text if _japanese(c))
         text = _OTHERS.sub("", _MARKS_RE.sub(lambda m: _MARKS[m.group()], text))
         with warnings.catch_warnings():

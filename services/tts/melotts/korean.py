@@ -20,12 +20,15 @@ import contextlib
 import importlib.util
 import re
 import types
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
+
+from jamo import hangul_to_jamo
 
 from speechmesh.runtime.errors import FailedPrecondition
 from speechmesh.services.tts.melotts.english_g2p import Phonemes, deal_phones
-from speechmesh.services.tts.melotts.words import word_groups
+from speechmesh.services.tts.melotts.splitting import split_cjk
+from speechmesh.services.tts.melotts.words import Tokenize, TokenReader, word_groups
 
 PUNCTUATION = frozenset(["!", "?", "…", ",", ".", "'", "-", "¿", "¡"])
 _HAN = re.compile(
@@ -115,12 +118,15 @@ def _g2pkk() -> Any:
     return reader
 
 
-class KoreanReader:
-    def __init__(self) -> None:
-        from jamo import hangul_to_jamo
-
+class KoreanReader(TokenReader):
+    def __init__(
+        self, tokenize: Tokenize, symbols: Sequence[str], options: Mapping[str, Any]
+    ) -> None:
+        super().__init__(tokenize, symbols, options)
         self.g2p = _g2pkk()
-        self.to_jamo = hangul_to_jamo
+
+    def split(self, text: str) -> list[str]:
+        return split_cjk(text)
 
     def normalize(self, piece: str) -> str:
         return normalize(piece)
@@ -136,7 +142,7 @@ class KoreanReader:
                 phones.append(word)
                 word2ph.append(1)
             else:
-                read = list(self.to_jamo(self.g2p(normalize(word))))
+                read = list(hangul_to_jamo(self.g2p(normalize(word))))
                 phones += read
                 word2ph += deal_phones(len(read), len(pieces))
         phones.append("_")

@@ -10,10 +10,13 @@ are left to gruut. Each word of the BERT tokens is read by gruut's Spanish (es-e
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from speechmesh.services.tts.melotts.english_g2p import Phonemes
 from speechmesh.services.tts.melotts.gruut_g2p import GruutReader
-from speechmesh.services.tts.melotts.words import read_tokens
+from speechmesh.services.tts.melotts.splitting import split_latin
+from speechmesh.services.tts.melotts.words import Tokenize, TokenReader, read_tokens
 
 _PUNCTUATION = {
     "：": ",",
@@ -62,9 +65,15 @@ def normalize(text: str) -> str:
     return re.sub(r"([^\.,!\?\-…])$", r"\1.", text)
 
 
-class SpanishReader:
-    def __init__(self) -> None:
+class SpanishReader(TokenReader):
+    def __init__(
+        self, tokenize: Tokenize, symbols: Sequence[str], options: Mapping[str, Any]
+    ) -> None:
+        super().__init__(tokenize, symbols, options)
         self.gruut = GruutReader("es-es")
+
+    def split(self, text: str) -> list[str]:
+        return split_latin(text)
 
     def normalize(self, piece: str) -> str:
         return normalize(piece)

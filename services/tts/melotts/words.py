@@ -4,8 +4,9 @@ dealt over its tokens (word2ph), the [CLS] and [SEP] pads one phone each."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Protocol
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 from speechmesh.services.tts.melotts.english_g2p import Phonemes, deal_phones
 
@@ -36,11 +37,46 @@ def read_tokens(tokens: list[str], read: Callable[[str], str]) -> Phonemes:
     return Phonemes(phones, [0] * len(phones), [*word2ph, 1])
 
 
-class Reader(Protocol):
-    """A language's front-end: a piece normalised, then its BERT tokens read."""
+Tokenize = Callable[[str], list[str]]
 
-    def normalize(self, piece: str) -> str: ...
+
+@dataclass(frozen=True)
+class Reading:
+    normalized: str
+    """What the BERT reads."""
+    phonemes: Phonemes
+    """Before blanks; tones before the language's tone offset."""
+
+
+class Reader(Protocol):
+    """A language's front-end, built with the BERT's tokenizer, the model's symbols and
+    the model's options."""
+
+    def split(self, text: str) -> list[str]:
+        """A whole text in the pieces the reference synthesizes one at a time."""
+        ...
+
+    def read(self, piece: str) -> Reading:
+        """ValueError naming what in the piece cannot be read."""
+        ...
+
+
+class TokenReader:
+    """The shape of every non-English reader: a normalisation and a reading of the
+    normalised text's BERT tokens, the splitter its language's."""
+
+    def __init__(self, tokenize: Tokenize, symbols: Sequence[str], options: Mapping[str, Any]):
+        self.tokenize = tokenize
+
+    def split(self, text: str) -> list[str]:
+        raise NotImplementedError
+
+    def normalize(self, piece: str) -> str:
+        raise NotImplementedError
 
     def phonemes(self, tokens: list[str]) -> Phonemes:
-        """Raises ValueError for tokens it cannot read."""
-        ...
+        raise NotImplementedError
+
+    def read(self, piece: str) -> Reading:
+        normalized = self.normalize(piece)
+        return Reading(normalized, self.phonemes(self.tokenize(normalized)))

@@ -19,7 +19,6 @@ Usage: python benchmarks/melotts.py [--quick] [--repeats 5] [--threads 2] [--lan
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import statistics
 import tempfile
@@ -32,8 +31,9 @@ from speechmesh.nn.vits.duration import expand
 from speechmesh.runtime.config import ModelConfig
 from speechmesh.runtime.errors import FailedPrecondition
 from speechmesh.services.tts.melotts.config import MeloConfig
-from speechmesh.services.tts.melotts.engine import LANGUAGES, EnglishReader, MeloTts
+from speechmesh.services.tts.melotts.engine import MeloTts
 from speechmesh.services.tts.melotts.modules import SynthesizerTrn
+from speechmesh.services.tts.melotts.reading import reader_for
 
 RECORDED = Path(__file__).parents[1] / "tests/parity/fixtures/melotts/config.json"
 OFFICIAL = {
@@ -113,12 +113,7 @@ def words(mark: str, folder: Path, text: str) -> list[str]:
 
 def reader(mark: str):
     """The language's front-end, for its splitter and normalisation (no tokenizer yet)."""
-    language = LANGUAGES[mark]
-    if not language.reader:
-        return EnglishReader(lambda _: [], (), {})
-    module, name = language.reader.split(":")
-    found = importlib.import_module(f"speechmesh.services.tts.melotts.{module}")
-    return getattr(found, name)(lambda _: [], (), {})
+    return reader_for(mark, lambda _: [], (), {})
 
 
 def save_model(folder: Path) -> None:

@@ -11,9 +11,14 @@ On the same real speech (Piper en_US-joe-medium sentences) and the same model
 (c) N concurrent real-time streams (1, 4, 8, 16) against a server that batches
     (max_batch_size 16) and one that decodes one job at a time (max_batch_size 1):
     a level "stays real time" when every stream's p95 final latency is within
-    --max-final-s; the most streams each mode keeps real time, and their ratio.
+    --max-final-s; the most streams each mode keeps real time, and their ratio;
+(d) unary throughput with 1, 4 and 8 clients sending 5–7 s clips back to back: bare
+    faster-whisper saturated (a thread per client on one WhisperModel) beside the
+    service batching on one worker of --threads threads and on --parallel workers of
+    one thread each (parallel_batches); requests/s, p50 and WER against the text.
 
 Usage: python benchmarks/stt.py [--quick] [--levels 1,4,8,16] [--model tiny.en]
+       [--parallel 2]
 """
 
 from __future__ import annotations
@@ -89,13 +94,20 @@ def model_dir(model: str) -> str:
     return str(Path(next(iter(spec.submodule_search_locations))) / "model")
 
 
-def start_server(args: argparse.Namespace, max_batch_size: int, metrics_port: int) -> tuple:
+def start_server(
+    args: argparse.Namespace,
+    max_batch_size: int,
+    metrics_port: int,
+    threads: int | None = None,
+    parallel: int = 1,
+) -> tuple:
     whisper = {
         "id": "whisper",
         "family": "faster-whisper",
         "dtype": args.compute_type,
         "device": args.device,
-        "threads": args.threads,
+        "threads": threads or args.threads,
+        "parallel_batches": parallel,
         "max_batch_size": max_batch_size,
         "max_batch_wait_ms": 5.0,
     }
@@ -285,6 +297,114 @@ def throughput(
     return best
 
 
+# -- (d) unary throughput ---------------------------------------------------------------
+
+
+def word_error_rate(reference: str, hypothesis: str) -> float:
+    import jiwer
+
+    def words(text: str) -> str:
+        return " ".join(re.sub(r"[^a-z' ]", " ", text.lower()).split())
+
+    return float(jiwer.wer(words(reference), words(hypothesis)))
+
+
+def pairs(clips: list[np.ndarray]) -> list[tuple[str, np.ndarray]]:
+    """Two sentences each, a short pause between: 5–7 s clips like the peer's."""
+    pause = np.zeros(int(0.3 * RATE), np.float32)
+    return [
+        (
+            f"{SENTENCES[i]} {SENTENCES[(i + 1) % len(SENTENCES)]}",
+            np.concatenate([clips[i], pause, clips[(i + 1) % len(clips)]]),
+        )
+        for i in range(len(clips))
+    ]
+
+
+def one_level(call, clips: list[tuple[str, np.ndarray]], clients: int, seconds: float) -> tuple:
+    """(clients, req/s, p50 s, mean WER) with `clients` calling back to back."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    latencies: list[float] = []
+    errors: list[float] = []
+    deadline = time.perf_counter() + seconds
+
+    def client(offset: int) -> None:
+        n = offset
+        while time.perf_counter() < deadline:
+            text, clip = clips[n % len(clips)]
+            started = time.perf_counter()
+            heard = call(clip)
+            latencies.append(time.perf_counter() - started)
+            errors.append(word_error_rate(text, heard))
+            n += 1
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(clients) as pool:
+        list(pool.map(client, range(clients)))
+    elapsed = time.perf_counter() - started
+    return clients, len(latencies) / elapsed, np.median(latencies), np.mean(errors)
+
+
+def load_levels(call, clips: list[tuple[str, np.ndarray]], seconds: float) -> list[tuple]:
+    return [one_level(call, clips, clients, seconds) for clients in (1, 4, 8)]
+
+
+def unary_throughput(args: argparse.Namespace, clips: list[np.ndarray], seconds: float) -> None:
+    from faster_whisper import WhisperModel
+
+    two = pairs(clips)
+    fmt = audio_pb2.AudioFormat(
+        encoding=audio_pb2.AUDIO_ENCODING_PCM_S16LE, sample_rate_hz=RATE, channels=1
+    )
+    table: dict[str, list[tuple]] = {}
+    bare = WhisperModel(
+        model_dir(args.model),
+        device=args.device,
+        compute_type=args.compute_type,
+        cpu_threads=1,
+        num_workers=args.parallel,
+    )
+
+    def bare_call(clip: np.ndarray) -> str:
+        # The very samples the service gets: 16-bit PCM, as a file would give them.
+        heard = np.frombuffer(s16(clip), "<i2").astype(np.float32) / 32768.0
+        return " ".join(s.text for s in bare.transcribe(heard, beam_size=5)[0])
+
+    bare_call(two[0][1])
+    table[f"bare {args.parallel} workers × 1 thread"] = load_levels(bare_call, two, seconds)
+    layouts = (
+        (f"service 1 × {args.threads} threads", args.threads, 1),
+        (f"service {args.parallel} × 1 thread", 1, args.parallel),
+    )
+    for label, threads, parallel in layouts:
+        process, address = start_server(args, 16, free_port(), threads, parallel)
+        try:
+            with grpc.insecure_channel(address) as channel:
+                stub = stt_pb2_grpc.SpeechToTextStub(channel)
+
+                def service_call(clip: np.ndarray, stub=stub) -> str:
+                    request = stt_pb2.RecognizeRequest(
+                        audio=audio_pb2.Audio(format=fmt, data=s16(clip))
+                    )
+                    return stub.Recognize(request, timeout=300).text
+
+                service_call(two[0][1])
+                table[label] = load_levels(service_call, two, seconds)
+        finally:
+            stop(process)
+    print(f"(d) unary throughput, {len(two)} clips of 5–7 s, {seconds:.0f} s per level, beam 5:")
+    print(f"    {'':<28} " + "  ".join(f"{c} client(s): req/s  p50 s  WER" for c in (1, 4, 8)))
+    for label, rows in table.items():
+        cells = "  ".join(
+            f"{' ' * 12}{rate:5.2f} {p50:6.2f} {wer:4.3f}" for _, rate, p50, wer in rows
+        )
+        print(f"    {label:<28} {cells}")
+    bare_best = max(rate for _, rate, _, _ in next(iter(table.values())))
+    for label, rows in list(table.items())[1:]:
+        print(f"    {label}: 8 clients {rows[-1][1] / bare_best:.2f}× bare saturated")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="tiny.en", help="size tag, repo id or directory")
@@ -294,32 +414,41 @@ def main() -> None:
     parser.add_argument("--levels", default="1,2,4,8,16")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--max-final-s", type=float, default=2.5)
+    parser.add_argument("--parallel", type=int, default=2, help="workers in (d)")
+    parser.add_argument("--seconds", type=float, default=30.0, help="per load level in (d)")
+    parser.add_argument("--only", choices=["a", "b", "c", "d"], help="run one part")
     parser.add_argument("--quick", action="store_true", help="fewer repeats and utterances")
     args = parser.parse_args()
     clips = piper_clips()
     if args.quick:
         args.repeats = 1
     audio, spans = conversation(clips[:3] if args.quick else clips)
-    metrics_port = free_port()
-    process, address = start_server(args, 16, metrics_port)
-    try:
-        unary(args, address, clips)
-        streaming_latency(address, audio, spans)
-    finally:
-        stop(process)
-    levels = [int(x) for x in args.levels.split(",")]
-    print(
-        f"(c) concurrent real-time streams, {len(audio) / RATE:.0f} s each, {len(spans)} "
-        f"utterances, interims on; real time = every utterance final, worst stream p95 final "
-        f"latency ≤ {args.max_final_s} s:"
-    )
-    best = throughput(args, audio, spans, levels)
-    batched, single = best["batched"], best["one at a time"]
-    ratio = f"{batched / single:.2f}×" if single else "n/a (one at a time kept none)"
-    print(
-        f"    most real-time streams: batched {batched}, one at a time {single} → {ratio} "
-        "(goal ≥ 2×)"
-    )
+    if args.only in (None, "a", "b"):
+        metrics_port = free_port()
+        process, address = start_server(args, 16, metrics_port)
+        try:
+            if args.only in (None, "a"):
+                unary(args, address, clips)
+            if args.only in (None, "b"):
+                streaming_latency(address, audio, spans)
+        finally:
+            stop(process)
+    if args.only in (None, "c"):
+        levels = [int(x) for x in args.levels.split(",")]
+        print(
+            f"(c) concurrent real-time streams, {len(audio) / RATE:.0f} s each, {len(spans)} "
+            f"utterances, interims on; real time = every utterance final, worst stream p95 "
+            f"final latency ≤ {args.max_final_s} s:"
+        )
+        best = throughput(args, audio, spans, levels)
+        batched, single = best["batched"], best["one at a time"]
+        ratio = f"{batched / single:.2f}×" if single else "n/a (one at a time kept none)"
+        print(
+            f"    most real-time streams: batched {batched}, one at a time {single} → {ratio} "
+            "(goal ≥ 2×)"
+        )
+    if args.only in (None, "d"):
+        unary_throughput(args, clips, 8.0 if args.quick else args.seconds)
 
 
 if __name__ == "__main__":

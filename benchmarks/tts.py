@@ -8,9 +8,12 @@ both sides do exactly the same work and give the same samples):
 2. time to first audio for a 5-sentence paragraph: StreamingSynthesize's first chunk
    against the whole Synthesize reply (and bare PiperVoice's first sentence);
 3. real-time factor of each;
-4. throughput with 1, 4 and 8 concurrent clients, each sending requests back to back.
+4. throughput with 1, 4 and 8 concurrent clients, each sending requests back to back:
+   the server above (one batch at a time on --threads threads) beside one that runs
+   --parallel batches at once on one thread each (parallel_batches).
 
 Usage: python benchmarks/tts.py [--quick] [--repeats 9] [--seconds 15] [--threads 2]
+       [--parallel 2]
 """
 
 from __future__ import annotations
@@ -70,8 +73,14 @@ def bare_synthesize(voice, text: str) -> tuple[np.ndarray, float, float]:
     return np.concatenate(parts), first or 0.0, time.perf_counter() - started
 
 
-def start_server(threads: int) -> tuple[subprocess.Popen[str], str]:
-    model = {"id": "piper-joe", "family": "piper", "max_batch_size": 1, "threads": threads}
+def start_server(threads: int, parallel: int = 1) -> tuple[subprocess.Popen[str], str]:
+    model = {
+        "id": "piper-joe",
+        "family": "piper",
+        "max_batch_size": 1,
+        "threads": threads,
+        "parallel_batches": parallel,
+    }
     return serve("tts", {"services": {"tts": {"port": 0, "models": [model]}}})
 
 
@@ -143,6 +152,9 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=9)
     parser.add_argument("--seconds", type=float, default=15.0)
     parser.add_argument("--threads", type=int, default=2, help="onnxruntime intra-op threads")
+    parser.add_argument(
+        "--parallel", type=int, default=2, help="batches at once in the parallel server"
+    )
     args = parser.parse_args()
     repeats, seconds = (3, 5.0) if args.quick else (args.repeats, args.seconds)
 
@@ -202,14 +214,34 @@ def main() -> None:
             f"whole reply {statistics.median(wholes) * 1000:.1f} ms → first audio at "
             f"{statistics.median(fractions):.2f} of the whole (goal ≤ 0.33)"
         )
-        print(f"\nthroughput, {seconds:.0f} s per level, requests of {SHORT!r}:")
-        print(f"{'clients':>8} {'req/s':>7} {'audio s/s':>10} {'p50 s':>7}")
-        for clients in (1, 4, 8):
-            rate, audio_rate, p50 = asyncio.run(throughput(address, clients, seconds))
-            print(f"{clients:>8} {rate:>7.2f} {audio_rate:>10.2f} {p50:>7.3f}")
+        levels = {
+            clients: asyncio.run(throughput(address, clients, seconds)) for clients in (1, 4, 8)
+        }
     finally:
         process.terminate()
         process.wait(30)
+    parallel, parallel_address = start_server(1, args.parallel)
+    try:
+        with grpc.insecure_channel(parallel_address) as channel:
+            wait_ready(tts_pb2_grpc.TextToSpeechStub(channel))
+        spread = {
+            clients: asyncio.run(throughput(parallel_address, clients, seconds))
+            for clients in (1, 4, 8)
+        }
+    finally:
+        parallel.terminate()
+        parallel.wait(30)
+    print(f"\nthroughput, {seconds:.0f} s per level, requests of {SHORT!r}:")
+    print(
+        f"{'clients':>8} | {args.threads} thread(s), one batch: {'req/s':>6} {'p50 s':>6} | "
+        f"{args.parallel} batches × 1 thread: {'req/s':>6} {'p50 s':>6} | ratio"
+    )
+    for clients in (1, 4, 8):
+        (one_rate, _, one_p50), (par_rate, _, par_p50) = levels[clients], spread[clients]
+        print(
+            f"{clients:>8} | {'':>21}{one_rate:>6.2f} {one_p50:>6.3f} | "
+            f"{'':>21}{par_rate:>6.2f} {par_p50:>6.3f} | {par_rate / one_rate:.2f}"
+        )
 
 
 if __name__ == "__main__":

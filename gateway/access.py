@@ -17,6 +17,7 @@ import grpc
 
 from speechmesh.runtime.auth import AuthConfigError
 from speechmesh.runtime.config import ConfigError, MeshConfig
+from speechmesh.runtime.server import client_credentials
 
 AUTHORIZATION = "authorization"
 CHANNEL_OPTIONS = [
@@ -52,16 +53,7 @@ class BackendAccess:
                     "gateway.backend_tls.ca_file for the gateway to reach them"
                 )
             return cls(key, gateway.forward_caller_key)
-        if (tls.cert_file is None) != (tls.key_file is None):
-            raise ConfigError("gateway.backend_tls: cert_file and key_file go together")
-        try:
-            credentials = grpc.ssl_channel_credentials(
-                root_certificates=tls.ca_file.read_bytes(),
-                private_key=tls.key_file.read_bytes() if tls.key_file else None,
-                certificate_chain=tls.cert_file.read_bytes() if tls.cert_file else None,
-            )
-        except OSError as error:
-            raise ConfigError(f"gateway.backend_tls: {error.filename}: {error.strerror}") from None
+        credentials = client_credentials(tls, "gateway.backend_tls")
         return cls(key, gateway.forward_caller_key, credentials, tls.server_name)
 
     def channel(self, address: str) -> grpc.aio.Channel:

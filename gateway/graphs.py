@@ -219,6 +219,12 @@ def validate(
                 raise InvalidArgument(
                     f"{where}.inputs", f"step {step.id!r}: required input {name!r} is not wired"
                 )
+        if step.source_voice and (step.op != pb.OP_TONE_CONVERT or "source_embedding" in sources):
+            raise InvalidArgument(
+                f"{where}.source_voice",
+                f"step {step.id!r}: source_voice is for OP_TONE_CONVERT without a "
+                "source_embedding input",
+            )
         plan.sources[step.id] = sources
     for index, step in enumerate(graph.steps):
         where = f"{field_name}.steps[{index}]"

@@ -29,7 +29,7 @@ from speechmesh.orchestrator.v1 import orchestrator_pb2 as pb
 from speechmesh.orchestrator.v1 import orchestrator_pb2_grpc
 from speechmesh.runtime import audio
 from speechmesh.runtime.config import LimitsConfig, MeshConfig
-from speechmesh.runtime.errors import InvalidArgument, NotFound, SpeechmeshError
+from speechmesh.runtime.errors import FailedPrecondition, InvalidArgument, NotFound, SpeechmeshError
 from speechmesh.runtime.requests import request_id
 from speechmesh.runtime.service import Context
 from speechmesh.vad.v1 import vad_pb2
@@ -107,9 +107,15 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServicer):
         )
 
     def _find_model(self, model_id: str, services: tuple[str, ...]) -> models_pb2.ModelInfo | None:
+        """The step's model, None when the mesh has none for its services; a named model
+        that failed to load everywhere is FAILED_PRECONDITION with the backends' reason."""
+        failed: FailedPrecondition | None = None
         for service in services:
             try:
                 replica = self._router.pick(service, model_id)
+            except FailedPrecondition as error:
+                failed = failed or error
+                continue
             except SpeechmeshError:
                 continue
             if model_id:
@@ -121,6 +127,8 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServicer):
             )
             if default is not None and default.state == models_pb2.MODEL_STATE_READY:
                 return default
+        if failed is not None and model_id:
+            raise failed
         return None
 
     async def RunGraph(

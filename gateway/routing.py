@@ -6,6 +6,12 @@ interval each backend is resolved again, and each replica is asked for its healt
 its ListModels. A call picks, round-robin, a healthy replica on which the requested
 model is READY; a replica whose call fails with UNAVAILABLE is marked down at once,
 so new calls skip it without waiting for the next refresh.
+
+A model belongs to the gRPC service of its main task (ModelInfo.service), but a server
+may take it by id on another of its services too: SpeakerEncoder/Embed takes any model
+of its server that embeds speakers (TASK_SPEAKER_EMBEDDING among its tasks, e.g. an
+OpenVoice converter's tone-colour encoder). Such a model is routed there by id; it is
+never that service's default.
 """
 
 from __future__ import annotations
@@ -27,6 +33,16 @@ from speechmesh.runtime.config import BackendConfig
 from speechmesh.runtime.errors import FailedPrecondition, NotFound, Unavailable
 
 log = logging.getLogger(__name__)
+SPEAKER_ENCODER = "speechmesh.conversion.v1.SpeakerEncoder"
+BY_TASK = {SPEAKER_ENCODER: models_pb2.TASK_SPEAKER_EMBEDDING}
+"""gRPC service → the task of other services' models that it also takes by id."""
+
+
+def offers(info: models_pb2.ModelInfo, service: str) -> bool:
+    """Whether a call of `service` naming this model can go to the model's server."""
+    return info.service == service or (service in BY_TASK and BY_TASK[service] in info.tasks)
+
+
 PROBE_TIMEOUT_S = 2.0
 READY = models_pb2.MODEL_STATE_READY
 FAILED = models_pb2.MODEL_STATE_FAILED
@@ -54,7 +70,7 @@ class Replica:
     def serves(self, service: str, model_id: str) -> bool:
         if model_id:
             info = self.models.get(model_id)
-            return info is not None and info.service == service and info.state == READY
+            return info is not None and offers(info, service) and info.state == READY
         return any(m.service == service and m.state == READY for m in self.models.values())
 
     def mark_down(self, reason: str) -> None:
@@ -169,7 +185,10 @@ class Router:
 
     def _why_none(self, service: str, model_id: str) -> Exception:
         known = {
-            m.id: m for r in self.replicas() for m in r.models.values() if m.service == service
+            m.id: m
+            for r in self.replicas()
+            for m in r.models.values()
+            if (offers(m, service) if model_id else m.service == service)
         }
         if model_id and model_id not in known:
             available = ", ".join(sorted(known)) or "none"
@@ -212,7 +231,7 @@ class Router:
             m
             for r in self.replicas()
             for m in r.models.values()
-            if m.service == service and (m.id == model_id or not model_id)
+            if (m.id == model_id and offers(m, service)) or (not model_id and m.service == service)
         ]
         if not listed or any(m.state != FAILED for m in listed):
             return ""

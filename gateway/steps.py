@@ -362,6 +362,7 @@ async def _tone_convert(run: Run, step: pb.Step, put: Callable[[Any], Any]) -> N
         model=run.plan.models[step.id].id,
         options=step.conversion,
         output_format=audio_pb2.AudioFormat(encoding=F32),
+        source_voice=step.source_voice,
     )
     if target.kind == graphs.EMBEDDING:
         config.target_embedding.CopyFrom((await target.whole())[-1])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
@@ -137,15 +138,15 @@ def published(module: torch.nn.Module) -> dict[str, torch.Tensor]:
 
 
 def train_bpe(folder: Path, vocab: int = 120) -> Path:
-    from speechmesh.services.indextts.text import normalize, pre_tokenize
+    from speechmesh.services.indextts.normalizer import fold_punctuation
+    from speechmesh.services.indextts.text import pre_tokenize
 
-    corpus = folder / "corpus.txt"
-    corpus.write_text(
-        "\n".join(pre_tokenize(normalize(line)) for line in CORPUS * 4), encoding="utf-8"
-    )
+    # From memory to memory: the model then records no file paths, so it is the same
+    # bytes wherever it is built.
+    model = io.BytesIO()
     sentencepiece.SentencePieceTrainer.train(
-        input=str(corpus),
-        model_prefix=str(folder / "bpe"),
+        sentence_iterator=iter([pre_tokenize(fold_punctuation(line)) for line in CORPUS * 4]),
+        model_writer=model,
         vocab_size=vocab,
         model_type="bpe",
         bos_id=0,
@@ -156,8 +157,7 @@ def train_bpe(folder: Path, vocab: int = 120) -> Path:
         num_threads=1,
         minloglevel=2,
     )
-    corpus.unlink()
-    (folder / "bpe.vocab").unlink()
+    (folder / "bpe.model").write_bytes(model.getvalue())
     return folder / "bpe.model"
 
 
@@ -167,12 +167,15 @@ def write_checkpoint(
     seed: int = 0,
     module_prefix: bool = True,
     w2v_layers: int = 2,
+    runs_to_limit: bool = False,
 ) -> IndexTTSConfig:
     """A complete tiny checkpoint in `folder` (aux models under hf_cache, flat or hub layout).
 
     Every file follows from `seed` alone. `w2v_layers` (≥ the layer the GPT reads) sizes
     w2v-BERT; the reference reads hidden state 17 whatever its config, so its parity
-    weights have 17 layers."""
+    weights have 17 layers. `runs_to_limit` biases the GPT's head away from the stop and
+    start tokens, so that every segment has max_mel_tokens codes (random weights otherwise
+    stop within a few draws of 18 and leave some seeds with no audio at all)."""
     from transformers import SeamlessM4TFeatureExtractor, Wav2Vec2BertConfig, Wav2Vec2BertModel
 
     folder.mkdir(parents=True, exist_ok=True)
@@ -185,7 +188,11 @@ def write_checkpoint(
     (folder / "config.yaml").write_text(
         yaml.safe_dump(config.to_dict(), sort_keys=False), encoding="utf-8"
     )
-    torch.save(randomize(UnifiedVoice(config.gpt), seed).state_dict(), folder / "gpt.pth")
+    gpt = randomize(UnifiedVoice(config.gpt), seed).state_dict()
+    if runs_to_limit:
+        for token in (config.gpt.stop_mel_token, config.gpt.start_mel_token):
+            gpt["mel_head.bias"][token] = -50.0
+    torch.save(gpt, folder / "gpt.pth")
     s2mel = randomize(S2Mel(config.s2mel), seed + 1)
     prefix = "module." if module_prefix else ""
     net = {

@@ -56,9 +56,11 @@ def verbose_json(
         body["segments"] = [
             {
                 "id": index,
+                "seek": segment.seek,
                 "start": segment.start_ms / 1000,
                 "end": segment.end_ms / 1000,
                 "text": segment.text,
+                "tokens": list(segment.tokens),
                 "temperature": segment.temperature,
                 "avg_logprob": segment.avg_log_prob,
                 "compression_ratio": segment.compression_ratio,

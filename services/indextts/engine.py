@@ -82,7 +82,10 @@ class IndexTTSEngine(Engine):
                 f"dtype {self.config.dtype} needs a CUDA device; this model runs on cpu"
             )
         torch.set_num_threads(self.config.threads)
-        self.pipeline = IndexTTS2(files, self.config.device, dtype)
+        text_cache = self.config.options.get("text_cache")
+        self.pipeline = IndexTTS2(
+            files, self.config.device, dtype, Path(text_cache) if text_cache else None
+        )
         self._lock = threading.Lock()
 
     def describe(self) -> ModelDescription:
@@ -102,8 +105,12 @@ class IndexTTSEngine(Engine):
         else:
             generator.seed()
         with self._lock:
+            # The reference's draw order: the emotion text model, w2v-BERT's per-layer
+            # draws, then the GPT and the flow.
+            request = self.pipeline.emotion_from_text(job.emotion, job.text, generator)
+            self.pipeline.skip_prompt_draws(generator)
             prompt = self.pipeline.prompt(job.prompt_audio, job.prompt_rate)
-            emotion = self.pipeline.emotion_vector(prompt, job.emotion, job.text, generator)
+            emotion = self.pipeline.emotion_vector(prompt, request, job.text, generator)
             pieces = self.pipeline.segments(
                 job.text,
                 prompt,

@@ -41,6 +41,8 @@ class CheckpointFiles:
     """A directory holding config.json and bigvgan_generator.pt."""
     qwen_emotion: Path | None
     """The emotion text model directory; None when the checkpoint has none."""
+    glossary: Path | None = None
+    """glossary.yaml: readings of terms, applied before normalisation; optional."""
 
 
 def _snapshot(cache: Path, repo_id: str) -> Path | None:
@@ -133,4 +135,5 @@ def locate(folder: Path, aux_cache: Path | None = None) -> CheckpointFiles:
         campplus=campplus,
         bigvgan=bigvgan,
         qwen_emotion=qwen if (qwen / "config.json").is_file() else None,
+        glossary=folder / "glossary.yaml" if (folder / "glossary.yaml").is_file() else None,
     )

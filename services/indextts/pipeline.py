@@ -29,6 +29,7 @@ from speechmesh.services.indextts.campplus import CAMPPlus
 from speechmesh.services.indextts.config import CampplusConfig, IndexTTSConfig
 from speechmesh.services.indextts.emotion import EmotionMatrices, QwenEmotion, scale_weights
 from speechmesh.services.indextts.layout import CheckpointFiles
+from speechmesh.services.indextts.normalizer import TextNormalizer, read_glossary
 from speechmesh.services.indextts.s2mel import S2Mel, mel_frames
 from speechmesh.services.indextts.sampling import SamplingSettings
 from speechmesh.services.indextts.semantic_codec import SemanticCodec
@@ -88,13 +89,18 @@ class Timings:
 
 class IndexTTS2:
     def __init__(
-        self, files: CheckpointFiles, device: str = "cpu", dtype: torch.dtype = torch.float32
+        self,
+        files: CheckpointFiles,
+        device: str = "cpu",
+        dtype: torch.dtype = torch.float32,
+        text_cache: Path | None = None,
     ) -> None:
         self.files = files
         self.config: IndexTTSConfig = files.config
         self.device = torch.device(device)
         self.dtype = dtype
-        self.text = TextFrontEnd(files.bpe_model)
+        normalizer = TextNormalizer(read_glossary(files.glossary), text_cache)
+        self.text = TextFrontEnd(files.bpe_model, normalizer)
         self.gpt = _load(
             UnifiedVoice(self.config.gpt), checkpoint.read(files.gpt), "gpt.pth", GPT_IGNORED
         )
@@ -127,7 +133,11 @@ class IndexTTS2:
             self.config.emo_num,
         )
         self.extractor, self.w2v = _load_w2v_bert(files.w2v_bert)
-        self.qwen = QwenEmotion(files.qwen_emotion) if files.qwen_emotion is not None else None
+        self.qwen = (
+            QwenEmotion(files.qwen_emotion, self.device, dtype)
+            if files.qwen_emotion is not None
+            else None
+        )
         self._prompts: OrderedDict[str, PromptFeatures] = OrderedDict()
         self._prompt_lock = threading.Lock()
         for module in (self.gpt, self.s2mel, self.codec, self.campplus, self.vocoder, self.w2v):
@@ -150,6 +160,24 @@ class IndexTTS2:
         return self.vocoder.config.sampling_rate
 
     # ---------------------------------------------------------------------- prompts
+
+    def skip_prompt_draws(self, generator: torch.Generator) -> None:
+        """Advances a request's generator past the draws the reference makes before its GPT.
+
+        The reference's w2v-BERT (transformers 4.52) draws torch.rand([]) once per layer
+        (LayerDrop, in eval too) from the global CPU generator, on both prompt passes
+        (speaker, emotion) of a prompt it has not cached; its GPT and flow then sample
+        from that same generator. A seeded request here makes those draws too, so that
+        on CPU it samples what the reference does for a new prompt. On CUDA the
+        reference's samples come from the CUDA generator, which these draws never touch."""
+        if generator.device.type != "cpu":
+            return
+        config = self.w2v.config
+        per_pass = config.num_hidden_layers
+        if getattr(config, "add_adapter", False):
+            per_pass += config.num_adapter_layers
+        for _ in range(2 * per_pass):  # one call each, as the reference draws them
+            torch.rand([], generator=generator)
 
     @torch.inference_mode()
     def semantic_features(self, audio_16k: np.ndarray) -> torch.Tensor:
@@ -216,6 +244,20 @@ class IndexTTS2:
                 self._prompts.popitem(last=False)
         return features
 
+    def emotion_from_text(
+        self, request: EmotionRequest | None, text: str, generator: torch.Generator | None
+    ) -> EmotionRequest | None:
+        """A text emotion request as the vector the Qwen model reads from it (others as
+        they are). The reference asks Qwen first, before any prompt work draws."""
+        if request is None or request.text is None:
+            return request
+        if self.qwen is None:
+            raise FailedPrecondition(
+                "this checkpoint has no emotion text model (qwen0.6bemo4-merge)"
+            )
+        vector = self.qwen(request.text or text, generator)
+        return EmotionRequest(vector=vector, weight=request.weight, use_random=request.use_random)
+
     @torch.inference_mode()
     def emotion_vector(
         self,
@@ -226,13 +268,8 @@ class IndexTTS2:
     ) -> torch.Tensor:
         if request is None:
             return prompt.default_emotion
+        request = self.emotion_from_text(request, text, generator)
         weights_list = request.vector
-        if request.text is not None:
-            if self.qwen is None:
-                raise FailedPrecondition(
-                    "this checkpoint has no emotion text model (qwen0.6bemo4-merge)"
-                )
-            weights_list = self.qwen(request.text or text)
         if weights_list is not None:
             scaled = scale_weights(weights_list, request.weight)
             return self.emotions.mix(
@@ -373,7 +410,7 @@ class IndexTTS2:
                     generator,
                     on_codes=chunk_codes,
                     sink=pieces,
-                    cancelled=stop,
+                    cancelled=_Either(stop, cancelled),
                 )
             except BaseException as failure:  # surfaced to the consumer below
                 error.append(failure)
@@ -454,6 +491,17 @@ class IndexTTS2:
         yield SegmentAudio(index, stitcher.flush(), 0, last_in_segment=True)
 
 
+class _Either:
+    """Set once any of its events is: the GPT worker stops as soon as the caller goes
+    away (`cancelled`), not only when the consumer closes the stream (`stop`)."""
+
+    def __init__(self, *events: threading.Event | None) -> None:
+        self.events = [e for e in events if e is not None]
+
+    def is_set(self) -> bool:
+        return any(e.is_set() for e in self.events)
+
+
 class Crossfader:
     """Joins overlapping vocoder outputs: each push holds back its last `fade` samples and
     blends them (linear ramps) with the next push's first `fade` samples, which re-render
@@ -482,10 +530,17 @@ class Crossfader:
 
 
 def _resample(audio: np.ndarray, rate: int, target: int) -> np.ndarray:
+    """librosa.load's resampling, as the reference reads its prompts: soxr HQ, then the
+    length fixed to ceil(n × target / rate) (soxr may give one sample fewer; librosa pads
+    a zero, which shows in the last mel frame and the 16 kHz sample count)."""
     audio = np.ascontiguousarray(audio, dtype=np.float32)
     if rate == target:
         return audio
-    return soxr.resample(audio, rate, target).astype(np.float32)
+    out = soxr.resample(audio, rate, target, quality="HQ").astype(np.float32)
+    size = int(np.ceil(audio.shape[-1] * float(target) / rate))
+    if out.shape[-1] < size:
+        return np.pad(out, (0, size - out.shape[-1]))
+    return out[:size]
 
 
 def _load(module, state, what, ignore=()):  # type: ignore[no-untyped-def]
@@ -501,8 +556,14 @@ def _load_w2v_bert(folder: Path):  # type: ignore[no-untyped-def]
 
     try:
         extractor = SeamlessM4TFeatureExtractor.from_pretrained(str(folder), local_files_only=True)
+        # Eager attention, as the reference's transformers (4.52) runs this model: the
+        # fused kernel (sdpa, the default here) sums in another order, ~3e-6 of the peak
+        # by layer 17, which after the flow leaves int16 samples 1-2 LSB off.
         model, info = Wav2Vec2BertModel.from_pretrained(
-            str(folder), local_files_only=True, output_loading_info=True
+            str(folder),
+            local_files_only=True,
+            output_loading_info=True,
+            attn_implementation="eager",
         )
     except (OSError, ValueError) as error:
         raise FailedPrecondition(f"w2v-BERT 2.0 at {folder} cannot be loaded: {error}") from error

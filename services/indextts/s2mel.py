@@ -98,8 +98,9 @@ class AdaptiveNorm(nn.Module):
 
 def rope_table(length: int, head_dim: int, base: float = 10000.0) -> torch.Tensor:
     freqs = 1.0 / (base ** (torch.arange(0, head_dim, 2)[: head_dim // 2].float() / head_dim))
-    angles = torch.outer(torch.arange(length).float(), freqs)
-    return torch.stack([angles.cos(), angles.sin()], dim=-1)  # (T, hd/2, 2)
+    angles = torch.outer(torch.arange(length), freqs)
+    turns = torch.polar(torch.ones_like(angles), angles)  # as the reference: cos, sin via polar
+    return torch.stack([turns.real, turns.imag], dim=-1)  # (T, hd/2, 2)
 
 
 def apply_rope(x: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
@@ -292,7 +293,9 @@ class DiT(nn.Module):
             parts.append(style[:, None, :].expand(-1, time, -1))
         merged = self.cond_x_merge_linear(torch.cat(parts, dim=-1))
         valid = torch.arange(time, device=x.device)[None, :] < lengths[:, None]
-        attn_mask = valid[:, None, None, :]
+        # The full (B, 1, T, T) mask, as the reference builds it: a broadcast (B, 1, 1, T)
+        # one takes another attention kernel, which sums in another order.
+        attn_mask = valid[:, None, None, :].expand(-1, 1, time, -1)
         out = self.transformer(merged, t1.unsqueeze(1), attn_mask)
         if self.long_skip:
             out = self.skip_linear(torch.cat([out, x], dim=-1))
@@ -339,9 +342,11 @@ class CFM(nn.Module):
             mu[..., :prompt_len] = 0  # the reference zeroes channels here, not frames
         lengths = torch.full((batch,), time, device=mu.device)
         t_span = torch.linspace(0, 1, steps + 1, device=mu.device)
+        t = t_span[0]
         for step in range(1, steps + 1):
-            t = t_span[step - 1]
-            dt = t_span[step] - t
+            # The reference's Euler solver: dt from the span, t accumulated (t + dt drifts
+            # from t_span by an ulp, and the time embedding follows it).
+            dt = t_span[step] - t_span[step - 1]
             if cfg_rate > 0:
                 both = self.estimator(
                     torch.cat([x, x]),
@@ -356,6 +361,7 @@ class CFM(nn.Module):
             else:
                 velocity = self.estimator(x, prompt_x, lengths, t.repeat(batch), style, mu)
             x = x + dt * velocity
+            t = t + dt
             x[:, :, :prompt_len] = 0
         return x
 

@@ -54,11 +54,22 @@ class FactorizedVQ(nn.Module):
         self.out_project = mark_weight_norm(nn.Conv1d(codebook_dim, dim, 1))
         self.codebook = nn.Embedding(codebook_size, codebook_dim)
 
-    def codes(self, x: torch.Tensor) -> torch.Tensor:
-        """(B, dim, T) → (B, T) nearest codebook rows by cosine."""
-        latents = F.normalize(self.in_project(x).transpose(1, 2), dim=-1)
-        book = F.normalize(self.codebook.weight, dim=-1)
-        return torch.matmul(latents, book.t()).argmax(dim=-1)
+    def quantize(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, dim, T) → codes (B, T) and their embeddings (B, dim, T), as the reference
+        makes them: the nearest codebook row by the expanded L2 distance of normalised
+        vectors, and the straight-through sum z_e + (z_q − z_e) (not z_q itself in float
+        arithmetic: it differs by an ulp here and there) through out_project."""
+        z_e = self.in_project(x)
+        latents = F.normalize(z_e.transpose(1, 2).reshape(-1, z_e.shape[1]))
+        book = F.normalize(self.codebook.weight)
+        dist = (
+            latents.pow(2).sum(1, keepdim=True)
+            - 2 * latents @ book.t()
+            + book.pow(2).sum(1, keepdim=True).t()
+        )
+        codes = (-dist).max(1)[1].view(x.shape[0], -1)
+        z_q = self.codebook(codes).transpose(1, 2)
+        return codes, self.out_project(z_e + (z_q - z_e))
 
     def embed(self, codes: torch.Tensor) -> torch.Tensor:
         """(B, T) → (B, dim, T)."""
@@ -94,8 +105,8 @@ class SemanticCodec(nn.Module):
     def quantize(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(B, T, 1024) normalised w2v-BERT features → codes (B, T), embeddings (B, T, 1024)."""
         encoded = self.encoder(features.transpose(1, 2)).transpose(1, 2)
-        codes = self.vq.codes(encoded)
-        return codes, self.vq.embed(codes).transpose(1, 2)
+        codes, embeddings = self.vq.quantize(encoded)
+        return codes, embeddings.transpose(1, 2)
 
     def embed(self, codes: torch.Tensor) -> torch.Tensor:
         """(B, T) codes → (B, T, 1024)."""

@@ -17,6 +17,7 @@ from speechmesh.runtime.numbers import number_option
 from speechmesh.runtime.pool import HostedModel, ModelPool
 from speechmesh.runtime.requests import request_id
 from speechmesh.runtime.service import Context
+from speechmesh.runtime.streams import off_loop_if_large
 from speechmesh.services.indextts.config import EMOTIONS
 from speechmesh.services.indextts.engine import IndexTTSEngine, SynthesisJob
 from speechmesh.services.indextts.pipeline import EmotionRequest, SegmentAudio
@@ -238,7 +239,7 @@ class IndexTTSServicer(indextts_pb2_grpc.IndexTTSServicer):
                     break
                 opens = piece.index != current and piece.index > 0
                 current = piece.index
-                data, count = await asyncio.to_thread(encoded, piece, opens)
+                data, count = await off_loop_if_large(piece.samples.nbytes, encoded, piece, opens)
                 chunk = tts_pb2.SynthesisChunk(
                     audio=audio_pb2.AudioChunk(data=data, sample_offset=offset, num_samples=count),
                     format=fmt,

@@ -15,39 +15,41 @@ import math
 import numpy as np
 import torch
 
-
-def _hz_to_mel_slaney(freq: torch.Tensor) -> torch.Tensor:
-    linear = freq / (200.0 / 3)
-    log_region = 15.0 + torch.log(torch.clamp(freq, min=1e-10) / 1000.0) / (math.log(6.4) / 27.0)
-    return torch.where(freq >= 1000.0, log_region, linear)
+F_SP = 200.0 / 3  # Slaney: linear below 1 kHz, 200/3 Hz a mel
+MIN_LOG_MEL = 1000.0 / F_SP
+LOG_STEP = np.log(6.4) / 27.0
 
 
-def _mel_to_hz_slaney(mel: torch.Tensor) -> torch.Tensor:
-    linear = mel * (200.0 / 3)
-    log_region = 1000.0 * torch.exp((math.log(6.4) / 27.0) * (mel - 15.0))
-    return torch.where(mel >= 15.0, log_region, linear)
+def _hz_to_mel_slaney(freq: float) -> float:
+    if freq >= 1000.0:
+        return MIN_LOG_MEL + np.log(freq / 1000.0) / LOG_STEP
+    return freq / F_SP
+
+
+def _mel_to_hz_slaney(mels: np.ndarray) -> np.ndarray:
+    freqs = F_SP * mels
+    log = mels >= MIN_LOG_MEL
+    freqs[log] = 1000.0 * np.exp(LOG_STEP * (mels[log] - MIN_LOG_MEL))
+    return freqs
 
 
 def slaney_filters(
     sr: int, n_fft: int, n_mels: int, fmin: float, fmax: float | None
 ) -> torch.Tensor:
-    """(n_mels, 1 + n_fft/2) filters equal to librosa.filters.mel's defaults."""
+    """(n_mels, 1 + n_fft/2) filters equal to librosa.filters.mel's defaults, bit for bit:
+    the triangles in float64, stored as float32, then scaled in place (float32 rounding
+    twice, as librosa does; one rounding differs by ~1e-8 and shows after the flow)."""
     top = sr / 2 if fmax is None else fmax
-    fft_freqs = torch.linspace(0, sr / 2, 1 + n_fft // 2, dtype=torch.float64)
-    mels = torch.linspace(
-        float(_hz_to_mel_slaney(torch.tensor(fmin, dtype=torch.float64))),
-        float(_hz_to_mel_slaney(torch.tensor(top, dtype=torch.float64))),
-        n_mels + 2,
-        dtype=torch.float64,
-    )
+    fft_freqs = np.fft.rfftfreq(n=n_fft, d=1.0 / sr)
+    mels = np.linspace(_hz_to_mel_slaney(fmin), _hz_to_mel_slaney(top), n_mels + 2)
     points = _mel_to_hz_slaney(mels)
-    gaps = torch.diff(points)
-    ramps = points[:, None] - fft_freqs[None, :]
-    lower = -ramps[:-2] / gaps[:-1, None]
-    upper = ramps[2:] / gaps[1:, None]
-    filters = torch.clamp(torch.minimum(lower, upper), min=0)
-    filters *= (2.0 / (points[2 : n_mels + 2] - points[:n_mels]))[:, None]
-    return filters.float()
+    gaps = np.diff(points)
+    ramps = np.subtract.outer(points, fft_freqs)
+    filters = np.zeros((n_mels, 1 + n_fft // 2), dtype=np.float32)
+    for i in range(n_mels):
+        filters[i] = np.maximum(0, np.minimum(-ramps[i] / gaps[i], ramps[i + 2] / gaps[i + 1]))
+    filters *= (2.0 / (points[2 : n_mels + 2] - points[:n_mels]))[:, np.newaxis]
+    return torch.from_numpy(filters)
 
 
 def reference_mel(
@@ -77,43 +79,46 @@ def reference_mel(
     return torch.log(torch.clamp(filters @ magnitude, min=1e-5))
 
 
-def _kaldi_mel(m: torch.Tensor | float) -> torch.Tensor:
-    return 1127.0 * torch.log(1.0 + torch.as_tensor(m, dtype=torch.float64) / 700.0)
+def _kaldi_mel(freq: torch.Tensor) -> torch.Tensor:
+    return 1127.0 * (1.0 + freq / 700.0).log()
 
 
 def kaldi_mel_banks(bins: int, padded: int, sr: int, low: float = 20.0) -> torch.Tensor:
-    """(bins, padded/2 + 1) Kaldi triangular filters (last column, Nyquist, is zero)."""
-    half = padded // 2
-    mel_low, mel_high = _kaldi_mel(low), _kaldi_mel(sr / 2)
+    """(bins, padded/2 + 1) Kaldi triangular filters (last column, Nyquist, is zero), in
+    float32 as torchaudio computes them (the band edges from float64 scalars)."""
+    mel_low = 1127.0 * math.log(1.0 + low / 700.0)
+    mel_high = 1127.0 * math.log(1.0 + (0.5 * sr) / 700.0)
     delta = (mel_high - mel_low) / (bins + 1)
-    fft_mels = _kaldi_mel(torch.arange(half, dtype=torch.float64) * (sr / padded))
-    index = torch.arange(bins, dtype=torch.float64)[:, None]
+    index = torch.arange(bins).unsqueeze(1)
     left = mel_low + index * delta
-    center = left + delta
-    right = center + delta
-    up = (fft_mels[None] - left) / (center - left)
-    down = (right - fft_mels[None]) / (right - center)
-    banks = torch.clamp(torch.minimum(up, down), min=0)
-    return torch.nn.functional.pad(banks, (0, 1)).float()
+    center = mel_low + (index + 1.0) * delta
+    right = mel_low + (index + 2.0) * delta
+    mel = _kaldi_mel((sr / padded) * torch.arange(padded / 2)).unsqueeze(0)
+    up = (mel - left) / (center - left)
+    down = (right - mel) / (right - center)
+    banks = torch.max(torch.zeros(1), torch.min(up, down))
+    return torch.nn.functional.pad(banks, (0, 1))
 
 
 def kaldi_fbank(audio: torch.Tensor, sr: int = 16000, bins: int = 80) -> torch.Tensor:
-    """(samples,) float audio → (frames, bins) Kaldi log-mel fbank."""
+    """(samples,) float32 audio → (frames, bins) Kaldi log-mel fbank, each step in float32
+    and in the order torchaudio.compliance.kaldi.fbank takes it."""
+    audio = audio.float()
     length, shift = int(sr * 0.025), int(sr * 0.010)
     if audio.numel() < length:
         return torch.zeros(0, bins)
     count = 1 + (audio.numel() - length) // shift
-    frames = audio.double().as_strided((count, length), (shift, 1))
-    frames = frames - frames.mean(dim=1, keepdim=True)
-    previous = torch.cat([frames[:, :1], frames[:, :-1]], dim=1)
-    frames = frames - 0.97 * previous
-    window = torch.hann_window(length, periodic=False, dtype=torch.float64).pow(0.85)
-    frames = frames * window
+    frames = audio.as_strided((count, length), (shift, 1))
+    frames = frames - torch.mean(frames, dim=1).unsqueeze(1)
+    previous = torch.nn.functional.pad(frames.unsqueeze(0), (1, 0), mode="replicate").squeeze(0)
+    frames = frames - 0.97 * previous[:, :-1]
+    window = torch.hann_window(length, periodic=False, dtype=torch.float32).pow(0.85)
+    frames = frames * window.unsqueeze(0)
     padded = 1 << (length - 1).bit_length()
-    power = torch.fft.rfft(frames, n=padded).abs().pow(2)
-    energies = power @ kaldi_mel_banks(bins, padded, sr).double().T
-    eps = torch.finfo(torch.float32).eps
-    return torch.clamp(energies, min=eps).log().float()
+    frames = torch.nn.functional.pad(frames.unsqueeze(0), (0, padded - length)).squeeze(0)
+    power = torch.fft.rfft(frames).abs().pow(2.0)
+    energies = torch.mm(power, kaldi_mel_banks(bins, padded, sr).T)
+    return torch.max(energies, torch.tensor(torch.finfo(torch.float32).eps)).log()
 
 
 def sinc_resample(audio: np.ndarray, rate: int, target: int) -> np.ndarray:

@@ -12,12 +12,16 @@ generating, the k-th fed-back code (from 0) sits at mel position k + 2 (start_me
 0, position 1 never used: the reference counts positions from its attention mask,
 which includes the start token); the latent comes from a separate teacher-forced
 pass over [start_mel, codes…, stop_mel] at positions 0, 1, 2, …
+
+A drawn start_mel token is no speech code (the semantic codec has no row for it; the
+reference's S2MEL fails on it with an IndexError): the codes end before it, as at the
+stop token. Draws the reference would also make are unchanged by this rule.
 """
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
+from typing import Protocol
 
 import torch
 from torch import nn
@@ -31,6 +35,12 @@ from speechmesh.services.indextts.sampling import BeamSearch, SamplingSettings, 
 PROMPT_PLACEHOLDER_ID = 1
 """The reference generates from a row of ones (one per prompt embedding) + start_mel;
 the repetition penalty therefore also sees token 1."""
+
+
+class Flag(Protocol):
+    """Anything with is_set(): a threading.Event, or several of them."""
+
+    def is_set(self) -> bool: ...
 
 
 class LearnedPositions(nn.Module):
@@ -149,7 +159,7 @@ class UnifiedVoice(nn.Module):
         generator: torch.Generator | None = None,
         on_codes: int = 0,
         sink: list[Generated] | None = None,
-        cancelled: threading.Event | None = None,
+        cancelled: Flag | None = None,
     ) -> Generated:
         """Autoregressive speech tokens with a KV cache, then the latent of the codes.
 
@@ -189,7 +199,7 @@ class UnifiedVoice(nn.Module):
                 if parents.numel() == 0:
                     stopped = True
                     break
-            if search is None and int(token[0]) == c.stop_mel_token:
+            if search is None and int(token[0]) in (c.stop_mel_token, c.start_mel_token):
                 stopped = True
                 break
             if parents is not None:
@@ -212,6 +222,8 @@ class UnifiedVoice(nn.Module):
             hidden = self.final_norm(self.gpt(embedded, cache))
         if search is not None:
             codes = search.best()
+            if c.start_mel_token in codes:
+                codes = codes[: codes.index(c.start_mel_token)]
         if sink is not None and on_codes > 0 and search is None:
             if len(codes) > emitted or not sink:
                 sink.append(Generated(codes[emitted:], None, stopped))

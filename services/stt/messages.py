@@ -12,6 +12,9 @@ from dataclasses import dataclass
 from speechmesh.services.stt.transcriber import SAMPLE_RATE, DecodedSegment
 from speechmesh.stt.v1 import stt_pb2
 
+FRAME_SAMPLES = SAMPLE_RATE // 100
+"""Whisper's seek counts 10 ms mel frames."""
+
 
 @dataclass(frozen=True)
 class Timeline:
@@ -73,4 +76,6 @@ def segment_proto(
         temperature=segment.temperature,
         first_word=first_word if segment.words else 0,
         num_words=len(segment.words),
+        tokens=segment.tokens,
+        seek=window_start // FRAME_SAMPLES,
     )

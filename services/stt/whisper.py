@@ -184,6 +184,9 @@ class ModelRate:
 class FasterWhisper(Transcriber):
     family = "faster-whisper"
     window_samples = WINDOW_SAMPLES
+    # CTranslate2 runs concurrent calls on its workers (one per parallel batch); the
+    # feature extractor is plain numpy and the caches below only ever gain equal values.
+    concurrent_batches = True
 
     model: WhisperModel
 
@@ -203,7 +206,7 @@ class FasterWhisper(Transcriber):
             device_index=int(index or 0),
             compute_type=compute_type(device, self.config.dtype),
             cpu_threads=self.config.threads,
-            num_workers=1,
+            num_workers=self.config.parallel_batches,
         )
         self._tokenizers: dict[tuple[str, str], Tokenizer] = {}
         self._suppressed: list[int] | None = None

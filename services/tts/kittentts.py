@@ -55,6 +55,8 @@ class KittenSettings:
 class KittenTts(Synthesizer):
     family = "kittentts"
     options_field = "kitten_tts"
+    # onnxruntime sessions take concurrent runs; espeak-ng is behind its own lock.
+    concurrent_batches = True
 
     session: ort.InferenceSession
     styles: dict[str, np.ndarray]

@@ -116,6 +116,8 @@ def embedded_model_path() -> Path:
 class Piper(Synthesizer):
     family = "piper"
     options_field = "piper"
+    # onnxruntime sessions take concurrent runs; espeak-ng is behind its own lock.
+    concurrent_batches = True
 
     voice: PiperVoiceConfig
     session: ort.InferenceSession

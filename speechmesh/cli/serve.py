@@ -92,4 +92,9 @@ def up(config_path: Path | None = ConfigOption, log_level: str = LogLevelOption)
     if not services:
         console.print("[red]the config names no service this installation can run[/red]")
         raise typer.Exit(2)
-    raise typer.Exit(Supervisor(services, config, config_path, log_level).run())
+    try:
+        supervisor = Supervisor(services, config, config_path, log_level)
+    except ConfigError as error:
+        console.print(f"[red]cannot start[/red]: {error}")
+        raise typer.Exit(2) from None
+    raise typer.Exit(supervisor.run())

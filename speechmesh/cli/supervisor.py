@@ -27,7 +27,8 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from speechmesh.runtime.config import MeshConfig
+from speechmesh.runtime.config import ConfigError, MeshConfig
+from speechmesh.runtime.server import client_credentials
 
 SUPERVISOR_PID_ENV = "SPEECHMESH_SUPERVISOR_PID"
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
@@ -126,9 +127,37 @@ def _watch_parent(parent: int) -> None:
     os.kill(os.getpid(), signal.SIGTERM)
 
 
-def serving(address: str) -> bool:
+@dataclass(frozen=True)
+class Probe:
+    """How the supervisor reaches its children's health service: plaintext, or, when the
+    config serves TLS, as the gateway does (gateway.backend_tls: CA, client certificate
+    for mutual TLS, the name to check)."""
+
+    credentials: grpc.ChannelCredentials | None = None
+    server_name: str | None = None
+
+    @classmethod
+    def from_config(cls, config: MeshConfig) -> Probe:
+        if config.tls is None:
+            return cls()
+        tls = config.gateway.backend_tls
+        if tls is None:
+            raise ConfigError(
+                "tls is set, so every server of this config serves TLS: set "
+                "gateway.backend_tls.ca_file for the supervisor and the gateway to reach them"
+            )
+        return cls(client_credentials(tls, "gateway.backend_tls"), tls.server_name)
+
+    def channel(self, address: str) -> grpc.Channel:
+        if self.credentials is None:
+            return grpc.insecure_channel(address)
+        options = [("grpc.ssl_target_name_override", self.server_name)] if self.server_name else []
+        return grpc.secure_channel(address, self.credentials, options=options)
+
+
+def serving(address: str, probe: Probe | None = None) -> bool:
     try:
-        with grpc.insecure_channel(address) as channel:
+        with (probe or Probe()).channel(address) as channel:
             response = health_pb2_grpc.HealthStub(channel).Check(
                 health_pb2.HealthCheckRequest(), timeout=2
             )
@@ -148,6 +177,7 @@ class Supervisor:
     ) -> None:
         self.config = config
         self.stable_run_s = stable_run_s
+        self.probe = Probe.from_config(config)
         # Backends first, the gateway last: it is ready as soon as they are.
         ordered = sorted(services, key=lambda name: name == "gateway")
         self.children = [
@@ -184,7 +214,11 @@ class Supervisor:
                 if not child.alive():
                     print(f"speechmesh: {child.name} exited while starting", file=sys.stderr)
                     return False
-                if child.listening.is_set() and child.address and serving(child.address):
+                if (
+                    child.listening.is_set()
+                    and child.address
+                    and serving(child.address, self.probe)
+                ):
                     pending.remove(child)
             if time.monotonic() > deadline:
                 names = ", ".join(c.name for c in pending)

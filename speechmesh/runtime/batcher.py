@@ -3,7 +3,8 @@
 While the model is busy the queue fills, so load itself makes batches bigger. Once
 concurrency is seen (the last batch had more than one item), a batch also waits up to
 `max_wait_s` for company; a lone caller never waits. Batches run in the model's own
-worker thread, so inference never blocks the event loop.
+worker thread, so inference never blocks the event loop; with `parallel` > 1, that
+many batches run at once on as many threads (for models that take concurrent calls).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ class DynamicBatcher(Generic[In, Out]):
         max_batch_size: int,
         max_wait_s: float,
         max_queue_size: int = 4096,
+        parallel: int = 1,
     ) -> None:
         self.name = name
         self._run_batch = run_batch
@@ -40,9 +42,13 @@ class DynamicBatcher(Generic[In, Out]):
         self._max_wait_s = max_wait_s
         self._max_queue_size = max_queue_size
         self._queue: asyncio.Queue[tuple[In, asyncio.Future[Out]]] = asyncio.Queue()
-        # One thread per model: model sessions see one call at a time, in order.
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"batch-{name}")
-        self._worker: asyncio.Task[None] | None = None
+        # One thread per batch in flight: with parallel 1, the model sees one call at a
+        # time, in order.
+        self._parallel = parallel
+        self._executor = ThreadPoolExecutor(
+            max_workers=parallel, thread_name_prefix=f"batch-{name}"
+        )
+        self._workers: list[asyncio.Task[None]] = []
         self._closed = False
         self._last_batch_size = 0
         # Labelled metric children, looked up once: they are touched on every item.
@@ -56,8 +62,9 @@ class DynamicBatcher(Generic[In, Out]):
         return self._queue.qsize()
 
     def start(self) -> None:
-        if self._worker is None:
-            self._worker = asyncio.get_running_loop().create_task(self._serve())
+        if not self._workers:
+            loop = asyncio.get_running_loop()
+            self._workers = [loop.create_task(self._serve()) for _ in range(self._parallel)]
 
     async def submit(self, item: In) -> Out:
         """Runs `item` in the next batch and returns its result."""
@@ -76,10 +83,10 @@ class DynamicBatcher(Generic[In, Out]):
 
     async def close(self) -> None:
         self._closed = True
-        if self._worker is not None:
-            self._worker.cancel()
+        for worker in self._workers:
+            worker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self._worker
+                await worker
         while not self._queue.empty():
             _, future = self._queue.get_nowait()
             if not future.done():

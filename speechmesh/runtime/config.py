@@ -39,10 +39,19 @@ class ModelConfig(_Strict):
     max_batch_wait_ms: float = Field(default=1.0, ge=0, le=1000)
     max_queue_size: int = Field(default=4096, ge=1)
     threads: int = Field(default=1, ge=1, le=256)
+    parallel_batches: int = Field(default=1, ge=1, le=64)
+    """Batches of this model that run at once, each on its own worker thread with
+    `threads` threads: where one call cannot use every core, more clients get more
+    throughput. Only for families whose model takes concurrent calls."""
     languages: list[str] = []
     voices: list[str] = []
     default: bool = False
     """The model used when a request names none (else the first of the service's models)."""
+    optional: bool = False
+    """Served only from weights at hand (a local path or the cache, where `speechmesh models
+    pull <id>` puts them): it never downloads when the server starts, and when it cannot
+    load it is FAILED with the reason (calls to it FAILED_PRECONDITION) while its service's
+    health follows the other models."""
     options: dict[str, Any] = {}
     """Family-specific settings, validated by the family's engine."""
 

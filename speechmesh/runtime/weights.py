@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import fnmatch
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 
 # Only the exception type: nothing here ever unpickles; torch.load(weights_only=True)
@@ -38,6 +40,7 @@ from speechmesh.runtime.errors import FailedPrecondition, InvalidArgument, NotFo
 
 __all__ = [
     "RepoRef",
+    "downloads_allowed",
     "fold_weight_norm",
     "load_state_dict",
     "load_strict",
@@ -79,6 +82,20 @@ class _SilentTqdm(hf_tqdm):  # type: ignore[misc]
 # --------------------------------------------------------------------------- resolve
 
 
+_DOWNLOADS = ContextVar("speechmesh_weights_downloads", default=True)
+
+
+@contextmanager
+def downloads_allowed(allowed: bool) -> Iterator[None]:
+    """Within it (in this thread), `resolve` downloads only when `allowed`: an optional
+    model loads from weights at hand."""
+    token = _DOWNLOADS.set(allowed)
+    try:
+        yield
+    finally:
+        _DOWNLOADS.reset(token)
+
+
 def resolve(
     source: str,
     *,
@@ -108,6 +125,16 @@ def resolve(
     cached = _from_cache(ref.repo_id, wanted_revision, allow_patterns, cache, token)
     if cached is not None:
         return cached
+    if not _DOWNLOADS.get():
+        raise FailedPrecondition(
+            _not_available(
+                ref.repo_id,
+                wanted_revision,
+                allow_patterns,
+                cache,
+                "they are not in the cache, and an optional model loads only weights at hand",
+            )
+        )
     if _is_offline(offline):
         raise FailedPrecondition(
             _not_available(

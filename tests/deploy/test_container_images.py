@@ -47,6 +47,16 @@ def test_every_deployed_service_has_an_image_recipe_with_known_extras():
         assert "dev" not in wanted, "test tools stay out of the images"
 
 
+def test_each_image_installs_the_extras_of_every_family_its_service_hosts():
+    from speechmesh.runtime.registry import FAMILIES
+
+    rows = service_rows()
+    for family, line in FAMILIES.items():
+        service = line.engine.removeprefix("speechmesh.services.").split(".")[0]
+        wanted = set(line.extras.split(","))
+        assert wanted <= set(rows[service][0]), (family, service, wanted - set(rows[service][0]))
+
+
 def test_data_wheels_are_pinned_as_the_makefile_pins_them():
     pinned = makefile_data_wheels()
     assigned = {}

@@ -64,10 +64,11 @@ def save_bert(
 
 def rebuild_reference_model(run, root: Path) -> dict:
     """The parity run's model (root/model) and BERT (root/bert), rebuilt and digest-checked;
-    the options that serve them (English: with the run's lexicon lines)."""
+    the options that serve them (EN and ZH: with the run's lexicon lines)."""
     import json
 
     from parity.openvoice_weights import digest, save_checkpoint
+    from speechmesh.services.tts.melotts.reading import READS_ENGLISH
 
     recorded = run.document("weights")
     state = random_state([(k, s) for k, s in recorded["keys"]], recorded["seed"])
@@ -80,6 +81,7 @@ def rebuild_reference_model(run, root: Path) -> dict:
     assert digest(bert_weights) == bert["sha256"], "the rebuilt BERT is not the reference's"
     save_bert(bert_weights, bert["vocabulary"], root / "bert", bert.get("tokenizer"))
     language = run.manifest.get("language", "EN")
-    if language != "EN":
-        return {"language": language, "bert": str(root / "bert")}
-    return {"language": "EN", "bert": str(root / "bert"), "lexicon": str(run.file("cmudict.rep"))}
+    options = {"language": language, "bert": str(root / "bert")}
+    if language in READS_ENGLISH:
+        options["lexicon"] = str(run.file("cmudict.rep"))
+    return options

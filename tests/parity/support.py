@@ -77,6 +77,20 @@ def assert_exact(actual: Any, expected: Any, what: str) -> None:
     )
 
 
+def assert_quantized(actual: Any, expected: Any, what: str, max_share: float = 1e-3) -> None:
+    """int16 audio whose float stages are held to 1e-5 elsewhere: equal length, samples
+    at most one step apart, and few of those. A float difference far below 1e-5 (another
+    CPU's BLAS kernels sum in another order) still flips the rounding of a sample that
+    lies on a half step; anything more is a real difference."""
+    actual, expected = np.asarray(actual, np.int32), np.asarray(expected, np.int32)
+    assert actual.shape == expected.shape, f"{what}: shape {actual.shape} != {expected.shape}"
+    steps = np.abs(actual - expected)
+    off = int(np.count_nonzero(steps))
+    assert steps.max(initial=0) <= 1 and off <= max_share * actual.size, (
+        f"{what}: {off} of {actual.size} samples differ, by up to {int(steps.max())} steps"
+    )
+
+
 def streamed_f32(responses: list[Any]) -> np.ndarray:
     """The float32 samples of a StreamingSynthesize reply's audio chunks, joined."""
     data = b"".join(r.chunk.audio.data for r in responses if r.HasField("chunk"))

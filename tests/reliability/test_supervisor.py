@@ -14,7 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
+import pytest
 import yaml
+from certificates import make_pair, needs_openssl
 from support import free_port, vad_config
 
 from speechmesh.audio.v1 import audio_pb2
@@ -221,3 +223,48 @@ def test_the_restart_pause_grows_while_crashing_and_resets_after_a_healthy_run()
     # Each 1.2 s run forgives the crash before it: without that the pauses would grow
     # to 2 and 4 s and only two restarts would fit.
     assert len(failures["tts"]) >= 4 and set(failures["tts"][1:]) == {1}, starts["tts"]
+
+
+@needs_openssl
+def test_up_with_mutual_tls_waits_for_its_servers_over_tls(tmp_path):
+    """The supervisor's readiness probe speaks TLS with the gateway's client certificate
+    where the mesh serves mutual TLS; plaintext probes would never see it SERVING."""
+    from speechmesh.cli.supervisor import Supervisor
+    from speechmesh.runtime.config import parse_config
+
+    ca = make_pair(tmp_path, "ca")
+    server_key, server_cert = make_pair(tmp_path, "server")
+    client_key, client_cert = make_pair(tmp_path, "client", ca)
+    config = vad_config(
+        tls={
+            "cert_file": str(server_cert),
+            "key_file": str(server_key),
+            "client_ca_file": str(ca[1]),
+        },
+        gateway={
+            "backend_tls": {
+                "ca_file": str(server_cert),
+                "cert_file": str(client_cert),
+                "key_file": str(client_key),
+            }
+        },
+    )
+    config["services"]["vad"]["port"] = free_port()
+    path = tmp_path / "mesh.yaml"
+    path.write_text(yaml.safe_dump(config))
+    supervisor = Supervisor(["vad"], parse_config(config), path, "info")
+    try:
+        for child in supervisor.children:
+            child.start()
+        assert supervisor._wait_ready()
+    finally:
+        supervisor._stop_all(supervisor.children)
+
+
+def test_up_with_tls_and_no_way_to_reach_its_servers_is_refused(tmp_path):
+    from speechmesh.cli.supervisor import Supervisor
+    from speechmesh.runtime.config import ConfigError, parse_config
+
+    config = vad_config(tls={"cert_file": str(tmp_path / "c"), "key_file": str(tmp_path / "k")})
+    with pytest.raises(ConfigError, match=r"gateway\.backend_tls\.ca_file"):
+        Supervisor(["vad"], parse_config(config), None, "info")

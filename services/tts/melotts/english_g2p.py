@@ -20,13 +20,17 @@ from __future__ import annotations
 import importlib.util
 import re
 import unicodedata
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from speechmesh.runtime.errors import FailedPrecondition
+
+if TYPE_CHECKING:
+    from speechmesh.services.tts.melotts.reading import Reading, Tokenize
 
 LEXICON_FIRST_LINE = 49
 """cmudict.rep's entries start at line 49 (after its header), whatever the file holds."""
@@ -167,6 +171,20 @@ def _split_stress(phone: str) -> tuple[str, int]:
     return phone.lower(), 0
 
 
+def word_groups(tokens: list[str]) -> list[list[str]]:
+    """BERT tokens grouped into words: a token and the pieces after it that start with
+    "#" (its "#" marks removed)."""
+    words: list[list[str]] = []
+    for token in tokens:
+        if token.startswith("#"):
+            if not words:
+                raise ValueError(f"the text starts with a continuation token {token!r}")
+            words[-1].append(token.replace("#", ""))
+        else:
+            words.append([token])
+    return words
+
+
 def deal_phones(phones: int, tokens: int) -> list[int]:
     """`phones` dealt over `tokens` one at a time, to the first with the fewest."""
     counts = [0] * tokens
@@ -186,16 +204,15 @@ class EnglishG2p:
 
     def __call__(self, tokens: list[str]) -> Phonemes:
         """The phonemes of a normalised text cut into BERT tokens, padded with "_"."""
-        words: list[list[str]] = []
-        for token in tokens:
-            if token.startswith("#"):
-                if not words:
-                    raise ValueError(f"the text starts with a continuation token {token!r}")
-                words[-1].append(token.replace("#", ""))
-            else:
-                words.append([token])
-        phones, tones, word2ph = ["_"], [0], [1]
-        for pieces in words:
+        read = self.read(tokens)
+        return Phonemes(["_", *read.phones, "_"], [0, *read.tones, 0], [1, *read.word2ph, 1])
+
+    def read(self, tokens: list[str]) -> Phonemes:
+        """The phonemes of BERT tokens, unpadded (English inside another language)."""
+        phones: list[str] = []
+        tones: list[int] = []
+        word2ph: list[int] = []
+        for pieces in word_groups(tokens):
             word = "".join(pieces)
             if word.upper() in self.lexicon:
                 read = [_split_stress(p) for p in self.lexicon[word.upper()]]
@@ -206,4 +223,35 @@ class EnglishG2p:
             phones += [self._symbol(p) for p, _ in read]
             tones += [t for _, t in read]
             word2ph += deal_phones(len(read), len(pieces))
-        return Phonemes([*phones, "_"], [*tones, 0], [*word2ph, 1])
+        return Phonemes(phones, tones, word2ph)
+
+
+class EnglishReader:
+    """The EN model's front-end: the Latin splitter; camelCase spaced, the text
+    normalised, cut by the BERT tokenizer and read by the g2p."""
+
+    def __init__(
+        self, tokenize: Tokenize, symbols: Sequence[str], options: Mapping[str, Any]
+    ) -> None:
+        from speechmesh.services.tts.melotts.reading import english_lexicon
+
+        self.tokenize = tokenize
+        self.g2p = EnglishG2p(english_lexicon(options), symbols)
+
+    def split(self, text: str) -> list[str]:
+        from speechmesh.services.tts.melotts.splitting import split_latin
+
+        return split_latin(text)
+
+    def read(self, piece: str) -> Reading:
+        from speechmesh.services.tts.melotts import english_text
+        from speechmesh.services.tts.melotts.reading import Reading
+
+        normalized = english_text.normalize(space_camel_case(piece))
+        return Reading(normalized, self.g2p(self.tokenize(normalized)))
+
+
+def space_camel_case(text: str) -> str:
+    """A space between a lower-case and an upper-case letter (iPhone → i Phone), as the
+    reference does for EN and ZH before reading."""
+    return re.sub(r"([a-z])([A-Z])", r"\1 \2", text)

@@ -27,9 +27,10 @@ import pykakasi
 import unidic_lite  # noqa: F401
 from num2words import num2words
 
-from speechmesh.services.tts.melotts.english_g2p import Phonemes, deal_phones
+from speechmesh.services.tts.melotts.english_g2p import Phonemes, deal_phones, word_groups
+from speechmesh.services.tts.melotts.reading import Tokenize
 from speechmesh.services.tts.melotts.splitting import split_cjk
-from speechmesh.services.tts.melotts.words import Tokenize, TokenReader, word_groups
+from speechmesh.services.tts.melotts.words import TokenReader
 
 _MARK_ORDER = "!?…,.'-"
 """The reference's punctuation, in its order ("-" last: literal in a character class)."""

@@ -26,9 +26,10 @@ from typing import Any
 from jamo import hangul_to_jamo
 
 from speechmesh.runtime.errors import FailedPrecondition
-from speechmesh.services.tts.melotts.english_g2p import Phonemes, deal_phones
+from speechmesh.services.tts.melotts.english_g2p import Phonemes, deal_phones, word_groups
+from speechmesh.services.tts.melotts.reading import Tokenize
 from speechmesh.services.tts.melotts.splitting import split_cjk
-from speechmesh.services.tts.melotts.words import Tokenize, TokenReader, word_groups
+from speechmesh.services.tts.melotts.words import TokenReader
 
 PUNCTUATION = frozenset(["!", "?", "…", ",", ".", "'", "-", "¿", "¡"])
 _HAN = re.compile(

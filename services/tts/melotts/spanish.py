@@ -15,8 +15,9 @@ from typing import Any
 
 from speechmesh.services.tts.melotts.english_g2p import Phonemes
 from speechmesh.services.tts.melotts.gruut_g2p import GruutReader
+from speechmesh.services.tts.melotts.reading import Tokenize
 from speechmesh.services.tts.melotts.splitting import split_latin
-from speechmesh.services.tts.melotts.words import Tokenize, TokenReader, read_tokens
+from speechmesh.services.tts.melotts.words import TokenReader, read_tokens
 
 _PUNCTUATION = {
     "：": ",",

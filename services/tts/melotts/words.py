@@ -1,27 +1,14 @@
-"""How MeloTTS's non-English front-ends walk the BERT tokens: a word is a token and the
-`##` pieces after it (any token starting with "#" continues the word); its phones are
-dealt over its tokens (word2ph), the [CLS] and [SEP] pads one phone each."""
+"""How MeloTTS's Spanish, French, Korean and Japanese front-ends walk the BERT tokens:
+words as english_g2p.word_groups cuts them, each word's phones dealt over its tokens
+(word2ph), the [CLS] and [SEP] pads one phone each. The Reader they are is reading.py's."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
-from speechmesh.services.tts.melotts.english_g2p import Phonemes, deal_phones
-
-
-def word_groups(tokens: list[str]) -> list[list[str]]:
-    """Tokens grouped into words, "#" marks removed from the continuing pieces."""
-    words: list[list[str]] = []
-    for token in tokens:
-        if token.startswith("#"):
-            if not words:
-                raise ValueError(f"the text starts with a continuation token {token!r}")
-            words[-1].append(token.replace("#", ""))
-        else:
-            words.append([token])
-    return words
+from speechmesh.services.tts.melotts.english_g2p import Phonemes, deal_phones, word_groups
+from speechmesh.services.tts.melotts.reading import Reading, Tokenize
 
 
 def read_tokens(tokens: list[str], read: Callable[[str], str]) -> Phonemes:
@@ -35,30 +22,6 @@ def read_tokens(tokens: list[str], read: Callable[[str], str]) -> Phonemes:
         word2ph += deal_phones(len(read_as), len(pieces))
     phones.append("_")
     return Phonemes(phones, [0] * len(phones), [*word2ph, 1])
-
-
-Tokenize = Callable[[str], list[str]]
-
-
-@dataclass(frozen=True)
-class Reading:
-    normalized: str
-    """What the BERT reads."""
-    phonemes: Phonemes
-    """Before blanks; tones before the language's tone offset."""
-
-
-class Reader(Protocol):
-    """A language's front-end, built with the BERT's tokenizer, the model's symbols and
-    the model's options."""
-
-    def split(self, text: str) -> list[str]:
-        """A whole text in the pieces the reference synthesizes one at a time."""
-        ...
-
-    def read(self, piece: str) -> Reading:
-        """ValueError naming what in the piece cannot be read."""
-        ...
 
 
 class TokenReader:

@@ -230,6 +230,7 @@ class Step(_message.Message):
     OP_FIELD_NUMBER: _builtins.int
     MODEL_FIELD_NUMBER: _builtins.int
     INPUTS_FIELD_NUMBER: _builtins.int
+    SOURCE_VOICE_FIELD_NUMBER: _builtins.int
     SYNTHESIS_FIELD_NUMBER: _builtins.int
     INDEX_TTS_FIELD_NUMBER: _builtins.int
     RECOGNITION_FIELD_NUMBER: _builtins.int
@@ -245,6 +246,14 @@ class Step(_message.Message):
     model: _builtins.str
     """Id of the model that runs the step (see Models/ListModels). Empty: the
     default model of the service that does the op.
+    """
+    source_voice: _builtins.str
+    """For OP_TONE_CONVERT only: id of one of the converter's voices (for OpenVoice,
+    the base speakers' stored embeddings; see Models/ListModels) whose embedding
+    is the source's, e.g. the base speaker that spoke it. The converter then
+    converts from the first chunk instead of embedding the source voice from the
+    stream's first second. Unknown ids are NOT_FOUND when the step runs; set with
+    a source_embedding input, or on another op: INVALID_ARGUMENT.
     """
     @_builtins.property
     def inputs(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
@@ -287,6 +296,7 @@ class Step(_message.Message):
         op: Global___Op.ValueType = ...,
         model: _builtins.str = ...,
         inputs: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+        source_voice: _builtins.str = ...,
         synthesis: _tts_pb2.SynthesisOptions | None = ...,
         index_tts: _indextts_pb2.SynthesisOptions | None = ...,
         recognition: _stt_pb2.RecognitionOptions | None = ...,
@@ -296,7 +306,7 @@ class Step(_message.Message):
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["conversion", b"conversion", "index_tts", b"index_tts", "params", b"params", "recognition", b"recognition", "restoration", b"restoration", "synthesis", b"synthesis", "vad", b"vad"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["conversion", b"conversion", "id", b"id", "index_tts", b"index_tts", "inputs", b"inputs", "model", b"model", "op", b"op", "params", b"params", "recognition", b"recognition", "restoration", b"restoration", "synthesis", b"synthesis", "vad", b"vad"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["conversion", b"conversion", "id", b"id", "index_tts", b"index_tts", "inputs", b"inputs", "model", b"model", "op", b"op", "params", b"params", "recognition", b"recognition", "restoration", b"restoration", "source_voice", b"source_voice", "synthesis", b"synthesis", "vad", b"vad"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType_params: _TypeAlias = _typing.Literal["synthesis", "index_tts", "recognition", "vad", "conversion", "restoration"]  # noqa: Y015
     _WhichOneofArgType_params: _TypeAlias = _typing.Literal["params", b"params"]  # noqa: Y015

@@ -306,6 +306,8 @@ class Segment(_message.Message):
     TEMPERATURE_FIELD_NUMBER: _builtins.int
     FIRST_WORD_FIELD_NUMBER: _builtins.int
     NUM_WORDS_FIELD_NUMBER: _builtins.int
+    TOKENS_FIELD_NUMBER: _builtins.int
+    SEEK_FIELD_NUMBER: _builtins.int
     text: _builtins.str
     """Text of the segment, leading and trailing whitespace removed."""
     start_sample: _builtins.int
@@ -332,6 +334,16 @@ class Segment(_message.Message):
     """
     num_words: _builtins.int
     """Number of words in the segment; 0 unless word_timestamps was asked for."""
+    seek: _builtins.int
+    """Start of the decoding window the segment came from, in 10 ms frames from the
+    start of the request's audio (Whisper's seek).
+    """
+    @_builtins.property
+    def tokens(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]:
+        """The decoder's token ids for the segment, timestamp tokens included (Whisper
+        families; empty for others).
+        """
+
     def __init__(
         self,
         *,
@@ -346,10 +358,12 @@ class Segment(_message.Message):
         temperature: _builtins.float = ...,
         first_word: _builtins.int = ...,
         num_words: _builtins.int = ...,
+        tokens: _abc.Iterable[_builtins.int] | None = ...,
+        seek: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["avg_log_prob", b"avg_log_prob", "compression_ratio", b"compression_ratio", "end_ms", b"end_ms", "end_sample", b"end_sample", "first_word", b"first_word", "no_speech_prob", b"no_speech_prob", "num_words", b"num_words", "start_ms", b"start_ms", "start_sample", b"start_sample", "temperature", b"temperature", "text", b"text"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["avg_log_prob", b"avg_log_prob", "compression_ratio", b"compression_ratio", "end_ms", b"end_ms", "end_sample", b"end_sample", "first_word", b"first_word", "no_speech_prob", b"no_speech_prob", "num_words", b"num_words", "seek", b"seek", "start_ms", b"start_ms", "start_sample", b"start_sample", "temperature", b"temperature", "text", b"text", "tokens", b"tokens"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -73,6 +73,7 @@ def test_verbose_json_has_segments_and_words_in_seconds(client):
     assert starts == sorted(starts) and all(w.end > w.start for w in result.words)
     assert 0 <= result.words[0].start < result.words[-1].end <= result.duration + 0.1
     assert result.segments and result.segments[0].start <= result.words[0].start + 0.01
+    assert result.segments[0].seek == 0 and len(result.segments[0].tokens) > 3
     assert word_error_rate(TEXT, " ".join(s.text for s in result.segments)) <= 0.1
     only_words = client.audio.transcriptions.create(
         model="whisper-1",

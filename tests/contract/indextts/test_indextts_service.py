@@ -27,7 +27,7 @@ def _config(source: str) -> dict:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> RunningServer:
     folder = tmp_path_factory.mktemp("indextts-ckpt") / "IndexTTS-2"
-    write_checkpoint(folder)
+    write_checkpoint(folder, runs_to_limit=True)
     running = start_server(
         "indextts", _config(str(folder)), tmp_path_factory.mktemp("indextts-srv")
     )

@@ -98,6 +98,12 @@ def test_words_lie_inside_the_audio_in_order(stt_server):
     segment = response.segments[0]
     assert segment.num_words > 0
     assert words[segment.first_word].word.lower().strip(",.") == "a"
+    # The VAD cut the leading silence: the window (seek, in 10 ms frames) starts inside
+    # it, before the segment. Its tokens end on a timestamp token (tiny.en's begin at
+    # 50363, its text tokens lie below 50256).
+    assert 0.3 * rate < segment.seek * rate / 100 <= segment.start_sample
+    assert len(segment.tokens) > len(SENTENCES[2].split())
+    assert segment.tokens[-1] >= 50363 and min(segment.tokens) < 50256
     assert 0 < response.speech_duration_ms < response.duration_ms
 
 

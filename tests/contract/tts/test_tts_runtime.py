@@ -107,3 +107,27 @@ async def test_a_model_with_missing_files_fails_clearly_and_the_others_serve(tmp
             assert reply.summary.total_samples > 0
     finally:
         await server.drain_and_stop()
+
+
+async def test_parallel_batches_synthesize_concurrent_texts_as_each_alone():
+    """Piper with two batches at once (one thread each): each of concurrent requests gets
+    exactly the audio it gets alone."""
+    model = "piper-parallel"
+    server = await started(
+        [{"id": model, "family": "piper", "max_batch_size": 1, "threads": 1, "parallel_batches": 2}]
+    )
+    quiet = tts_pb2.SynthesisOptions(piper=tts_pb2.PiperOptions(noise_scale=0, noise_w=0))
+    texts = [f"Request number {n} asks for its own sentence." for n in range(4)]
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+            stub = tts_pb2_grpc.TextToSpeechStub(channel)
+
+            async def say(text: str) -> bytes:
+                request = tts_pb2.SynthesizeRequest(text=text, options=quiet, model=model)
+                return (await stub.Synthesize(request, timeout=60)).audio.data
+
+            alone = [await say(text) for text in texts]
+            together = await asyncio.gather(*(say(text) for text in texts))
+    finally:
+        await server.drain_and_stop()
+    assert all(alone) and together == alone

@@ -19,6 +19,7 @@ MODELS = {
     "melgan": ("harmonyspeech-vocoder", "speechmesh.tts.v1.Vocoder"),
     "ge2e": ("ge2e-resemblyzer", "speechmesh.conversion.v1.SpeakerEncoder"),
     "openvoice-enc": ("openvoice-v2", "speechmesh.conversion.v1.SpeakerEncoder"),
+    "openvoice-conv": ("openvoice-v2", "speechmesh.conversion.v1.VoiceConversion"),
     "rnnoise": ("rnnoise", "speechmesh.conversion.v1.AudioRestoration"),
 }
 
@@ -197,6 +198,27 @@ def test_invalid_graphs_name_the_step_and_input(steps, outputs, field, words):
     error = invalid(graph(steps, outputs))
     assert error.violations[0].field == f"inline_graph.{field}"
     assert words in str(error)
+
+
+def test_a_source_voice_is_for_a_tone_conversion_without_a_source_embedding():
+    synth = {"id": "tts", "op": "OP_SYNTHESIZE", "model": "piper", "inputs": {"text": "$t"}}
+    convert = {
+        "id": "convert",
+        "op": "OP_TONE_CONVERT",
+        "model": "openvoice-conv",
+        "inputs": {"audio": "tts.audio", "target": "$reference"},
+        "source_voice": "en-us",
+    }
+    assert [s.id for s in check(graph([synth, convert], ["convert.audio"])).order] == [
+        "tts",
+        "convert",
+    ]
+    on_synthesis = invalid(graph([{**synth, "source_voice": "en-us"}], ["tts.audio"]))
+    assert on_synthesis.violations[0].field == "inline_graph.steps[0].source_voice"
+    both = {**convert, "inputs": {**convert["inputs"], "source_embedding": "$source"}}
+    refused = invalid(graph([synth, both], ["convert.audio"]))
+    assert refused.violations[0].field == "inline_graph.steps[1].source_voice"
+    assert "without a source_embedding input" in str(refused)
 
 
 def test_a_declared_input_of_the_wrong_kind_is_refused():

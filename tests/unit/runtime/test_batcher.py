@@ -95,3 +95,25 @@ async def test_a_lone_caller_never_waits_for_company():
     for value in range(3):
         assert await asyncio.wait_for(batcher.submit(value), timeout=1.0) == value
     await batcher.close()
+
+
+@pytest.mark.parametrize("parallel", [1, 2])
+async def test_parallel_batches_run_at_once_and_one_batch_runs_alone(parallel):
+    """Two single-item batches that each wait for the other: they meet only when two
+    run at once; with parallel 1 the first waits in vain, alone on the model."""
+    meeting = threading.Barrier(2, timeout=1.0)
+    met: list[bool] = []
+
+    def meet(items):
+        try:
+            meeting.wait()
+            met.append(True)
+        except threading.BrokenBarrierError:
+            met.append(False)
+        return items
+
+    batcher = DynamicBatcher("meet", meet, max_batch_size=1, max_wait_s=0.0, parallel=parallel)
+    results = await asyncio.gather(batcher.submit(1), batcher.submit(2))
+    await batcher.close()
+    assert results == [1, 2]
+    assert met == ([True, True] if parallel == 2 else [False, False])

@@ -35,3 +35,13 @@ def test_a_family_of_the_server_is_taken():
     config = ModelConfig(id="base", family="openvoice-v1-base", source="/nowhere")
     pool = ModelPool([config], health.aio.HealthServicer(), spec.grpc_services, spec.name)
     assert [m.id for m in pool.models] == ["base"]
+
+
+def test_parallel_batches_are_taken_only_by_families_that_take_concurrent_calls():
+    spec = service_spec("tts")
+    piper = ModelConfig(id="joe", family="piper", parallel_batches=2)
+    pool = ModelPool([piper], health.aio.HealthServicer(), spec.grpc_services, spec.name)
+    assert [m.config.parallel_batches for m in pool.models] == [2]
+    base = ModelConfig(id="base", family="openvoice-v1-base", source="/nowhere", parallel_batches=2)
+    with pytest.raises(FailedPrecondition, match="runs one batch at a time; parallel_batches"):
+        ModelPool([base], health.aio.HealthServicer(), spec.grpc_services, spec.name)

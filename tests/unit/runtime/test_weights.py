@@ -407,3 +407,18 @@ def test_load_strict_accepts_numpy_values(tmp_path: Path) -> None:
     target = _net()
     weights.load_strict(target, state)
     assert torch.equal(target[0].weight, source[0].weight)
+
+
+def test_an_optional_model_loads_weights_at_hand_and_never_downloads(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    cache = tmp_path / "cache"
+    snapshot = _fake_cache(cache, "org/cached", {"model.pt": b"w"})
+    with weights.downloads_allowed(False):
+        assert weights.resolve("org/cached", cache_dir=cache, offline=False) == snapshot
+    calls = _fake_hub(monkeypatch, lambda **_: pytest.fail("an optional model downloaded"))
+    with weights.downloads_allowed(False), pytest.raises(FailedPrecondition) as raised:
+        weights.resolve("org/missing", cache_dir=cache, offline=False, progress=False)
+    assert "optional model loads only weights at hand" in str(raised.value)
+    assert "speechmesh models pull org/missing" in str(raised.value)
+    assert not any(not call.get("local_files_only") for call in calls)

@@ -4,19 +4,28 @@ from pathlib import Path
 
 import pytest
 
-from speechmesh.services.indextts.text import TextFrontEnd, normalize, pre_tokenize, split_segments
+from speechmesh.services.indextts.normalizer import TextNormalizer
+from speechmesh.services.indextts.text import TextFrontEnd, pre_tokenize, split_segments
 
 pytestmark = pytest.mark.xdist_group("indextts-checkpoint")
 
 
-def test_normalisation_and_cjk_pre_tokenisation():
+@pytest.fixture(scope="module")
+def normalize() -> TextNormalizer:
+    return TextNormalizer()
+
+
+def test_normalisation_and_cjk_pre_tokenisation(normalize: TextNormalizer):
+    # Expected strings are what the release's TextNormalizer (6432baf) gives.
     assert normalize("你好，世界！“引号”（括号）") == "你好,世界!'引号''括号'"
     assert normalize("It's fine... really") == "It is fine… really"
+    assert normalize("I have 3 apples.") == "I have three apples."
+    assert normalize("今天是2024年5月1日") == "今天是二零二四年五月一日"
     assert pre_tokenize("你好世界是 hello world 的中文") == "你 好 世 界 是 HELLO WORLD 的 中 文"
 
 
-def test_bpe_tokenises_with_the_trained_model(tiny_checkpoint: Path):
-    front = TextFrontEnd(tiny_checkpoint / "bpe.model")
+def test_bpe_tokenises_with_the_trained_model(tiny_checkpoint: Path, normalize: TextNormalizer):
+    front = TextFrontEnd(tiny_checkpoint / "bpe.model", normalize)
     tokens = front.tokenize("Hello world, 你好！")
     assert tokens and all(isinstance(t, str) for t in tokens)
     ids = front.ids(tokens)

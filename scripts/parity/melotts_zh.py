@@ -1,0 +1,247 @@
+"""Reference outputs of MeloTTS (myshell-ai/MeloTTS TTS.tts_to_file), Chinese with English.
+
+The ZH model as the reference's TTS reads it (language ZH_MIX_EN: language id 3, tone
+start 0, bert-base-multilingual-uncased on the ja_bert input): a tiny model in the
+official layout (config.json with the reference's symbols, tone and language counts and
+a spk2id table; checkpoint.pth under "model"), built by scripts/parity/melotts.py's
+build_tts, and a tiny random BERT (tests/parity/melotts_weights.py) with a vocabulary of
+the texts' characters that the reference's chinese_mix tokenizer and chinese_bert load
+in place of bert-base-multilingual-uncased. Records:
+
+- the front-end: for Chinese texts with numbers, dates, decimals, English words and
+  camelCase inside, full-width and bracket punctuation, and tone sandhi (不, 一, third
+  tones, neutral tones, 儿), the pieces split_sentences_into_pieces made and, per piece,
+  clean_text's normalised text, phones, tones and word2ph, and get_text_for_tts_infer's
+  phone ids, tones, language ids and the first channels of its ja_bert features;
+- syntheses through tts_to_file itself after torch.manual_seed(seed), with its default
+  scales and with noise 0, speeds varied;
+- the lines of the reference's cmudict.rep that the English words were looked up in.
+
+    python scripts/parity/melotts_zh.py --upstream /path/to/MeloTTS [--seed N --out DIR]
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import sys
+
+import torch
+from common import FIXTURES, REPOSITORY, Fixture, parser, upstream_commit
+from melotts import BERT_CHANNELS_KEPT, PINNED, build_tts, install_stubs
+
+sys.path.insert(0, str(REPOSITORY / "tests"))
+from parity.melotts_weights import bert_keys, bert_state, save_bert
+from parity.openvoice_weights import digest
+
+FAMILY = "melotts-zh"
+SPEAKERS = {"ZH": 1, "ZH-B": 0}
+TEXTS = [
+    "你好，世界！",
+    "今天是2024年3月15日，气温25.5度，湿度百分之60。",
+    "我最近在学习machine learning，希望能够在未来的artificial intelligence领域有所建树。",
+    "我们现在 also 能够 help 很多公司 use some machine learning 的 algorithms 啊!",
+    "老虎很好，你也可以看一看。我不怕，一天一夜，不要走，第一名！",
+    "展览馆里的纸老虎，蒙古包，小朋友们都喜欢吃饺子，花儿真好看。",
+    "《原神》是由米哈游自主研发的一款全新开放世界冒险游戏——“真的吗？”（是的）……嗯，好吧~",
+    "iPhone和JavaScript都很有名，NFT啊！她说：“OK，我们走吧。”",
+]
+ENGLISH_WORDS = [
+    "machine",
+    "learning",
+    "artificial",
+    "intelligence",
+    "also",
+    "help",
+    "use",
+    "some",
+    "the",
+    "ok",
+]
+NUMERALS = "零一二三四五六七八九十百千万亿点负"
+# (name, text index, speaker, speed, (sdp_ratio, noise_scale, noise_scale_w) or None, seed);
+# speeds and scales are exact in float32, as the API carries them.
+SYNTHESES = [
+    ("deterministic", 1, "ZH", 1.0, (0.2, 0.0, 0.0), 0),
+    ("own-noise", 4, "ZH", 1.0, None, 7),
+    ("mixed-fast", 2, "ZH-B", 1.25, (0.75, 0.3, 0.5), 5),
+    ("own-noise-slow", 7, "ZH", 0.75, None, 3),
+]
+
+
+def vocabulary() -> list[str]:
+    """Every CJK character of the texts and numerals, some whole English words, letters
+    and their ## pieces (other words are cut into letters), the marks."""
+    characters = sorted({c for text in TEXTS for c in text if "\u4e00" <= c <= "\u9fa5"})
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    marks = list(".,!?;:'\"-()…")
+    seen = dict.fromkeys(
+        ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *marks, *ENGLISH_WORDS, *letters]
+        + [f"##{c}" for c in letters]
+        + characters
+        + list(NUMERALS)
+    )
+    return list(seen)
+
+
+def main() -> None:
+    args = parser(FAMILY, __doc__.splitlines()[0]).parse_args()
+    if args.out == FIXTURES / "melotts":
+        sys.exit("the English fixtures live there")
+    upstream = args.upstream.resolve()
+    commit = upstream_commit(upstream, PINNED)
+    fixture = Fixture(
+        args.out, FAMILY, {"repository": "myshell-ai/MeloTTS", "commit": commit}, args.seed
+    )
+    work = args.out / "_work"
+    words = vocabulary()
+    keys = bert_keys(words)
+    seed = args.seed * 1000 + 700
+    state = bert_state(keys, seed)
+    save_bert(state, words, work / "bert")
+    fixture.document(
+        "bert", {"seed": seed, "keys": keys, "sha256": digest(state), "vocabulary": words}
+    )
+
+    install_stubs(
+        fixture,
+        upstream,
+        work / "bert",
+        real=("chinese", "chinese_mix", "chinese_bert"),
+        hub_names=("bert-base-uncased", "bert-base-multilingual-uncased"),
+    )
+    sys.path.insert(0, str(upstream))
+    from melo import api, utils
+    from melo.text import english
+
+    torch.set_num_threads(1)
+    tts = build_tts(fixture, work, args.seed, SPEAKERS, "ZH")
+    assert tts.language == "ZH_MIX_EN", tts.language
+
+    looked_up: set[str] = set()
+
+    class Recording(dict):
+        def __contains__(self, word):
+            found = dict.__contains__(self, word)
+            if found:
+                looked_up.add(word)
+            return found
+
+    english.eng_dict = Recording(english.eng_dict)
+    recorded: dict[str, list] = {"pieces": [], "inputs": [], "cleaned": []}
+    split = api.TTS.split_sentences_into_pieces
+    get_text = utils.get_text_for_tts_infer
+    clean = utils.clean_text
+
+    def recording_split(text, language, quiet=False):
+        pieces = split(text, language, quiet)
+        recorded["pieces"] = list(pieces)
+        return pieces
+
+    def recording_get_text(*a, **k):
+        found = get_text(*a, **k)
+        recorded["inputs"].append(found)
+        return found
+
+    def recording_clean(text, language):
+        norm_text, phones, tones, word2ph = clean(text, language)
+        # get_text_for_tts_infer scales word2ph in place afterwards: keep a copy.
+        recorded["cleaned"].append((norm_text, list(phones), list(tones), list(word2ph)))
+        return norm_text, phones, tones, word2ph
+
+    api.TTS.split_sentences_into_pieces = staticmethod(recording_split)
+    utils.get_text_for_tts_infer = recording_get_text
+    utils.clean_text = recording_clean
+    fixture.patch(
+        "TTS.split_sentences_into_pieces, utils.get_text_for_tts_infer and utils.clean_text "
+        "are wrapped to record the pieces, each piece's model input and its normalised text, "
+        "phones, tones and word2ph; english.eng_dict records the words found in it; results "
+        "are returned unchanged"
+    )
+
+    def run(text, speaker, speed, scales, seed):
+        recorded["inputs"], recorded["cleaned"] = [], []
+        sdp, noise, noise_w = scales if scales is not None else (0.2, 0.6, 0.8)
+        torch.manual_seed(seed)
+        with contextlib.redirect_stdout(io.StringIO()):
+            audio = tts.tts_to_file(
+                text,
+                SPEAKERS[speaker],
+                None,
+                sdp_ratio=sdp,
+                noise_scale=noise,
+                noise_scale_w=noise_w,
+                speed=speed,
+                quiet=True,
+            )
+        return audio
+
+    for index, text in enumerate(TEXTS):
+        run(text, "ZH", 1.0, (0.2, 0.0, 0.0), 0)
+        inputs = []
+        found = zip(recorded["inputs"], recorded["cleaned"], strict=True)
+        for number, ((bert, ja_bert, phones, tones, languages), cleaned) in enumerate(found):
+            assert not bert.any(), "ZH_MIX_EN puts its features on the ja_bert path"
+            norm_text, phone_names, tone_values, word2ph = cleaned
+            inputs.append(
+                {
+                    "normalized": norm_text,
+                    "phone_names": phone_names,
+                    "phone_tones": tone_values,
+                    "word2ph": word2ph,
+                    "phones": phones.tolist(),
+                    "tones": tones.tolist(),
+                    "languages": languages.tolist(),
+                    "ja_bert": fixture.array(
+                        f"front_end/ja_bert_{index}_{number}", ja_bert[:BERT_CHANNELS_KEPT]
+                    ),
+                }
+            )
+        fixture.case(
+            kind="front_end",
+            name=f"text-{index}",
+            text=text,
+            pieces=list(recorded["pieces"]),
+            inputs=fixture.document(f"front_end/inputs_{index}", inputs),
+        )
+    for name, index, speaker, speed, scales, seed in SYNTHESES:
+        audio = run(TEXTS[index], speaker, speed, scales, seed)
+        fixture.case(
+            kind="synthesis",
+            name=name,
+            text=TEXTS[index],
+            speaker=speaker,
+            speed=speed,
+            scales=None
+            if scales is None
+            else dict(zip(("sdp_ratio", "noise_scale", "noise_scale_w"), scales, strict=True)),
+            seed=seed,
+            pieces=list(recorded["pieces"]),
+            audio=fixture.array(f"audio/{name}", audio),
+        )
+    lines = (upstream / "melo/text/cmudict.rep").read_text(encoding="utf-8").splitlines()
+    header, entries = lines[:48], lines[48:]
+    kept = [line for line in entries if line.split("  ")[0] in looked_up]
+    fixture.path("cmudict.rep").write_text("\n".join(header + kept) + "\n", encoding="utf-8")
+    fixture.manifest["bert_channels_kept"] = BERT_CHANNELS_KEPT
+    fixture.manifest["language"] = "ZH"
+    for leftover in sorted(work.rglob("*"), reverse=True):
+        leftover.unlink() if leftover.is_file() else leftover.rmdir()
+    work.rmdir()
+    fixture.finish(
+        "torch",
+        "numpy",
+        "transformers",
+        "tokenizers",
+        "g2p-en",
+        "nltk",
+        "cmudict",
+        "inflect",
+        "jieba",
+        "pypinyin",
+        "cn2an",
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -46,7 +46,8 @@ from speechmesh.services.tts.melotts.reading import READS_ENGLISH, Reader, front
 DEFAULTS = {"sdp_ratio": 0.2, "noise_scale": 0.6, "noise_scale_w": 0.8}
 SILENCE_S = 0.05
 SILENT = frozenset("_!?…,.'-¿¡")
-"""The pad and the reference's marks: a piece of nothing else has nothing to say."""
+"""The pad and the reference's marks: a piece normalised to nothing else has nothing to
+say."""
 
 
 @dataclass(frozen=True)
@@ -238,7 +239,9 @@ class MeloTts(Synthesizer):
         except ValueError as error:
             raise InvalidArgument("text", f"{piece[:40]!r}: {error}") from error
         phonemes = reading.phonemes
-        if all(phone in SILENT for phone in phonemes.phones):
+        # On the normalised text, not the phones: a Japanese word outside the BERT's
+        # vocabulary is [UNK] and reads as the pad, as the reference has it.
+        if all(c in SILENT or c.isspace() for c in reading.normalized):
             raise InvalidArgument(
                 "text",
                 f"{piece[:40]!r} has nothing the model can read (a {self.language.tag} model "

@@ -37,12 +37,26 @@ def bert_keys(vocabulary: list[str]) -> list[tuple[str, list[int]]]:
     return [(k, list(v.shape)) for k, v in model.state_dict().items()]
 
 
-def save_bert(state: dict[str, torch.Tensor], vocabulary: list[str], folder: Path) -> None:
-    from transformers import BertConfig, BertModel, BertTokenizer
+def save_bert(
+    state: dict[str, torch.Tensor],
+    vocabulary: list[str],
+    folder: Path,
+    tokenizer: dict | None = None,
+) -> None:
+    """`tokenizer`: the tokenizer's settings (the official tokenizer_config.json's; a
+    "tokenizer_class" of BertJapaneseTokenizer picks that class); default do_lower_case,
+    as bert-base-uncased."""
+    from transformers import BertConfig, BertJapaneseTokenizer, BertModel, BertTokenizer
 
     folder.mkdir(parents=True, exist_ok=True)
-    ids = {token: i for i, token in enumerate(vocabulary)}
-    BertTokenizer(vocab=ids, do_lower_case=True).save_pretrained(str(folder))
+    settings = dict(tokenizer) if tokenizer is not None else {"do_lower_case": True}
+    if settings.pop("tokenizer_class", "BertTokenizer") == "BertJapaneseTokenizer":
+        vocab_file = folder / "vocab.txt"
+        vocab_file.write_text("\n".join(vocabulary) + "\n", encoding="utf-8")
+        BertJapaneseTokenizer(str(vocab_file), **settings).save_pretrained(str(folder))
+    else:
+        ids = {token: i for i, token in enumerate(vocabulary)}
+        BertTokenizer(vocab=ids, **settings).save_pretrained(str(folder))
     model = BertModel(BertConfig(vocab_size=len(vocabulary), **BERT_SHAPE), add_pooling_layer=False)
     model.load_state_dict(state, strict=True)
     model.save_pretrained(str(folder))
@@ -50,10 +64,11 @@ def save_bert(state: dict[str, torch.Tensor], vocabulary: list[str], folder: Pat
 
 def rebuild_reference_model(run, root: Path) -> dict:
     """The parity run's model (root/model) and BERT (root/bert), rebuilt and digest-checked;
-    the options that serve them with the run's lexicon lines."""
+    the options that serve them (EN and ZH: with the run's lexicon lines)."""
     import json
 
     from parity.openvoice_weights import digest, save_checkpoint
+    from speechmesh.services.tts.melotts.reading import READS_ENGLISH
 
     recorded = run.document("weights")
     state = random_state([(k, s) for k, s in recorded["keys"]], recorded["seed"])
@@ -64,9 +79,9 @@ def rebuild_reference_model(run, root: Path) -> dict:
     bert = run.document("bert")
     bert_weights = bert_state([(k, s) for k, s in bert["keys"]], bert["seed"])
     assert digest(bert_weights) == bert["sha256"], "the rebuilt BERT is not the reference's"
-    save_bert(bert_weights, bert["vocabulary"], root / "bert")
-    return {
-        "language": run.manifest.get("language", "EN"),
-        "bert": str(root / "bert"),
-        "lexicon": str(run.file("cmudict.rep")),
-    }
+    save_bert(bert_weights, bert["vocabulary"], root / "bert", bert.get("tokenizer"))
+    language = run.manifest.get("language", "EN")
+    options = {"language": language, "bert": str(root / "bert")}
+    if language in READS_ENGLISH:
+        options["lexicon"] = str(run.file("cmudict.rep"))
+    return options

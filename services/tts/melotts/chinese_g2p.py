@@ -25,6 +25,7 @@ from speechmesh.services.tts.melotts import chinese_sandhi, chinese_text
 from speechmesh.services.tts.melotts.chinese_text import PUNCTUATION
 from speechmesh.services.tts.melotts.english_g2p import EnglishG2p, Phonemes, space_camel_case
 from speechmesh.services.tts.melotts.reading import Reading, Tokenize, english_lexicon
+from speechmesh.services.tts.melotts.splitting import split_cjk
 
 TABLE_FILE = Path(__file__).parent / "data" / "opencpop-strict.txt"
 ENGLISH_TONE_OFFSET = 7
@@ -129,7 +130,7 @@ class ChineseReader:
         self.g2p = ChineseMixG2p(tokenize, EnglishG2p(english_lexicon(options), symbols))
 
     def split(self, text: str) -> list[str]:
-        return chinese_text.split_chinese(text)
+        return split_cjk(text)
 
     def read(self, piece: str) -> Reading:
         normalized = chinese_text.normalize(space_camel_case(piece))

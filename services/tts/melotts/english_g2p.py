@@ -171,7 +171,21 @@ def _split_stress(phone: str) -> tuple[str, int]:
     return phone.lower(), 0
 
 
-def _deal(phones: int, tokens: int) -> list[int]:
+def word_groups(tokens: list[str]) -> list[list[str]]:
+    """BERT tokens grouped into words: a token and the pieces after it that start with
+    "#" (its "#" marks removed)."""
+    words: list[list[str]] = []
+    for token in tokens:
+        if token.startswith("#"):
+            if not words:
+                raise ValueError(f"the text starts with a continuation token {token!r}")
+            words[-1].append(token.replace("#", ""))
+        else:
+            words.append([token])
+    return words
+
+
+def deal_phones(phones: int, tokens: int) -> list[int]:
     """`phones` dealt over `tokens` one at a time, to the first with the fewest."""
     counts = [0] * tokens
     for _ in range(phones):
@@ -195,18 +209,10 @@ class EnglishG2p:
 
     def read(self, tokens: list[str]) -> Phonemes:
         """The phonemes of BERT tokens, unpadded (English inside another language)."""
-        words: list[list[str]] = []
-        for token in tokens:
-            if token.startswith("#"):
-                if not words:
-                    raise ValueError(f"the text starts with a continuation token {token!r}")
-                words[-1].append(token.replace("#", ""))
-            else:
-                words.append([token])
         phones: list[str] = []
         tones: list[int] = []
         word2ph: list[int] = []
-        for pieces in words:
+        for pieces in word_groups(tokens):
             word = "".join(pieces)
             if word.upper() in self.lexicon:
                 read = [_split_stress(p) for p in self.lexicon[word.upper()]]
@@ -216,7 +222,7 @@ class EnglishG2p:
                 ]
             phones += [self._symbol(p) for p, _ in read]
             tones += [t for _, t in read]
-            word2ph += _deal(len(read), len(pieces))
+            word2ph += deal_phones(len(read), len(pieces))
         return Phonemes(phones, tones, word2ph)
 
 

@@ -17,8 +17,14 @@ from speechmesh.services.tts.melotts.english_g2p import Phonemes, read_lexicon, 
 READERS = {
     "EN": "english_g2p:EnglishReader",
     "ZH": "chinese_g2p:ChineseReader",
+    "ES": "spanish:SpanishReader",
+    "FR": "french:FrenchReader",
+    "KR": "korean:KoreanReader",
+    "JP": "japanese:JapaneseReader",
 }
 """options.language → its reader, in services/tts/melotts/."""
+READS_ENGLISH = frozenset({"EN", "ZH"})
+"""The languages whose readers read English words (with options.lexicon)."""
 
 
 @dataclass(frozen=True)
@@ -29,6 +35,9 @@ class Reading:
 
 
 class Reader(Protocol):
+    """A language's front-end, built with the BERT's tokenizer, the model's symbols and
+    the model's options."""
+
     def split(self, text: str) -> list[str]:
         """A whole text in the pieces the reference synthesizes one at a time."""
 
@@ -39,20 +48,33 @@ class Reader(Protocol):
 Tokenize = Callable[[str], list[str]]
 
 
-def reader_for(
-    mark: str, tokenize: Tokenize, symbols: Sequence[str], options: Mapping[str, Any]
-) -> Reader:
-    """The language's reader; FailedPrecondition where its front-end cannot be imported
-    (a G2P package missing)."""
+def front_end(mark: str) -> Callable[..., Reader]:
+    """The language's reader class, its module imported; FailedPrecondition naming the
+    package it lacks (a G2P package missing)."""
     module, name = READERS[mark].split(":")
     try:
         found = importlib.import_module(f"speechmesh.services.tts.melotts.{module}")
-        reader: Reader = getattr(found, name)(tokenize, symbols, options)
     except ImportError as error:
-        raise FailedPrecondition(
-            f"the {mark} front-end cannot be imported ({error}); install the melotts extra"
-        ) from error
+        raise _missing(mark, error) from error
+    reader: Callable[..., Reader] = getattr(found, name)
     return reader
+
+
+def reader_for(
+    mark: str, tokenize: Tokenize, symbols: Sequence[str], options: Mapping[str, Any]
+) -> Reader:
+    """The language's reader; FailedPrecondition where its front-end lacks a package."""
+    try:
+        return front_end(mark)(tokenize, symbols, options)
+    except ImportError as error:
+        raise _missing(mark, error) from error
+
+
+def _missing(mark: str, error: ImportError) -> FailedPrecondition:
+    return FailedPrecondition(
+        f"the {mark} front-end needs {error.name or error}, which is not installed "
+        "(pip install 'speechmesh[melotts]')"
+    )
 
 
 def english_lexicon(options: Mapping[str, Any]) -> dict[str, list[str]]:

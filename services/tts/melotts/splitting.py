@@ -1,8 +1,9 @@
-"""MeloTTS's sentence splitting for Latin-script languages (TTS.split_sentences_into_pieces
-for EN, FR, ES): CJK sentence marks become Latin ones, curly quotes straight, brackets,
-angle quotes and double quotes are dropped, then text is cut into chunks of about 256
-characters (at most 512) at sentence ends, or at ". , ! ?" followed by a space, as its
-txtsplit does; a chunk of punctuation only is dropped.
+"""MeloTTS's sentence splitting (TTS.split_sentences_into_pieces): split_latin for EN, FR
+and ES, split_cjk for the others. split_latin: CJK sentence marks become Latin ones,
+curly quotes straight, brackets, angle quotes and double quotes are dropped, then text
+is cut into chunks of about 256 characters (at most 512) at sentence ends, or at
+". , ! ?" followed by a space, as its txtsplit does; a chunk of punctuation only is
+dropped.
 """
 
 from __future__ import annotations
@@ -83,3 +84,34 @@ def _chunks(text: str) -> list[str]:
     chunks.append(cursor.current)
     stripped = [chunk.strip() for chunk in chunks]
     return [c for c in stripped if c and not re.match(r"^[\s\.,;:!?]*$", c)]
+
+
+def split_cjk(text: str, min_len: int = 10) -> list[str]:
+    """split_sentences_zh (every language but EN, FR, ES): CJK sentence marks become Latin
+    ones, whitespace one space; the text is cut after each ", . ! ? ;", and the cuts are
+    joined (with a space) until a piece is over min_len characters; then a piece of two
+    characters or fewer is joined to the next, and a last one so short to the one before."""
+    text = re.sub("[。！？；]", ".", text)
+    text = re.sub("[，]", ",", text)
+    text = re.sub("[\n\t ]+", " ", text)
+    text = re.sub("([,.!?;])", r"\1 $#!", text)
+    cuts = [s.strip() for s in text.split("$#!")]
+    if not cuts[-1]:
+        del cuts[-1]
+    joined, current, count = [], [], 0
+    for index, cut in enumerate(cuts):
+        current.append(cut)
+        count += len(cut)
+        if count > min_len or index == len(cuts) - 1:
+            joined.append(" ".join(current))
+            current, count = [], 0
+    merged: list[str] = []
+    for piece in joined:
+        if merged and len(merged[-1]) <= 2:
+            merged[-1] = f"{merged[-1]} {piece}"
+        else:
+            merged.append(piece)
+    if len(merged) >= 2 and len(merged[-1]) <= 2:
+        last = merged.pop()
+        merged[-1] = f"{merged[-1]} {last}"
+    return merged

@@ -10,10 +10,11 @@ pytest.importorskip("pypinyin", reason="the melotts extra is not installed")
 
 from speechmesh.services.tts.melotts import chinese_sandhi, chinese_text
 from speechmesh.services.tts.melotts.chinese_g2p import _spell, syllable_table
+from speechmesh.services.tts.melotts.splitting import split_cjk
 
 
 def test_pieces_join_until_past_ten_characters_and_short_tails_join_the_last():
-    assert chinese_text.split_chinese("你好。世界！今天天气很好，我们走吧。好") == [
+    assert split_cjk("你好。世界！今天天气很好，我们走吧。好") == [
         "你好. 世界. 今天天气很好,",
         "我们走吧. 好",
     ]

@@ -85,3 +85,27 @@ class MeloParity:
             running.stop()
 
         return snapshot, engine, server
+
+
+def served_reference_fixtures(fixture: str, model: str) -> tuple:
+    """A contract test module's model (the rebuilt reference model's config, skipped
+    without the fixtures) and server fixtures (assign them by those names)."""
+
+    @pytest.fixture(scope="module", name="model")
+    def model_fixture(tmp_path_factory) -> dict:
+        try:
+            run = ReferenceRun(fixture)
+        except FileNotFoundError:
+            pytest.skip(f"no {fixture} fixtures")
+        root = tmp_path_factory.mktemp(fixture)
+        options = rebuild_reference_model(run, root)
+        return {"id": model, "family": "melotts", "source": str(root / "model"), "options": options}
+
+    @pytest.fixture(scope="module", name="server")
+    def server(model, tmp_path_factory):
+        config = tts_config([model], drain_grace_s=5)
+        running = start_server("tts", config, tmp_path_factory.mktemp(f"{fixture}-srv"))
+        yield running
+        running.stop()
+
+    return model_fixture, server

@@ -325,6 +325,18 @@ def runner(tts, speakers: dict[str, int], recorded: dict[str, list]):
     return run
 
 
+def model_input(fixture: Fixture, index: int, number: int, phones, tones, languages, ja_bert):
+    """A piece's model input as recorded: ids as lists, the first ja_bert channels saved."""
+    return {
+        "phones": phones.tolist(),
+        "tones": tones.tolist(),
+        "languages": languages.tolist(),
+        "ja_bert": fixture.array(
+            f"front_end/ja_bert_{index}_{number}", ja_bert[:BERT_CHANNELS_KEPT]
+        ),
+    }
+
+
 def record_front_end(fixture: Fixture, index: int, text: str, recorded, inputs: list) -> None:
     fixture.case(
         kind="front_end",
@@ -395,16 +407,7 @@ def main() -> None:
         inputs = []
         for number, (bert, ja_bert, phones, tones, languages) in enumerate(recorded["inputs"]):
             assert not bert.any(), "English puts its features on the ja_bert path"
-            inputs.append(
-                {
-                    "phones": phones.tolist(),
-                    "tones": tones.tolist(),
-                    "languages": languages.tolist(),
-                    "ja_bert": fixture.array(
-                        f"front_end/ja_bert_{index}_{number}", ja_bert[:BERT_CHANNELS_KEPT]
-                    ),
-                }
-            )
+            inputs.append(model_input(fixture, index, number, phones, tones, languages, ja_bert))
         record_front_end(fixture, index, text, recorded, inputs)
     for name, index, speaker, speed, scales, seed in SYNTHESES:
         audio = run(TEXTS[index], speaker, speed, scales, seed)

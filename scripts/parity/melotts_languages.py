@@ -26,6 +26,7 @@ from melotts import (
     BERT_CHANNELS_KEPT,
     PINNED,
     build_tts,
+    model_input,
     record_front_end,
     record_pieces_and_inputs,
     record_synthesis,
@@ -333,16 +334,7 @@ def main() -> None:
         inputs = []
         for number, (bert, ja_bert, phones, tones, languages) in enumerate(recorded["inputs"]):
             assert not bert.any(), f"{mark} puts its features on the ja_bert path"
-            inputs.append(
-                {
-                    "phones": phones.tolist(),
-                    "tones": tones.tolist(),
-                    "languages": languages.tolist(),
-                    "ja_bert": fixture.array(
-                        f"front_end/ja_bert_{index}_{number}", ja_bert[:BERT_CHANNELS_KEPT]
-                    ),
-                }
-            )
+            inputs.append(model_input(fixture, index, number, phones, tones, languages, ja_bert))
         record_front_end(fixture, index, text, recorded, inputs)
     for name, index, speaker, speed, scales, seed in SYNTHESES:
         text = language["texts"][index]

@@ -30,6 +30,7 @@ from melotts import (
     BERT_CHANNELS_KEPT,
     build_tts,
     install_stubs,
+    model_input,
     record_front_end,
     record_lookups,
     record_pieces_and_inputs,
@@ -145,12 +146,7 @@ def main() -> None:
                     "phone_names": phone_names,
                     "phone_tones": tone_values,
                     "word2ph": word2ph,
-                    "phones": phones.tolist(),
-                    "tones": tones.tolist(),
-                    "languages": languages.tolist(),
-                    "ja_bert": fixture.array(
-                        f"front_end/ja_bert_{index}_{number}", ja_bert[:BERT_CHANNELS_KEPT]
-                    ),
+                    **model_input(fixture, index, number, phones, tones, languages, ja_bert),
                 }
             )
         record_front_end(fixture, index, text, recorded, inputs)

@@ -10,7 +10,9 @@ from pathlib import Path
 
 import numpy as np
 
+from speechmesh.audio.v1 import audio_pb2
 from speechmesh.runtime.audio import resample
+from speechmesh.tts.v1 import tts_pb2, tts_pb2_grpc
 
 KITTEN_VOICES = [f"expr-voice-{n}-{g}" for n in (2, 3, 4, 5) for g in ("m", "f")]
 KITTEN_ALIASES = {
@@ -27,6 +29,7 @@ KITTEN_MODEL_FILE = "kitten_tts_nano_v0_8.onnx"
 KITTEN_HOP = 600  # samples per input id in the tiny model
 KITTEN_VOCAB = 178
 KITTEN_TRIM = 5000  # samples KittenTTS cuts from each chunk's end
+F32 = audio_pb2.AudioFormat(encoding=audio_pb2.AUDIO_ENCODING_PCM_F32LE)
 
 
 def tts_config(models: list[dict] | None = None, **overrides: object) -> dict:
@@ -43,6 +46,19 @@ def tts_config(models: list[dict] | None = None, **overrides: object) -> dict:
     }
     config.update(overrides)
     return config
+
+
+def synthesize_f32(server, model: str, text: str, **options) -> tts_pb2.SynthesizeResponse:
+    """One Synthesize call for float32 audio; options are SynthesisOptions fields."""
+    request = tts_pb2.SynthesizeRequest(
+        model=model, text=text, options=tts_pb2.SynthesisOptions(**options), output_format=F32
+    )
+    with server.channel() as channel:
+        return tts_pb2_grpc.TextToSpeechStub(channel).Synthesize(request, timeout=60)
+
+
+def f32_samples(reply: tts_pb2.SynthesizeResponse) -> np.ndarray:
+    return np.frombuffer(reply.audio.data, "<f4")
 
 
 def write_tiny_kittentts(

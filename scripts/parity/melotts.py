@@ -244,31 +244,28 @@ def build_tts(fixture: Fixture, work, seed: int, speakers: dict[str, int], langu
     return tts
 
 
-def main() -> None:
-    args = parser(FAMILY, __doc__.splitlines()[0]).parse_args()
+def start_fixture(args, family: str, vocabulary, bert_offset: int):
+    """The upstream folder, the fixture and its work folder, with the tiny random BERT on
+    vocabulary()'s words (seed args.seed * 1000 + bert_offset) saved there and recorded."""
     upstream = args.upstream.resolve()
     commit = upstream_commit(upstream, PINNED)
     fixture = Fixture(
-        args.out, FAMILY, {"repository": "myshell-ai/MeloTTS", "commit": commit}, args.seed
+        args.out, family, {"repository": "myshell-ai/MeloTTS", "commit": commit}, args.seed
     )
     work = args.out / "_work"
     words = vocabulary()
     keys = bert_keys(words)
-    seed = args.seed * 1000 + 500
+    seed = args.seed * 1000 + bert_offset
     state = bert_state(keys, seed)
     save_bert(state, words, work / "bert")
     fixture.document(
         "bert", {"seed": seed, "keys": keys, "sha256": digest(state), "vocabulary": words}
     )
+    return upstream, fixture, work
 
-    install_stubs(fixture, upstream, work / "bert")
-    sys.path.insert(0, str(upstream))
-    from melo import api, utils
-    from melo.text import english
 
-    torch.set_num_threads(1)
-    tts = build_tts(fixture, work, args.seed, SPEAKERS, "EN")
-
+def record_lookups(english) -> set[str]:
+    """The words english.eng_dict is found to hold, as the runs look them up."""
     looked_up: set[str] = set()
 
     class Recording(dict):
@@ -279,7 +276,12 @@ def main() -> None:
             return found
 
     english.eng_dict = Recording(english.eng_dict)
-    recorded: dict[str, list] = {"pieces": [], "inputs": []}
+    return looked_up
+
+
+def record_pieces_and_inputs(api, utils, recorded: dict[str, list]) -> None:
+    """Wraps the splitter and get_text_for_tts_infer: the last text's pieces and each
+    piece's model input go to recorded; results are returned unchanged."""
     split = api.TTS.split_sentences_into_pieces
     get_text = utils.get_text_for_tts_infer
 
@@ -295,20 +297,22 @@ def main() -> None:
 
     api.TTS.split_sentences_into_pieces = staticmethod(recording_split)
     utils.get_text_for_tts_infer = recording_get_text
-    fixture.patch(
-        "TTS.split_sentences_into_pieces and utils.get_text_for_tts_infer are wrapped to "
-        "record the pieces and each piece's model input; english.eng_dict records the words "
-        "found in it; results are returned unchanged"
-    )
+
+
+def runner(tts, speakers: dict[str, int], recorded: dict[str, list]):
+    """run(text, speaker, speed, scales, seed): tts_to_file's audio, the per-piece records
+    emptied first, the noise drawn from the seed; scales (sdp, noise, noise_w) or None."""
 
     def run(text, speaker, speed, scales, seed):
-        recorded["inputs"] = []
+        for key in recorded:
+            if key != "pieces":
+                recorded[key] = []
         sdp, noise, noise_w = scales if scales is not None else (0.2, 0.6, 0.8)
         torch.manual_seed(seed)
         with contextlib.redirect_stdout(io.StringIO()):
             audio = tts.tts_to_file(
                 text,
-                SPEAKERS[speaker],
+                speakers[speaker],
                 None,
                 sdp_ratio=sdp,
                 noise_scale=noise,
@@ -318,51 +322,99 @@ def main() -> None:
             )
         return audio
 
+    return run
+
+
+def model_input(fixture: Fixture, index: int, number: int, phones, tones, languages, ja_bert):
+    """A piece's model input as recorded: ids as lists, the first ja_bert channels saved."""
+    return {
+        "phones": phones.tolist(),
+        "tones": tones.tolist(),
+        "languages": languages.tolist(),
+        "ja_bert": fixture.array(
+            f"front_end/ja_bert_{index}_{number}", ja_bert[:BERT_CHANNELS_KEPT]
+        ),
+    }
+
+
+def record_front_end(fixture: Fixture, index: int, text: str, recorded, inputs: list) -> None:
+    fixture.case(
+        kind="front_end",
+        name=f"text-{index}",
+        text=text,
+        pieces=list(recorded["pieces"]),
+        inputs=fixture.document(f"front_end/inputs_{index}", inputs),
+    )
+
+
+def record_synthesis(
+    fixture: Fixture, recorded, name, text, speaker, speed, scales, seed, audio
+) -> None:
+    fixture.case(
+        kind="synthesis",
+        name=name,
+        text=text,
+        speaker=speaker,
+        speed=speed,
+        scales=None
+        if scales is None
+        else dict(zip(("sdp_ratio", "noise_scale", "noise_scale_w"), scales, strict=True)),
+        seed=seed,
+        pieces=list(recorded["pieces"]),
+        audio=fixture.array(f"audio/{name}", audio),
+    )
+
+
+def save_cmudict(fixture: Fixture, upstream, looked_up: set[str]) -> None:
+    """The header of the reference's cmudict.rep and the entries the runs looked up."""
+    lines = (upstream / "melo/text/cmudict.rep").read_text(encoding="utf-8").splitlines()
+    header, entries = lines[:48], lines[48:]
+    kept = [line for line in entries if line.split("  ")[0] in looked_up]
+    fixture.path("cmudict.rep").write_text("\n".join(header + kept) + "\n", encoding="utf-8")
+
+
+def remove_work(work) -> None:
+    for leftover in sorted(work.rglob("*"), reverse=True):
+        leftover.unlink() if leftover.is_file() else leftover.rmdir()
+    work.rmdir()
+
+
+def main() -> None:
+    args = parser(FAMILY, __doc__.splitlines()[0]).parse_args()
+    upstream, fixture, work = start_fixture(args, FAMILY, vocabulary, 500)
+
+    install_stubs(fixture, upstream, work / "bert")
+    sys.path.insert(0, str(upstream))
+    from melo import api, utils
+    from melo.text import english
+
+    torch.set_num_threads(1)
+    tts = build_tts(fixture, work, args.seed, SPEAKERS, "EN")
+
+    looked_up = record_lookups(english)
+    recorded: dict[str, list] = {"pieces": [], "inputs": []}
+    record_pieces_and_inputs(api, utils, recorded)
+    fixture.patch(
+        "TTS.split_sentences_into_pieces and utils.get_text_for_tts_infer are wrapped to "
+        "record the pieces and each piece's model input; english.eng_dict records the words "
+        "found in it; results are returned unchanged"
+    )
+
+    run = runner(tts, SPEAKERS, recorded)
+
     for index, text in enumerate(TEXTS):
         run(text, "EN-US", 1.0, (0.2, 0.0, 0.0), 0)
         inputs = []
         for number, (bert, ja_bert, phones, tones, languages) in enumerate(recorded["inputs"]):
             assert not bert.any(), "English puts its features on the ja_bert path"
-            inputs.append(
-                {
-                    "phones": phones.tolist(),
-                    "tones": tones.tolist(),
-                    "languages": languages.tolist(),
-                    "ja_bert": fixture.array(
-                        f"front_end/ja_bert_{index}_{number}", ja_bert[:BERT_CHANNELS_KEPT]
-                    ),
-                }
-            )
-        fixture.case(
-            kind="front_end",
-            name=f"text-{index}",
-            text=text,
-            pieces=list(recorded["pieces"]),
-            inputs=fixture.document(f"front_end/inputs_{index}", inputs),
-        )
+            inputs.append(model_input(fixture, index, number, phones, tones, languages, ja_bert))
+        record_front_end(fixture, index, text, recorded, inputs)
     for name, index, speaker, speed, scales, seed in SYNTHESES:
         audio = run(TEXTS[index], speaker, speed, scales, seed)
-        fixture.case(
-            kind="synthesis",
-            name=name,
-            text=TEXTS[index],
-            speaker=speaker,
-            speed=speed,
-            scales=None
-            if scales is None
-            else dict(zip(("sdp_ratio", "noise_scale", "noise_scale_w"), scales, strict=True)),
-            seed=seed,
-            pieces=list(recorded["pieces"]),
-            audio=fixture.array(f"audio/{name}", audio),
-        )
-    lines = (upstream / "melo/text/cmudict.rep").read_text(encoding="utf-8").splitlines()
-    header, entries = lines[:48], lines[48:]
-    kept = [line for line in entries if line.split("  ")[0] in looked_up]
-    fixture.path("cmudict.rep").write_text("\n".join(header + kept) + "\n", encoding="utf-8")
+        record_synthesis(fixture, recorded, name, TEXTS[index], speaker, speed, scales, seed, audio)
+    save_cmudict(fixture, upstream, looked_up)
     fixture.manifest["bert_channels_kept"] = BERT_CHANNELS_KEPT
-    for leftover in sorted(work.rglob("*"), reverse=True):
-        leftover.unlink() if leftover.is_file() else leftover.rmdir()
-    work.rmdir()
+    remove_work(work)
     fixture.finish(
         "torch", "numpy", "transformers", "tokenizers", "g2p-en", "nltk", "cmudict", "inflect"
     )

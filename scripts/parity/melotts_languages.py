@@ -17,20 +17,26 @@ scales and with others (noise 0 included), speakers and speeds varied.
 
 from __future__ import annotations
 
-import contextlib
-import importlib
-import io
-import json
 import sys
 import types
 
 import torch
 from common import FIXTURES, REPOSITORY, Fixture, parser, upstream_commit
-from melotts import BERT_CHANNELS_KEPT, MODEL, PINNED, RATE
+from melotts import (
+    BERT_CHANNELS_KEPT,
+    PINNED,
+    build_tts,
+    model_input,
+    record_front_end,
+    record_pieces_and_inputs,
+    record_synthesis,
+    remove_work,
+    runner,
+)
 
 sys.path.insert(0, str(REPOSITORY / "tests"))
 from parity.melotts_weights import bert_keys, bert_state, save_bert
-from parity.openvoice_weights import digest, random_state, save_checkpoint
+from parity.openvoice_weights import digest
 
 SPANISH = [
     "Hola, ¿qué tal? ¡Muy bien, gracias!",
@@ -309,136 +315,33 @@ def main() -> None:
     )
     from melo import api, utils
 
-    symbols = importlib.import_module("melo.text.symbols")  # the package shadows it
-
     torch.set_num_threads(1)
     speakers = language["speakers"]
-    document = {
-        "train": {"segment_size": 256},
-        "data": {
-            "sampling_rate": RATE,
-            "filter_length": 64,
-            "hop_length": 16,
-            "win_length": 64,
-            "n_mel_channels": 80,
-            "add_blank": True,
-            "n_speakers": len(speakers),
-            "cleaned_text": True,
-            "spk2id": speakers,
-        },
-        "model": MODEL,
-        "num_languages": symbols.num_languages,
-        "num_tones": symbols.num_tones,
-        "symbols": list(symbols.symbols),
-    }
-    (work / "model").mkdir(parents=True, exist_ok=True)
-    (work / "model/config.json").write_text(json.dumps(document, ensure_ascii=False))
-    fixture.document("config", document)
-    hps = utils.get_hparams_from_file(str(work / "model/config.json"))
-    model = api.SynthesizerTrn(
-        len(hps.symbols),
-        hps.data.filter_length // 2 + 1,
-        hps.train.segment_size // hps.data.hop_length,
-        n_speakers=hps.data.n_speakers,
-        num_tones=hps.num_tones,
-        num_languages=hps.num_languages,
-        **hps.model,
-    )
-    model_keys = [(k, list(v.shape)) for k, v in model.state_dict().items()]
-    weights = random_state(model_keys, args.seed * 1000)
-    save_checkpoint(weights, work / "model/checkpoint.pth")
-    fixture.document(
-        "weights", {"seed": args.seed * 1000, "keys": model_keys, "sha256": digest(weights)}
-    )
-    with contextlib.redirect_stdout(io.StringIO()):
-        tts = api.TTS(
-            mark,
-            device="cpu",
-            use_hf=False,
-            config_path=str(work / "model/config.json"),
-            ckpt_path=str(work / "model/checkpoint.pth"),
-        )
+    tts = build_tts(fixture, work, args.seed, speakers, mark)
 
     recorded: dict[str, list] = {"pieces": [], "inputs": []}
-    split = api.TTS.split_sentences_into_pieces
-    get_text = utils.get_text_for_tts_infer
-
-    def recording_split(text, language_str, quiet=False):
-        pieces = split(text, language_str, quiet)
-        recorded["pieces"] = list(pieces)
-        return pieces
-
-    def recording_get_text(*a, **k):
-        found = get_text(*a, **k)
-        recorded["inputs"].append(found)
-        return found
-
-    api.TTS.split_sentences_into_pieces = staticmethod(recording_split)
-    utils.get_text_for_tts_infer = recording_get_text
+    record_pieces_and_inputs(api, utils, recorded)
     fixture.patch(
         "TTS.split_sentences_into_pieces and utils.get_text_for_tts_infer are wrapped to "
         "record the pieces and each piece's model input; results are returned unchanged"
     )
     names = list(speakers)
 
-    def run(text, speaker, speed, scales, seed):
-        recorded["inputs"] = []
-        sdp, noise, noise_w = scales if scales is not None else (0.2, 0.6, 0.8)
-        torch.manual_seed(seed)
-        with contextlib.redirect_stdout(io.StringIO()):
-            return tts.tts_to_file(
-                text,
-                speakers[speaker],
-                None,
-                sdp_ratio=sdp,
-                noise_scale=noise,
-                noise_scale_w=noise_w,
-                speed=speed,
-                quiet=True,
-            )
+    run = runner(tts, speakers, recorded)
 
     for index, text in enumerate(language["texts"]):
         run(text, names[0], 1.0, (0.2, 0.0, 0.0), 0)
         inputs = []
         for number, (bert, ja_bert, phones, tones, languages) in enumerate(recorded["inputs"]):
             assert not bert.any(), f"{mark} puts its features on the ja_bert path"
-            inputs.append(
-                {
-                    "phones": phones.tolist(),
-                    "tones": tones.tolist(),
-                    "languages": languages.tolist(),
-                    "ja_bert": fixture.array(
-                        f"front_end/ja_bert_{index}_{number}", ja_bert[:BERT_CHANNELS_KEPT]
-                    ),
-                }
-            )
-        fixture.case(
-            kind="front_end",
-            name=f"text-{index}",
-            text=text,
-            pieces=list(recorded["pieces"]),
-            inputs=fixture.document(f"front_end/inputs_{index}", inputs),
-        )
+            inputs.append(model_input(fixture, index, number, phones, tones, languages, ja_bert))
+        record_front_end(fixture, index, text, recorded, inputs)
     for name, index, speaker, speed, scales, seed in SYNTHESES:
         text = language["texts"][index]
         audio = run(text, names[speaker], speed, scales, seed)
-        fixture.case(
-            kind="synthesis",
-            name=name,
-            text=text,
-            speaker=names[speaker],
-            speed=speed,
-            scales=None
-            if scales is None
-            else dict(zip(("sdp_ratio", "noise_scale", "noise_scale_w"), scales, strict=True)),
-            seed=seed,
-            pieces=list(recorded["pieces"]),
-            audio=fixture.array(f"audio/{name}", audio),
-        )
+        record_synthesis(fixture, recorded, name, text, names[speaker], speed, scales, seed, audio)
     fixture.manifest["bert_channels_kept"] = BERT_CHANNELS_KEPT
-    for leftover in sorted(work.rglob("*"), reverse=True):
-        leftover.unlink() if leftover.is_file() else leftover.rmdir()
-    work.rmdir()
+    remove_work(work)
     fixture.finish("torch", "numpy", "transformers", "tokenizers", *language["packages"])
 
 

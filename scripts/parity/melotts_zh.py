@@ -22,17 +22,24 @@ in place of bert-base-multilingual-uncased. Records:
 
 from __future__ import annotations
 
-import contextlib
-import io
 import sys
 
 import torch
-from common import FIXTURES, REPOSITORY, Fixture, parser, upstream_commit
-from melotts import BERT_CHANNELS_KEPT, PINNED, build_tts, install_stubs
-
-sys.path.insert(0, str(REPOSITORY / "tests"))
-from parity.melotts_weights import bert_keys, bert_state, save_bert
-from parity.openvoice_weights import digest
+from common import FIXTURES, parser
+from melotts import (
+    BERT_CHANNELS_KEPT,
+    build_tts,
+    install_stubs,
+    model_input,
+    record_front_end,
+    record_lookups,
+    record_pieces_and_inputs,
+    record_synthesis,
+    remove_work,
+    runner,
+    save_cmudict,
+    start_fixture,
+)
 
 FAMILY = "melotts-zh"
 SPEAKERS = {"ZH": 1, "ZH-B": 0}
@@ -88,20 +95,7 @@ def main() -> None:
     args = parser(FAMILY, __doc__.splitlines()[0]).parse_args()
     if args.out == FIXTURES / "melotts":
         sys.exit("the English fixtures live there")
-    upstream = args.upstream.resolve()
-    commit = upstream_commit(upstream, PINNED)
-    fixture = Fixture(
-        args.out, FAMILY, {"repository": "myshell-ai/MeloTTS", "commit": commit}, args.seed
-    )
-    work = args.out / "_work"
-    words = vocabulary()
-    keys = bert_keys(words)
-    seed = args.seed * 1000 + 700
-    state = bert_state(keys, seed)
-    save_bert(state, words, work / "bert")
-    fixture.document(
-        "bert", {"seed": seed, "keys": keys, "sha256": digest(state), "vocabulary": words}
-    )
+    upstream, fixture, work = start_fixture(args, FAMILY, vocabulary, 700)
 
     install_stubs(
         fixture,
@@ -118,30 +112,10 @@ def main() -> None:
     tts = build_tts(fixture, work, args.seed, SPEAKERS, "ZH")
     assert tts.language == "ZH_MIX_EN", tts.language
 
-    looked_up: set[str] = set()
-
-    class Recording(dict):
-        def __contains__(self, word):
-            found = dict.__contains__(self, word)
-            if found:
-                looked_up.add(word)
-            return found
-
-    english.eng_dict = Recording(english.eng_dict)
+    looked_up = record_lookups(english)
     recorded: dict[str, list] = {"pieces": [], "inputs": [], "cleaned": []}
-    split = api.TTS.split_sentences_into_pieces
-    get_text = utils.get_text_for_tts_infer
+    record_pieces_and_inputs(api, utils, recorded)
     clean = utils.clean_text
-
-    def recording_split(text, language, quiet=False):
-        pieces = split(text, language, quiet)
-        recorded["pieces"] = list(pieces)
-        return pieces
-
-    def recording_get_text(*a, **k):
-        found = get_text(*a, **k)
-        recorded["inputs"].append(found)
-        return found
 
     def recording_clean(text, language):
         norm_text, phones, tones, word2ph = clean(text, language)
@@ -149,8 +123,6 @@ def main() -> None:
         recorded["cleaned"].append((norm_text, list(phones), list(tones), list(word2ph)))
         return norm_text, phones, tones, word2ph
 
-    api.TTS.split_sentences_into_pieces = staticmethod(recording_split)
-    utils.get_text_for_tts_infer = recording_get_text
     utils.clean_text = recording_clean
     fixture.patch(
         "TTS.split_sentences_into_pieces, utils.get_text_for_tts_infer and utils.clean_text "
@@ -159,22 +131,7 @@ def main() -> None:
         "are returned unchanged"
     )
 
-    def run(text, speaker, speed, scales, seed):
-        recorded["inputs"], recorded["cleaned"] = [], []
-        sdp, noise, noise_w = scales if scales is not None else (0.2, 0.6, 0.8)
-        torch.manual_seed(seed)
-        with contextlib.redirect_stdout(io.StringIO()):
-            audio = tts.tts_to_file(
-                text,
-                SPEAKERS[speaker],
-                None,
-                sdp_ratio=sdp,
-                noise_scale=noise,
-                noise_scale_w=noise_w,
-                speed=speed,
-                quiet=True,
-            )
-        return audio
+    run = runner(tts, SPEAKERS, recorded)
 
     for index, text in enumerate(TEXTS):
         run(text, "ZH", 1.0, (0.2, 0.0, 0.0), 0)
@@ -189,45 +146,17 @@ def main() -> None:
                     "phone_names": phone_names,
                     "phone_tones": tone_values,
                     "word2ph": word2ph,
-                    "phones": phones.tolist(),
-                    "tones": tones.tolist(),
-                    "languages": languages.tolist(),
-                    "ja_bert": fixture.array(
-                        f"front_end/ja_bert_{index}_{number}", ja_bert[:BERT_CHANNELS_KEPT]
-                    ),
+                    **model_input(fixture, index, number, phones, tones, languages, ja_bert),
                 }
             )
-        fixture.case(
-            kind="front_end",
-            name=f"text-{index}",
-            text=text,
-            pieces=list(recorded["pieces"]),
-            inputs=fixture.document(f"front_end/inputs_{index}", inputs),
-        )
+        record_front_end(fixture, index, text, recorded, inputs)
     for name, index, speaker, speed, scales, seed in SYNTHESES:
         audio = run(TEXTS[index], speaker, speed, scales, seed)
-        fixture.case(
-            kind="synthesis",
-            name=name,
-            text=TEXTS[index],
-            speaker=speaker,
-            speed=speed,
-            scales=None
-            if scales is None
-            else dict(zip(("sdp_ratio", "noise_scale", "noise_scale_w"), scales, strict=True)),
-            seed=seed,
-            pieces=list(recorded["pieces"]),
-            audio=fixture.array(f"audio/{name}", audio),
-        )
-    lines = (upstream / "melo/text/cmudict.rep").read_text(encoding="utf-8").splitlines()
-    header, entries = lines[:48], lines[48:]
-    kept = [line for line in entries if line.split("  ")[0] in looked_up]
-    fixture.path("cmudict.rep").write_text("\n".join(header + kept) + "\n", encoding="utf-8")
+        record_synthesis(fixture, recorded, name, TEXTS[index], speaker, speed, scales, seed, audio)
+    save_cmudict(fixture, upstream, looked_up)
     fixture.manifest["bert_channels_kept"] = BERT_CHANNELS_KEPT
     fixture.manifest["language"] = "ZH"
-    for leftover in sorted(work.rglob("*"), reverse=True):
-        leftover.unlink() if leftover.is_file() else leftover.rmdir()
-    work.rmdir()
+    remove_work(work)
     fixture.finish(
         "torch",
         "numpy",

@@ -15,9 +15,13 @@ from typing import Any
 
 import numpy as np
 
+from speechmesh.audio.v1 import audio_pb2
+from speechmesh.tts.v1 import tts_pb2, tts_pb2_grpc
+
 FIXTURES = Path(__file__).parent / "fixtures"
 # Floats: the worst absolute difference, relative to the reference's peak.
 RELATIVE_TOLERANCE = 1e-5
+F32 = audio_pb2.AudioFormat(encoding=audio_pb2.AUDIO_ENCODING_PCM_F32LE)
 
 
 class ReferenceRun:
@@ -95,3 +99,37 @@ def streamed_f32(responses: list[Any]) -> np.ndarray:
     """The float32 samples of a StreamingSynthesize reply's audio chunks, joined."""
     data = b"".join(r.chunk.audio.data for r in responses if r.HasField("chunk"))
     return np.frombuffer(data, "<f4")
+
+
+def assert_synthesize_is_the_reference(
+    server: Any, model: str, run: ReferenceRun, case: dict, options: Any, what: str, config: str
+) -> None:
+    """A TTS case's Synthesize reply (float32) against the reference run's audio: the rate
+    of the run's config document, the samples within tolerance, one span a piece."""
+    request = tts_pb2.SynthesizeRequest(
+        model=model, text=case["text"], options=options, output_format=F32
+    )
+    with server.channel() as channel:
+        reply = tts_pb2_grpc.TextToSpeechStub(channel).Synthesize(request, timeout=120)
+    expected = run.array(case["audio"])
+    assert reply.audio.format.sample_rate_hz == run.document(config)["data"]["sampling_rate"]
+    audio = np.frombuffer(reply.audio.data, "<f4")
+    error = assert_close(audio, expected, f"{what}: Synthesize")
+    print(f"synthesize {what}: {len(audio)} samples, worst error {error:.3g} of the peak")
+    assert reply.summary.num_spans == len(case["pieces"])
+
+
+def assert_streaming_is_the_reference(
+    server: Any, model: str, run: ReferenceRun, case: dict, options: Any, what: str
+) -> None:
+    """A TTS case's StreamingSynthesize chunks (float32), joined, against the run's audio."""
+    request = tts_pb2.StreamingSynthesizeRequest(
+        model=model, text=case["text"], options=options, output_format=F32
+    )
+    with server.channel() as channel:
+        responses = list(
+            tts_pb2_grpc.TextToSpeechStub(channel).StreamingSynthesize(request, timeout=120)
+        )
+    audio = streamed_f32(responses)
+    error = assert_close(audio, run.array(case["audio"]), f"{what}: stream")
+    print(f"stream {what}: worst error {error:.3g} of the peak")

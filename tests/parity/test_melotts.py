@@ -12,76 +12,26 @@ drawn from the request's seed, other scales given as MeloTtsOptions.
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
-from support import start_server
-from tts_support import tts_config
 
-from parity.melotts_weights import rebuild_reference_model
-from parity.support import ReferenceRun, assert_close, assert_exact, streamed_f32
-from speechmesh.audio.v1 import audio_pb2
-from speechmesh.runtime.config import ModelConfig
+from parity.melotts_support import MeloParity
+from parity.support import (
+    assert_close,
+    assert_exact,
+    assert_streaming_is_the_reference,
+    assert_synthesize_is_the_reference,
+)
 from speechmesh.services.tts.engine import SynthesisParams
-from speechmesh.services.tts.melotts.engine import MeloTts
-from speechmesh.tts.v1 import tts_pb2, tts_pb2_grpc
 
 pytestmark = pytest.mark.xdist_group("melotts-parity")
-MODEL = "melotts-parity"
-F32 = audio_pb2.AudioFormat(encoding=audio_pb2.AUDIO_ENCODING_PCM_F32LE)
+PARITY = MeloParity("melotts", "en")
+MODEL = PARITY.model
 
 
-def reference() -> ReferenceRun:
-    return ReferenceRun("melotts")
-
-
-def cases(kind: str) -> list:
-    try:
-        found = [c for c in reference().cases if c["kind"] == kind]
-    except FileNotFoundError:
-        return [pytest.param(None, marks=pytest.mark.skip(reason="no melotts fixtures"))]
-    return [pytest.param(c, id=c["name"]) for c in found]
-
-
-@pytest.fixture(scope="module")
-def snapshot(tmp_path_factory):
-    root = tmp_path_factory.mktemp("melotts-parity")
-    return root, rebuild_reference_model(reference(), root)
-
-
-def model_config(snapshot) -> dict:
-    root, model_options = snapshot
-    return {
-        "id": MODEL,
-        "family": "melotts",
-        "source": str(root / "model"),
-        "threads": 1,
-        "options": model_options,
-    }
-
-
-@pytest.fixture(scope="module")
-def engine(snapshot) -> MeloTts:
-    loaded = MeloTts(ModelConfig(**model_config(snapshot)))
-    loaded.load()
-    return loaded
-
-
-@pytest.fixture(scope="module")
-def server(snapshot, tmp_path_factory):
-    running = start_server(
-        "tts", tts_config([model_config(snapshot)]), tmp_path_factory.mktemp("melotts-srv")
-    )
-    yield running
-    running.stop()
-
-
-def options(case) -> tts_pb2.SynthesisOptions:
-    fields = {"voice": case["speaker"], "language": "en", "seed": case["seed"]}
-    if case["speed"] != 1.0:
-        fields["speed"] = case["speed"]
-    if case["scales"] is not None:
-        fields["melo_tts"] = tts_pb2.MeloTtsOptions(**case["scales"])
-    return tts_pb2.SynthesisOptions(**fields)
+reference = PARITY.reference
+cases = PARITY.cases
+options = PARITY.options
+snapshot, engine, server = PARITY.fixtures()
 
 
 @pytest.mark.parametrize("case", cases("front_end"))
@@ -105,30 +55,13 @@ def test_pieces_and_model_inputs_are_the_references(engine, case):
 
 @pytest.mark.parametrize("case", cases("synthesis"))
 def test_synthesize_equals_the_reference(server, case):
-    request = tts_pb2.SynthesizeRequest(
-        model=MODEL, text=case["text"], options=options(case), output_format=F32
+    run = reference()
+    assert_synthesize_is_the_reference(
+        server, MODEL, run, case, options(case), case["name"], config="config"
     )
-    with server.channel() as channel:
-        reply = tts_pb2_grpc.TextToSpeechStub(channel).Synthesize(request, timeout=120)
-    expected = reference().array(case["audio"])
-    assert (
-        reply.audio.format.sample_rate_hz == reference().document("config")["data"]["sampling_rate"]
-    )
-    audio = np.frombuffer(reply.audio.data, "<f4")
-    error = assert_close(audio, expected, f"{case['name']}: Synthesize")
-    print(f"synthesize {case['name']}: {len(audio)} samples, worst error {error:.3g} of the peak")
-    assert reply.summary.num_spans == len(case["pieces"])
 
 
 @pytest.mark.parametrize("case", cases("synthesis"))
 def test_streaming_equals_the_reference(server, case):
-    request = tts_pb2.StreamingSynthesizeRequest(
-        model=MODEL, text=case["text"], options=options(case), output_format=F32
-    )
-    with server.channel() as channel:
-        responses = list(
-            tts_pb2_grpc.TextToSpeechStub(channel).StreamingSynthesize(request, timeout=120)
-        )
-    audio = streamed_f32(responses)
-    error = assert_close(audio, reference().array(case["audio"]), f"{case['name']}: stream")
-    print(f"stream {case['name']}: worst error {error:.3g} of the peak")
+    run = reference()
+    assert_streaming_is_the_reference(server, MODEL, run, case, options(case), case["name"])

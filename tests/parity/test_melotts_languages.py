@@ -14,21 +14,25 @@ from __future__ import annotations
 
 import importlib.util
 
-import numpy as np
 import pytest
 from support import start_server
 from tts_support import tts_config
 
+from parity.melotts_support import model_config, synthesis_options
 from parity.melotts_weights import rebuild_reference_model
-from parity.support import ReferenceRun, assert_close, assert_exact, streamed_f32
-from speechmesh.audio.v1 import audio_pb2
+from parity.support import (
+    ReferenceRun,
+    assert_close,
+    assert_exact,
+    assert_streaming_is_the_reference,
+    assert_synthesize_is_the_reference,
+)
 from speechmesh.runtime.config import ModelConfig
 from speechmesh.services.tts.engine import SynthesisParams
 from speechmesh.services.tts.melotts.engine import LANGUAGES, MeloTts
-from speechmesh.tts.v1 import tts_pb2, tts_pb2_grpc
+from speechmesh.tts.v1 import tts_pb2
 
 pytestmark = pytest.mark.xdist_group("melotts-languages-parity")
-F32 = audio_pb2.AudioFormat(encoding=audio_pb2.AUDIO_ENCODING_PCM_F32LE)
 # The packages each front-end imports (the melotts extra installs them).
 NEEDS = {
     "ES": ("gruut",),
@@ -71,13 +75,8 @@ def served(tmp_path_factory):
     def config(mark: str) -> dict:
         if mark not in configs:
             root = tmp_path_factory.mktemp(f"melotts-{mark.lower()}")
-            configs[mark] = {
-                "id": f"melotts-{mark.lower()}",
-                "family": "melotts",
-                "source": str(root / "model"),
-                "threads": 1,
-                "options": rebuild_reference_model(reference(mark), root),
-            }
+            model_options = rebuild_reference_model(reference(mark), root)
+            configs[mark] = model_config(f"melotts-{mark.lower()}", root, model_options)
         return configs[mark]
 
     def get(mark: str, what: str):
@@ -95,12 +94,7 @@ def served(tmp_path_factory):
 
 
 def options(mark: str, case) -> tts_pb2.SynthesisOptions:
-    fields = {"voice": case["speaker"], "language": LANGUAGES[mark].tag, "seed": case["seed"]}
-    if case["speed"] != 1.0:
-        fields["speed"] = case["speed"]
-    if case["scales"] is not None:
-        fields["melo_tts"] = tts_pb2.MeloTtsOptions(**case["scales"])
-    return tts_pb2.SynthesisOptions(**fields)
+    return synthesis_options(case, LANGUAGES[mark].tag)
 
 
 @pytest.mark.parametrize(("mark", "case"), cases("front_end"))
@@ -126,29 +120,14 @@ def test_pieces_and_model_inputs_are_the_references(served, mark, case):
 @pytest.mark.parametrize(("mark", "case"), cases("synthesis"))
 def test_synthesize_equals_the_reference(served, mark, case):
     config, server = served(mark, "server")
-    request = tts_pb2.SynthesizeRequest(
-        model=config["id"], text=case["text"], options=options(mark, case), output_format=F32
+    run, what = reference(mark), f"{mark} {case['name']}"
+    assert_synthesize_is_the_reference(
+        server, config["id"], run, case, options(mark, case), what, config="config"
     )
-    with server.channel() as channel:
-        reply = tts_pb2_grpc.TextToSpeechStub(channel).Synthesize(request, timeout=120)
-    run = reference(mark)
-    assert reply.audio.format.sample_rate_hz == run.document("config")["data"]["sampling_rate"]
-    audio = np.frombuffer(reply.audio.data, "<f4")
-    error = assert_close(audio, run.array(case["audio"]), f"{mark} {case['name']}: Synthesize")
-    print(f"synthesize {mark} {case['name']}: {len(audio)} samples, worst error {error:.3g}")
-    assert reply.summary.num_spans == len(case["pieces"])
 
 
 @pytest.mark.parametrize(("mark", "case"), cases("synthesis"))
 def test_streaming_equals_the_reference(served, mark, case):
     config, server = served(mark, "server")
-    request = tts_pb2.StreamingSynthesizeRequest(
-        model=config["id"], text=case["text"], options=options(mark, case), output_format=F32
-    )
-    with server.channel() as channel:
-        responses = list(
-            tts_pb2_grpc.TextToSpeechStub(channel).StreamingSynthesize(request, timeout=120)
-        )
-    audio = streamed_f32(responses)
-    error = assert_close(audio, reference(mark).array(case["audio"]), f"{mark} stream")
-    print(f"stream {mark} {case['name']}: worst error {error:.3g} of the peak")
+    run, what = reference(mark), f"{mark} {case['name']}"
+    assert_streaming_is_the_reference(server, config["id"], run, case, options(mark, case), what)

@@ -13,22 +13,24 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
 import pytest
 from support import start_server
 from tts_support import tts_config
 
 from parity.openvoice_weights import digest, random_state, save_checkpoint
-from parity.support import ReferenceRun, assert_close, assert_exact, streamed_f32
-from speechmesh.audio.v1 import audio_pb2
+from parity.support import (
+    ReferenceRun,
+    assert_exact,
+    assert_streaming_is_the_reference,
+    assert_synthesize_is_the_reference,
+)
 from speechmesh.runtime.config import ModelConfig
 from speechmesh.services.tts.engine import SynthesisParams
 from speechmesh.services.tts.openvoice.engine import OpenVoiceV1Base
-from speechmesh.tts.v1 import tts_pb2, tts_pb2_grpc
+from speechmesh.tts.v1 import tts_pb2
 
 pytestmark = pytest.mark.xdist_group("openvoice-base-parity")
 MODEL = "openvoice-base-parity"
-F32 = audio_pb2.AudioFormat(encoding=audio_pb2.AUDIO_ENCODING_PCM_F32LE)
 TAGS = {"EN": "en", "ZH": "zh"}
 
 
@@ -99,31 +101,13 @@ def test_pieces_and_ids_are_the_references(engine, case):
 
 @pytest.mark.parametrize("case", cases("synthesis"))
 def test_synthesize_equals_the_reference(server, case):
-    request = tts_pb2.SynthesizeRequest(
-        model=MODEL, text=case["text"], options=options(case), output_format=F32
+    run = reference()
+    assert_synthesize_is_the_reference(
+        server, MODEL, run, case, options(case), case["name"], config="EN/config"
     )
-    with server.channel() as channel:
-        reply = tts_pb2_grpc.TextToSpeechStub(channel).Synthesize(request, timeout=120)
-    expected = reference().array(case["audio"])
-    assert (
-        reply.audio.format.sample_rate_hz
-        == reference().document("EN/config")["data"]["sampling_rate"]
-    )
-    audio = np.frombuffer(reply.audio.data, "<f4")
-    error = assert_close(audio, expected, f"{case['name']}: Synthesize")
-    print(f"synthesize {case['name']}: {len(audio)} samples, worst error {error:.3g} of the peak")
-    assert reply.summary.num_spans == len(case["pieces"])
 
 
 @pytest.mark.parametrize("case", cases("synthesis"))
 def test_streaming_equals_the_reference(server, case):
-    request = tts_pb2.StreamingSynthesizeRequest(
-        model=MODEL, text=case["text"], options=options(case), output_format=F32
-    )
-    with server.channel() as channel:
-        responses = list(
-            tts_pb2_grpc.TextToSpeechStub(channel).StreamingSynthesize(request, timeout=120)
-        )
-    audio = streamed_f32(responses)
-    error = assert_close(audio, reference().array(case["audio"]), f"{case['name']}: stream")
-    print(f"stream {case['name']}: worst error {error:.3g} of the peak")
+    run = reference()
+    assert_streaming_is_the_reference(server, MODEL, run, case, options(case), case["name"])

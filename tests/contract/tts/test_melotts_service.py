@@ -6,53 +6,24 @@ from __future__ import annotations
 import grpc
 import numpy as np
 import pytest
-from parity.melotts_weights import rebuild_reference_model
-from parity.support import ReferenceRun
+from parity.melotts_support import served_reference_fixtures
 from support import RunningServer, start_server, wait_until
+from tts_support import f32_samples, synthesize_f32, tts_config
 
-from speechmesh.audio.v1 import audio_pb2
 from speechmesh.models.v1 import models_pb2, models_pb2_grpc
 from speechmesh.tts.v1 import tts_pb2, tts_pb2_grpc
 
 pytestmark = pytest.mark.xdist_group("melotts-tts")
-F32 = audio_pb2.AudioFormat(encoding=audio_pb2.AUDIO_ENCODING_PCM_F32LE)
 MODEL = "melotts-en"
 TEXT = "Hello there, my friend. MeloTTS reads English, and this is it!"
 QUIET = tts_pb2.MeloTtsOptions(noise_scale=0.0, noise_scale_w=0.0)
 
 
-def config(models: list[dict]) -> dict:
-    return {"services": {"tts": {"port": 0, "models": models}}, "drain_grace_s": 5}
-
-
-@pytest.fixture(scope="module")
-def model(tmp_path_factory) -> dict:
-    try:
-        run = ReferenceRun("melotts")
-    except FileNotFoundError:
-        pytest.skip("no melotts fixtures")
-    root = tmp_path_factory.mktemp("melotts")
-    options = rebuild_reference_model(run, root)
-    return {"id": MODEL, "family": "melotts", "source": str(root / "model"), "options": options}
-
-
-@pytest.fixture(scope="module")
-def server(model, tmp_path_factory) -> RunningServer:
-    running = start_server("tts", config([model]), tmp_path_factory.mktemp("melotts-srv"))
-    yield running
-    running.stop()
+model, server = served_reference_fixtures("melotts", MODEL)
 
 
 def synthesize(server: RunningServer, text: str = TEXT, **options) -> tts_pb2.SynthesizeResponse:
-    request = tts_pb2.SynthesizeRequest(
-        model=MODEL, text=text, options=tts_pb2.SynthesisOptions(**options), output_format=F32
-    )
-    with server.channel() as channel:
-        return tts_pb2_grpc.TextToSpeechStub(channel).Synthesize(request, timeout=60)
-
-
-def samples(reply) -> np.ndarray:
-    return np.frombuffer(reply.audio.data, "<f4")
+    return synthesize_f32(server, MODEL, text, **options)
 
 
 def test_list_models_reports_the_speakers_of_spk2id(server: RunningServer):
@@ -66,14 +37,14 @@ def test_list_models_reports_the_speakers_of_spk2id(server: RunningServer):
 
 
 def test_a_seed_repeats_the_noise_and_noise_zero_needs_none(server: RunningServer):
-    seeded = samples(synthesize(server, seed=4))
-    assert np.array_equal(seeded, samples(synthesize(server, seed=4)))
-    assert not np.array_equal(seeded, samples(synthesize(server, seed=5)))
-    quiet = samples(synthesize(server, melo_tts=QUIET))
-    assert np.array_equal(quiet, samples(synthesize(server, melo_tts=QUIET)))
-    other = samples(synthesize(server, voice="EN-AU", melo_tts=QUIET))
+    seeded = f32_samples(synthesize(server, seed=4))
+    assert np.array_equal(seeded, f32_samples(synthesize(server, seed=4)))
+    assert not np.array_equal(seeded, f32_samples(synthesize(server, seed=5)))
+    quiet = f32_samples(synthesize(server, melo_tts=QUIET))
+    assert np.array_equal(quiet, f32_samples(synthesize(server, melo_tts=QUIET)))
+    other = f32_samples(synthesize(server, voice="EN-AU", melo_tts=QUIET))
     assert not np.array_equal(quiet, other)
-    fast = samples(synthesize(server, speed=2.0, melo_tts=QUIET))
+    fast = f32_samples(synthesize(server, speed=2.0, melo_tts=QUIET))
     assert len(fast) < len(quiet)
 
 
@@ -94,13 +65,15 @@ def test_bad_input_is_refused_with_the_field(server: RunningServer, options, tex
         synthesize(server, text, **options)
     assert raised.value.code() == (code or grpc.StatusCode.INVALID_ARGUMENT)
     assert names in raised.value.details()
-    assert samples(synthesize(server, melo_tts=QUIET)).size > 0
+    assert f32_samples(synthesize(server, melo_tts=QUIET)).size > 0
 
 
 def test_missing_weights_are_failed_precondition(model, tmp_path):
     missing = dict(model, source=str(tmp_path / "nothing"))
     (tmp_path / "srv").mkdir()
-    running = start_server("tts", config([missing]), tmp_path / "srv", wait_serving=False)
+    running = start_server(
+        "tts", tts_config([missing], drain_grace_s=5), tmp_path / "srv", wait_serving=False
+    )
     try:
         with running.channel() as channel:
             stub = models_pb2_grpc.ModelsStub(channel)

@@ -5,58 +5,28 @@ and the server stays healthy."""
 from __future__ import annotations
 
 import grpc
-import numpy as np
 import pytest
 from google.rpc import error_details_pb2
 from grpc_health.v1 import health_pb2
 from grpc_status import rpc_status
-from parity.melotts_weights import rebuild_reference_model
-from parity.support import ReferenceRun
+from parity.melotts_support import served_reference_fixtures
 from support import RunningServer, start_server, wait_until
+from tts_support import f32_samples, synthesize_f32, tts_config
 
-from speechmesh.audio.v1 import audio_pb2
 from speechmesh.models.v1 import models_pb2, models_pb2_grpc
 from speechmesh.tts.v1 import tts_pb2, tts_pb2_grpc
 
 pytestmark = pytest.mark.xdist_group("melotts-zh-tts")
-F32 = audio_pb2.AudioFormat(encoding=audio_pb2.AUDIO_ENCODING_PCM_F32LE)
 MODEL = "melotts-zh"
 TEXT = "今天天气很好，我们去公园散步吧！我最近在学习machine learning。"
 QUIET = tts_pb2.MeloTtsOptions(noise_scale=0.0, noise_scale_w=0.0)
 
 
-def config(models: list[dict]) -> dict:
-    return {"services": {"tts": {"port": 0, "models": models}}, "drain_grace_s": 5}
-
-
-@pytest.fixture(scope="module")
-def model(tmp_path_factory) -> dict:
-    try:
-        run = ReferenceRun("melotts-zh")
-    except FileNotFoundError:
-        pytest.skip("no melotts-zh fixtures")
-    root = tmp_path_factory.mktemp("melotts-zh")
-    options = rebuild_reference_model(run, root)
-    return {"id": MODEL, "family": "melotts", "source": str(root / "model"), "options": options}
-
-
-@pytest.fixture(scope="module")
-def server(model, tmp_path_factory) -> RunningServer:
-    running = start_server("tts", config([model]), tmp_path_factory.mktemp("melotts-zh-srv"))
-    yield running
-    running.stop()
+model, server = served_reference_fixtures("melotts-zh", MODEL)
 
 
 def synthesize(server: RunningServer, text: str = TEXT, **options) -> tts_pb2.SynthesizeResponse:
-    request = tts_pb2.SynthesizeRequest(
-        model=MODEL, text=text, options=tts_pb2.SynthesisOptions(**options), output_format=F32
-    )
-    with server.channel() as channel:
-        return tts_pb2_grpc.TextToSpeechStub(channel).Synthesize(request, timeout=60)
-
-
-def samples(reply) -> np.ndarray:
-    return np.frombuffer(reply.audio.data, "<f4")
+    return synthesize_f32(server, MODEL, text, **options)
 
 
 def test_list_models_reports_chinese_and_the_speakers(server: RunningServer):
@@ -71,10 +41,10 @@ def test_list_models_reports_chinese_and_the_speakers(server: RunningServer):
 def test_each_piece_is_a_span_and_english_inside_is_read(server: RunningServer):
     reply = synthesize(server, language="zh", melo_tts=QUIET)
     assert reply.summary.num_spans == 2
-    chinese_only = samples(
+    chinese_only = f32_samples(
         synthesize(server, "今天天气很好，我们去公园散步吧！我最近在学习。", melo_tts=QUIET)
     )
-    assert samples(reply).size > chinese_only.size
+    assert f32_samples(reply).size > chinese_only.size
 
 
 def violated_field(error: grpc.RpcError) -> str:
@@ -127,7 +97,9 @@ def test_an_unknown_speaker_is_not_found_listing_the_speakers(server: RunningSer
 )
 def test_a_model_that_cannot_serve_fails_with_the_reason(model, tmp_path, change, reason):
     broken = {k: v for k, v in {**model, **change}.items() if v is not None}
-    running = start_server("tts", config([broken]), tmp_path, wait_serving=False)
+    running = start_server(
+        "tts", tts_config([broken], drain_grace_s=5), tmp_path, wait_serving=False
+    )
     try:
         with running.channel() as channel:
             stub = models_pb2_grpc.ModelsStub(channel)

@@ -11,20 +11,15 @@ from google.rpc import error_details_pb2
 from grpc_health.v1 import health_pb2
 from grpc_status import rpc_status
 from support import RunningServer, start_server, wait_until
+from tts_support import F32, f32_samples, synthesize_f32, tts_config
 
-from speechmesh.audio.v1 import audio_pb2
 from speechmesh.models.v1 import models_pb2, models_pb2_grpc
 from speechmesh.tts.v1 import tts_pb2, tts_pb2_grpc
 
 pytestmark = pytest.mark.xdist_group("openvoice-base-tts")
-F32 = audio_pb2.AudioFormat(encoding=audio_pb2.AUDIO_ENCODING_PCM_F32LE)
 MODEL = "openvoice-base"
 TEXT = "Hello there, my friend. OpenVoice speaks in nine styles, and this is one of them!"
 QUIET = tts_pb2.OpenVoiceOptions(noise_scale=0.0, noise_scale_w=0.0)
-
-
-def config(models: list[dict]) -> dict:
-    return {"services": {"tts": {"port": 0, "models": models}}, "drain_grace_s": 5}
 
 
 @pytest.fixture(scope="module")
@@ -32,21 +27,15 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> RunningServer:
     root = tmp_path_factory.mktemp("openvoice-base") / "OpenVoice"
     save_openvoice_base(root)
     models = [{"id": MODEL, "family": "openvoice-v1-base", "source": str(root), "threads": 1}]
-    running = start_server("tts", config(models), tmp_path_factory.mktemp("ov-base-srv"))
+    running = start_server(
+        "tts", tts_config(models, drain_grace_s=5), tmp_path_factory.mktemp("ov-base-srv")
+    )
     yield running
     running.stop()
 
 
 def synthesize(server: RunningServer, text: str = TEXT, **options) -> tts_pb2.SynthesizeResponse:
-    request = tts_pb2.SynthesizeRequest(
-        model=MODEL, text=text, options=tts_pb2.SynthesisOptions(**options), output_format=F32
-    )
-    with server.channel() as channel:
-        return tts_pb2_grpc.TextToSpeechStub(channel).Synthesize(request, timeout=60)
-
-
-def samples(reply) -> np.ndarray:
-    return np.frombuffer(reply.audio.data, "<f4")
+    return synthesize_f32(server, MODEL, text, **options)
 
 
 def test_list_models_reports_languages_styles_and_rate(server: RunningServer):
@@ -62,31 +51,31 @@ def test_list_models_reports_languages_styles_and_rate(server: RunningServer):
 
 
 def test_a_seed_repeats_the_noise_and_noise_zero_needs_none(server: RunningServer):
-    seeded = samples(synthesize(server, seed=4))
-    assert np.array_equal(seeded, samples(synthesize(server, seed=4)))
-    assert not np.array_equal(seeded, samples(synthesize(server, seed=5)))
-    assert not np.array_equal(samples(synthesize(server)), samples(synthesize(server)))
-    quiet = samples(synthesize(server, openvoice=QUIET))
-    assert np.array_equal(quiet, samples(synthesize(server, openvoice=QUIET)))
+    seeded = f32_samples(synthesize(server, seed=4))
+    assert np.array_equal(seeded, f32_samples(synthesize(server, seed=4)))
+    assert not np.array_equal(seeded, f32_samples(synthesize(server, seed=5)))
+    assert not np.array_equal(f32_samples(synthesize(server)), f32_samples(synthesize(server)))
+    quiet = f32_samples(synthesize(server, openvoice=QUIET))
+    assert np.array_equal(quiet, f32_samples(synthesize(server, openvoice=QUIET)))
     assert np.abs(quiet).max() <= 1.0  # the decoder's tanh, not normalised
 
 
 def test_styles_languages_and_speed_change_the_audio(server: RunningServer):
-    plain = samples(synthesize(server, openvoice=QUIET))
-    sad = samples(synthesize(server, voice="sad", openvoice=QUIET))
+    plain = f32_samples(synthesize(server, openvoice=QUIET))
+    sad = f32_samples(synthesize(server, voice="sad", openvoice=QUIET))
     assert not np.array_equal(plain, sad)
     chinese = synthesize(server, "你好，世界。我们今天学习OpenVoice。", language="zh", seed=1)
     assert chinese.summary.total_samples > 0
-    fast = samples(synthesize(server, speed=2.0, openvoice=QUIET))
+    fast = f32_samples(synthesize(server, speed=2.0, openvoice=QUIET))
     assert 0.3 * len(plain) < len(fast) < 0.7 * len(plain)
 
 
 def test_normalize_numbers_reaches_the_front_end(server: RunningServer):
     text = "It costs $5.50 today."
-    plain = samples(synthesize(server, text, openvoice=QUIET))
+    plain = f32_samples(synthesize(server, text, openvoice=QUIET))
     options = tts_pb2.OpenVoiceOptions(noise_scale=0, noise_scale_w=0, normalize_numbers=True)
-    read = samples(synthesize(server, text, openvoice=options))
-    spelt = samples(
+    read = f32_samples(synthesize(server, text, openvoice=options))
+    spelt = f32_samples(
         synthesize(server, "It costs five dollars, fifty cents today.", openvoice=QUIET)
     )
     assert not np.array_equal(plain, read) and np.array_equal(read, spelt)
@@ -115,7 +104,7 @@ def test_every_piece_ends_in_50_ms_of_silence(server: RunningServer):
             not audio[end - silence : end].any() and audio[end - silence - 40 : end - silence].any()
         )
     unary = synthesize(server, text, openvoice=QUIET, speed=1.25)
-    assert np.array_equal(audio, samples(unary))
+    assert np.array_equal(audio, f32_samples(unary))
 
 
 def test_bidi_reads_a_sentence_as_unary_does(server: RunningServer):
@@ -138,7 +127,7 @@ def test_bidi_reads_a_sentence_as_unary_does(server: RunningServer):
     audio = b"".join(r.chunk.audio.data for r in responses if r.HasField("chunk"))
     assert any(r.HasField("flush_done") for r in responses)
     assert np.array_equal(
-        np.frombuffer(audio, "<f4"), samples(synthesize(server, text, openvoice=QUIET))
+        np.frombuffer(audio, "<f4"), f32_samples(synthesize(server, text, openvoice=QUIET))
     )
 
 
@@ -190,7 +179,7 @@ def test_missing_weights_fail_the_model_clearly(tmp_path):
     save_openvoice_base(root, languages=("EN",))
     (root / "checkpoints/base_speakers/EN/checkpoint.pth").unlink()
     models = [{"id": MODEL, "family": "openvoice-v1-base", "source": str(root), "threads": 1}]
-    running = start_server("tts", config(models), tmp_path, wait_serving=False)
+    running = start_server("tts", tts_config(models, drain_grace_s=5), tmp_path, wait_serving=False)
     try:
         with running.channel() as channel:
             stub = models_pb2_grpc.ModelsStub(channel)

@@ -132,6 +132,11 @@ def main() -> None:
         required=True,
         help="folder holding the reference's own dependencies (pip install --target)",
     )
+    args.add_argument(
+        "--cases",
+        type=Path,
+        help="JSON {case name: {text, seed}} replacing those of the cases (an independent run)",
+    )
     args.add_argument("--work", type=Path, help=argparse_hidden())
     options = args.parse_args()
     if options.work is not None:  # the second half, in the reference's environment
@@ -415,6 +420,12 @@ def run_reference(options) -> None:  # type: ignore[no-untyped-def]
         )
     fixture.document("text", texts)
 
+    if options.cases is not None:
+        overrides = json.loads(options.cases.read_text(encoding="utf-8"))
+        for case in CASES:
+            case.update(overrides.get(case["name"], {}))
+        replaced = json.dumps(overrides, ensure_ascii=False)
+        fixture.patch(f"cases' texts and seeds replaced: {replaced}")
     prompt_done = False
     for case in CASES:
         name = case["name"]

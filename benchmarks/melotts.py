@@ -20,14 +20,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import tempfile
 import time
 from pathlib import Path
 
 import torch
+from vits_stages import decode_fixed, report, synchronize
 
-from speechmesh.nn.vits.duration import expand
 from speechmesh.runtime.config import ModelConfig
 from speechmesh.runtime.errors import FailedPrecondition
 from speechmesh.services.tts.melotts.config import MeloConfig
@@ -167,28 +166,16 @@ def run(engine: MeloTts, mark: str, device: str, repeats: int) -> None:
             x, mean, _, mask = model.enc_p(phones, g)
             noise = torch.randn(1, 2, x.size(2), device=device) * 0.8
             logw = 0.2 * model.sdp(x, mask, g, noise) + 0.8 * model.dp(x, mask, g)
-            if device.startswith("cuda"):
-                torch.cuda.synchronize()
+            synchronize(device)
             encoded = time.perf_counter()
-            durations = torch.full_like(logw, float(FRAMES_PER_ID)) * mask
-            path, y_mask = expand(durations, mask)
-            mean = torch.matmul(path, mean.transpose(1, 2)).transpose(1, 2)
-            z = model.flow(mean, y_mask, g, reverse=True)
-            audio = model.dec(z * y_mask, g)[0, 0]
-            if device.startswith("cuda"):
-                torch.cuda.synchronize()
+            audio = decode_fixed(model, logw, mask, mean, g, FRAMES_PER_ID, device)
         done = time.perf_counter()
         if attempt:
             times["front-end"].append(front - start)
             times["encoder+durations"].append(encoded - front)
             times["flow+decoder"].append(done - encoded)
             seconds, ids = audio.numel() / engine.sample_rate_hz, len(phones.phones)
-    total = statistics.median([sum(parts) for parts in zip(*times.values(), strict=True)])
-    print(f"\n{device} {mark}: {ids} phone ids → {seconds:.2f} s of audio")
-    for stage, values in times.items():
-        median = statistics.median(values)
-        print(f"  {stage:<18} {median * 1000:8.1f} ms   RTF {median / seconds:.4f}")
-    print(f"  {'piece':<18} {total * 1000:8.1f} ms   RTF {total / seconds:.4f}")
+    report(f"{device} {mark}", ids, seconds, times)
 
 
 def main() -> None:

@@ -14,12 +14,11 @@ Usage: python benchmarks/openvoice_base.py [--quick] [--repeats 5] [--threads 2]
 from __future__ import annotations
 
 import argparse
-import statistics
 import time
 
 import torch
+from vits_stages import decode_fixed, report, synchronize
 
-from speechmesh.nn.vits.duration import expand
 from speechmesh.services.tts.openvoice import text
 from speechmesh.services.tts.openvoice.config import BaseSpeakerConfig
 from speechmesh.services.tts.openvoice.modules import SynthesizerTrn
@@ -64,28 +63,16 @@ def run(device: str, language: str, repeats: int) -> None:
             g = model.emb_g(torch.tensor([1], device=device)).unsqueeze(-1)
             noise = torch.randn(1, 2, x.size(2), device=device) * 0.6
             logw = 0.2 * model.sdp(x, mask, g, noise) + 0.8 * model.dp(x, mask, g)
-            if device.startswith("cuda"):
-                torch.cuda.synchronize()
+            synchronize(device)
             encoded = time.perf_counter()
-            durations = torch.full_like(logw, float(FRAMES_PER_ID)) * mask
-            path, y_mask = expand(durations, mask)
-            mean = torch.matmul(path, mean.transpose(1, 2)).transpose(1, 2)
-            z = model.flow(mean, y_mask, g, reverse=True)
-            audio = model.dec(z * y_mask, g)[0, 0]
-            if device.startswith("cuda"):
-                torch.cuda.synchronize()
+            audio = decode_fixed(model, logw, mask, mean, g, FRAMES_PER_ID, device)
         done = time.perf_counter()
         if attempt:
             times["front-end"].append(front - start)
             times["encoder+durations"].append(encoded - front)
             times["flow+decoder"].append(done - encoded)
             seconds = audio.numel() / 22050
-    total = statistics.median([sum(parts) for parts in zip(*times.values(), strict=True)])
-    print(f"\n{device} {language}: {len(ids)} ids → {seconds:.2f} s of audio")
-    for stage, values in times.items():
-        median = statistics.median(values)
-        print(f"  {stage:<18} {median * 1000:8.1f} ms   RTF {median / seconds:.4f}")
-    print(f"  {'piece':<18} {total * 1000:8.1f} ms   RTF {total / seconds:.4f}")
+    report(f"{device} {language}", len(ids), seconds, times)
 
 
 def main() -> None:

@@ -132,6 +132,9 @@ class ChineseReader:
     def split(self, text: str) -> list[str]:
         return split_cjk(text)
 
+    def normalize(self, piece: str) -> str:
+        return chinese_text.normalize(space_camel_case(piece))
+
     def read(self, piece: str) -> Reading:
-        normalized = chinese_text.normalize(space_camel_case(piece))
+        normalized = self.normalize(piece)
         return Reading(normalized, self.g2p(normalized))

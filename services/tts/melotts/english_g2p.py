@@ -243,11 +243,15 @@ class EnglishReader:
 
         return split_latin(text)
 
-    def read(self, piece: str) -> Reading:
+    def normalize(self, piece: str) -> str:
         from speechmesh.services.tts.melotts import english_text
+
+        return english_text.normalize(space_camel_case(piece))
+
+    def read(self, piece: str) -> Reading:
         from speechmesh.services.tts.melotts.reading import Reading
 
-        normalized = english_text.normalize(space_camel_case(piece))
+        normalized = self.normalize(piece)
         return Reading(normalized, self.g2p(self.tokenize(normalized)))
 
 

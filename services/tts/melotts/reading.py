@@ -41,6 +41,9 @@ class Reader(Protocol):
     def split(self, text: str) -> list[str]:
         """A whole text in the pieces the reference synthesizes one at a time."""
 
+    def normalize(self, piece: str) -> str:
+        """The piece's text as the language's normaliser writes it."""
+
     def read(self, piece: str) -> Reading:
         """ValueError naming what in the piece cannot be read."""
 

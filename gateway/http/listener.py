@@ -19,7 +19,7 @@ import uvicorn
 
 from speechmesh.gateway.http.app import build_app
 from speechmesh.gateway.http.mesh import Mesh
-from speechmesh.runtime.auth import ApiKeyVerifier, load_key_digests
+from speechmesh.runtime.auth import ApiKeyVerifier
 from speechmesh.runtime.config import MeshConfig
 from speechmesh.runtime.ports import port_holder
 from speechmesh.runtime.server import local_channel
@@ -69,7 +69,7 @@ def _bind(host: str, port: int) -> socket.socket:
 async def start_http(config: MeshConfig, local_target: str) -> HttpListener:
     """Starts the listener gateway.http describes, a client of local_target."""
     http = config.gateway.http
-    verifier = ApiKeyVerifier(load_key_digests(config.auth)) if config.auth.enabled else None
+    verifier = ApiKeyVerifier.from_config(config.auth) if config.auth.enabled else None
     mesh = Mesh(local_channel(local_target), config)
     sock = _bind(http.host, http.port)
     app = build_app(mesh, verifier)

@@ -21,7 +21,7 @@ from grpc_reflection.v1alpha import reflection
 
 from speechmesh.models.v1 import models_pb2, models_pb2_grpc
 from speechmesh.runtime import registry
-from speechmesh.runtime.auth import ApiKeyVerifier, load_key_digests
+from speechmesh.runtime.auth import ApiKeyVerifier
 from speechmesh.runtime.config import BackendTlsConfig, ConfigError, MeshConfig, TlsConfig
 from speechmesh.runtime.interceptors import CallGuard, DrainState
 from speechmesh.runtime.pool import ModelPool, ModelsServicer
@@ -91,7 +91,7 @@ class MeshServer:
         self.drain = DrainState()
         verifier = None
         if config.auth.enabled:
-            verifier = ApiKeyVerifier(load_key_digests(config.auth))
+            verifier = ApiKeyVerifier.from_config(config.auth)
         limit = config.limits.max_message_bytes
         # A server without models (the gateway) relays streams as bytes: they hold no audio.
         stream_held_s = None if self.spec.hosts_models else 0.0

@@ -14,6 +14,7 @@ import hashlib
 import os
 import subprocess
 import sys
+import time
 
 import grpc
 import pytest
@@ -24,9 +25,12 @@ from matrix import STREAMING
 from support import gateway_config, start_server, vad_config, wait_until
 
 from speechmesh.audio.v1 import audio_pb2
+from speechmesh.runtime import auth
 from speechmesh.vad.v1 import vad_pb2, vad_pb2_grpc
 
 CALLER, GATEWAY = "caller-key", "gateway-key"
+# A caller's key that test_a_key_removed_from_the_keys_files_is_refused_everywhere revokes.
+REVOKED = "revoked-key"
 
 
 def digests(*keys: str) -> str:
@@ -61,29 +65,44 @@ PAST_THE_CHECK = {grpc.StatusCode.OK, grpc.StatusCode.NOT_FOUND, grpc.StatusCode
 
 @pytest.fixture(scope="module")
 def locked(tmp_path_factory):
-    """Keyed backends without models, and a keyed gateway (its own key to them)."""
+    """Keyed backends without models, and a keyed gateway (its own key to them). The
+    caller keys are in keys files (REVOKED among them), the gateway's key in the
+    environment."""
     root = tmp_path_factory.mktemp("locked")
-    auth = {"auth": {"enabled": True}, "drain_grace_s": 1}
+    backend_keys, gateway_keys = root / "backend-keys", root / "gateway-keys"
+    backend_keys.write_text(f"{CALLER}\n{REVOKED}\n")
+    gateway_keys.write_text(f"{CALLER}\n{REVOKED}\n")
+    backend_auth = {"enabled": True, "keys_file": str(backend_keys)}
     backends = {
         name: start_server(
             name,
-            {"services": {name: {"port": 0, "models": []}}, **auth},
+            {
+                "services": {name: {"port": 0, "models": []}},
+                "auth": backend_auth,
+                "drain_grace_s": 1,
+            },
             root,
-            env={"SPEECHMESH_API_KEYS": digests(CALLER, GATEWAY)},
+            env={"SPEECHMESH_API_KEYS": digests(GATEWAY)},
         )
         for name in BACKENDS
     }
-    config = gateway_config({n: s.address for n, s in backends.items()}, **auth)
+    config = gateway_config(
+        {n: s.address for n, s in backends.items()},
+        auth={"enabled": True, "keys_file": str(gateway_keys)},
+        drain_grace_s=1,
+    )
     gateway = start_server(
         "gateway",
         config,
         root,
-        env={"SPEECHMESH_API_KEYS": digests(CALLER), "SPEECHMESH_BACKEND_KEY": GATEWAY},
+        env={"SPEECHMESH_API_KEYS": "", "SPEECHMESH_BACKEND_KEY": GATEWAY},
     )
     servers = {**backends, "gateway": gateway}
+    servers["keys_files"] = (backend_keys, gateway_keys)
     yield servers
-    for server in servers.values():
-        server.stop()
+    for name, server in servers.items():
+        if name != "keys_files":
+            server.stop()
 
 
 def call(address: str, path: str, metadata: list[tuple[str, str]]) -> grpc.StatusCode:
@@ -124,8 +143,31 @@ def test_every_rpc_refuses_callers_without_the_right_key(locked, server, path):
     assert code in PAST_THE_CHECK, (code, details)
 
 
+def test_a_key_removed_from_the_keys_files_is_refused_everywhere(locked):
+    """Revocation without a restart: every server reads its keys file again when it
+    changes, so once REVOKED is gone from the files every RPC, through the gateway and
+    on each backend, refuses it, while the other keys go on working."""
+    revoked_key = [("authorization", f"Bearer {REVOKED}")]
+    for server, path in targets():
+        code, details = call(locked[server].address, path, revoked_key)
+        assert code in PAST_THE_CHECK, (server, path, code, details)
+    for keys_file in locked["keys_files"]:
+        keys_file.write_text(f"# {REVOKED} revoked\n{CALLER}\n")
+    gateway = locked["gateway"].address
+    wait_until(lambda: call(gateway, LIST_MODELS, revoked_key)[0] != grpc.StatusCode.OK)
+    time.sleep(auth.RELOAD_INTERVAL_S)  # every server has looked at its file by then
+    for server, path in targets():
+        code, details = call(locked[server].address, path, revoked_key)
+        assert code == grpc.StatusCode.UNAUTHENTICATED, (server, path, code, details)
+        assert "invalid API key" in details, (server, path, details)
+        code, details = call(locked[server].address, path, RIGHT_KEY)
+        assert code in PAST_THE_CHECK, (server, path, code, details)
+
+
 def test_health_needs_no_key_and_nothing_was_hurt(locked):
     for name, server in locked.items():
+        if name == "keys_files":
+            continue
         assert server.health() == health_pb2.HealthCheckResponse.SERVING, name
         assert server.process.poll() is None, name
 

@@ -6,6 +6,7 @@ import hashlib
 
 import pytest
 
+from speechmesh.runtime import auth
 from speechmesh.runtime.auth import ApiKeyVerifier, AuthConfigError, load_key_digests
 from speechmesh.runtime.config import AuthConfig
 from speechmesh.runtime.errors import Unauthenticated
@@ -42,3 +43,33 @@ def test_fails_closed_without_keys_or_with_bad_entries(tmp_path):
 def test_plain_keys_are_not_kept():
     digests = load_key_digests(AuthConfig(enabled=True, keys_env="K"), {"K": "topsecret"})
     assert digests == [hashlib.sha256(b"topsecret").digest()]
+
+
+def test_an_edited_keys_file_takes_effect_without_a_restart(tmp_path, monkeypatch, caplog):
+    monkeypatch.setattr(auth, "RELOAD_INTERVAL_S", 0.0)
+    keys = tmp_path / "keys"
+    keys.write_text("kept\nrevoked\n")
+    verifier = ApiKeyVerifier.from_config(AuthConfig(enabled=True, keys_file=keys), {})
+    verifier.verify("Bearer revoked")
+    keys.write_text("kept\nadded-later\n")
+    verifier.verify("Bearer kept")
+    verifier.verify("Bearer added-later")
+    with pytest.raises(Unauthenticated, match="invalid API key"):
+        verifier.verify("Bearer revoked")
+    # A broken edit keeps the keys in force, and says so.
+    keys.write_text("sha256:abcd\n")
+    verifier.verify("Bearer kept")
+    assert "previous ones stay in force" in caplog.text
+    keys.unlink()
+    verifier.verify("Bearer added-later")
+
+
+def test_the_keys_file_is_looked_at_once_per_interval(tmp_path, monkeypatch):
+    monkeypatch.setattr(auth, "RELOAD_INTERVAL_S", 3600.0)
+    keys = tmp_path / "keys"
+    keys.write_text("first\n")
+    verifier = ApiKeyVerifier.from_config(AuthConfig(enabled=True, keys_file=keys), {})
+    keys.write_text("second-key\n")
+    verifier.verify("Bearer first")
+    with pytest.raises(Unauthenticated, match="invalid API key"):
+        verifier.verify("Bearer second-key")

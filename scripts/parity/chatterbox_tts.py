@@ -16,9 +16,10 @@ runs the reference's own entry points on them after torch.manual_seed(seed):
   tokenizer is trained here on the cases' own prepared texts (so their characters are
   in the vocabulary, not [UNK]) and saved with the fixtures; the test serves it.
 
-Each case records the clip (a WAV file), the voice the reference made of it (speaker
-embedding, T3's prompt tokens), the speech tokens T3 produced and those S3Gen got, and
-the audio, for tests/parity/test_chatterbox_tts.py to compare with the served path.
+Each case records the clip's digest (the test rebuilds the clip), the voice the
+reference made of it (speaker embedding, T3's prompt tokens), the speech tokens T3
+produced and those S3Gen got, and the audio, for tests/parity/test_chatterbox_tts.py to
+compare with the served path.
 
     PYTHONPATH=/work/scratch/chatterbox-env .venv/bin/python \
         scripts/parity/chatterbox_tts.py --upstream /work/scratch/chatterbox-env
@@ -36,6 +37,7 @@ seeds, options and clips), into the same root:
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 import os
 import sys
@@ -45,12 +47,15 @@ import unicodedata
 from pathlib import Path
 
 import numpy as np
-import soundfile
 import torch
 from common import REPOSITORY, Fixture, parser
 
 sys.path.insert(0, str(REPOSITORY / "tests"))
 sys.path.insert(0, str(REPOSITORY / "scripts" / "parity"))
+from chatterbox_checkpoint import voice_wav, write
+from chatterbox_s3gen import shrink_reference
+from chatterbox_t3 import patch_reference
+from parity.support import ReferenceRun
 
 FAMILY = "chatterbox_tts"
 MAX_TOKENS = 30
@@ -63,8 +68,8 @@ FAMILIES = {
 }
 MTL_TOKENIZER = "grapheme_mtl_merged_expanded_v1.json"
 # Each case is one generate() call. `options` are generate()'s keyword arguments, named
-# as ChatterboxOptions' fields; the voice clip is tests/chatterbox_checkpoint.clip(
-# --seed + voice_seed, voice_seconds, voice_rate), written as 16-bit WAV.
+# as ChatterboxOptions' fields; the voice clip is tests/chatterbox_checkpoint.voice_wav(
+# --seed + voice_seed, voice_seconds, voice_rate), a 16-bit WAV file.
 CASES = [
     {
         "name": "standard-0", "variant": "standard", "text": "Hello there, how are you?",
@@ -142,7 +147,9 @@ def train_mtl_tokenizer(chosen: list[dict], path: Path) -> None:
         text = {"ko": reference.korean_normalize, "ja": reference.hiragana_normalize}.get(
             language, lambda t: t
         )(text)
-        corpus += [text.replace(" ", "[SPACE]")] * 3
+        # Each character alone: in the vocabulary, but not merged into words (a text of
+        # five tokens or fewer would stop the reference's alignment guard with IndexError).
+        corpus += sorted(set(text) - {" "})
         if language not in languages:
             languages.append(language)
     train_grapheme(corpus, [f"[{lang}]" for lang in languages], 400).save(str(path))
@@ -154,6 +161,20 @@ def patch_turbo(fixture: Fixture) -> None:
     from chatterbox.models.t3.modules.t3_config import T3Config
     from parity.chatterbox_weights import TURBO_TEXT_VOCAB
 
+    meter = tts_turbo.ln.Meter
+
+    class Meter(meter):  # type: ignore[misc, valid-type]
+        def integrated_loudness(self, data):  # type: ignore[no-untyped-def]
+            return float(super().integrated_loudness(data))
+
+    tts_turbo.ln = types.SimpleNamespace(Meter=Meter)
+    fixture.patch(
+        "tts_turbo.norm_loudness: pyloudnorm's integrated_loudness handed back as a Python "
+        "float. It returns a NumPy float64, so under NumPy 2 (installed here) wav * gain "
+        "becomes float64 and the S3 tokenizer's float32 mel filters refuse it (RuntimeError: "
+        "expected scalar type Double); the package pins numpy<2 on Python < 3.13, where the "
+        "product stays float32 (the gain rounded to float32), as it does with a Python float"
+    )
     llama_configs.LLAMA_CONFIGS["GPT2_medium"] = llama_configs.LLAMA_CONFIGS["tiny_gpt2"]
     tts_turbo.T3Config = lambda text_tokens_dict_size: T3Config(TURBO_TEXT_VOCAB)
     fixture.patch(
@@ -231,11 +252,6 @@ def main() -> None:
     fixture = Fixture(
         options.out, FAMILY, {"package": "chatterbox-tts", "version": "0.1.7"}, options.seed
     )
-    from chatterbox_checkpoint import clip, write
-    from chatterbox_s3gen import shrink_reference
-    from chatterbox_t3 import patch_reference
-    from parity.support import ReferenceRun
-
     t3_run = ReferenceRun("chatterbox")
     fixture.manifest["t3_weights"] = {
         variant: entry["sha256"] for variant, entry in t3_run.document("weights").items()
@@ -287,17 +303,15 @@ def main() -> None:
             }[variant]
             model = cls.from_local(folder, "cpu")
             for case in mine:
-                run_case(fixture, model, case, options.seed, clip, seen, Path(scratch))
+                run_case(fixture, model, case, options.seed, seen, Path(scratch))
     fixture.finish("chatterbox-tts", "torch", "transformers", "pyloudnorm", "pykakasi")
 
 
-def run_case(fixture, model, case, seed, clip, seen, scratch) -> None:  # type: ignore[no-untyped-def]
+def run_case(fixture, model, case, seed, seen, scratch) -> None:  # type: ignore[no-untyped-def]
     name = case["name"]
-    rate = case["voice_rate"]
-    voice = clip(seed + case["voice_seed"], case["voice_seconds"], rate)
+    voice = voice_wav(seed + case["voice_seed"], case["voice_seconds"], case["voice_rate"])
     wav = scratch / f"{name}.wav"
-    soundfile.write(wav, voice, rate, subtype="PCM_16")
-    fixture.path(f"{name}/voice.wav").write_bytes(wav.read_bytes())
+    wav.write_bytes(voice)
     # As the server gets them: ChatterboxOptions' numbers are float32.
     kwargs = {k: v if k == "top_k" else float(np.float32(v)) for k, v in case["options"].items()}
     if case["variant"] == "multilingual":
@@ -307,7 +321,7 @@ def run_case(fixture, model, case, seed, clip, seen, scratch) -> None:  # type: 
     conds = model.conds.t3
     fixture.case(
         **case,
-        voice=f"{name}/voice.wav",
+        voice_sha256=hashlib.sha256(voice).hexdigest(),
         speaker=fixture.array(f"{name}/speaker", conds.speaker_emb[0]),
         prompt_tokens=conds.cond_prompt_speech_tokens[0].tolist(),
         tokens=seen["t3"][-1],

@@ -14,13 +14,15 @@ tokens S3Gen renders, exactly.
 
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 import pytest
 
 pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-from chatterbox_checkpoint import write
+from chatterbox_checkpoint import voice_wav, write
 from support import start_server, wait_for_serving
 
 from parity.support import ReferenceRun, assert_close, assert_exact
@@ -91,6 +93,16 @@ def server(checkpoints, tmp_path_factory):
     running.stop()
 
 
+def voice(case: dict) -> bytes:
+    """The case's reference clip, rebuilt: the WAV file the reference read."""
+    run = reference()
+    wav = voice_wav(
+        run.manifest["seed"] + case["voice_seed"], case["voice_seconds"], case["voice_rate"]
+    )
+    assert hashlib.sha256(wav).hexdigest() == case["voice_sha256"], "the clip is not the run's"
+    return wav
+
+
 def chatterbox_options(case: dict) -> tts_pb2.ChatterboxOptions:
     return tts_pb2.ChatterboxOptions(**case["options"])
 
@@ -111,7 +123,7 @@ def test_synthesize_is_the_reference_generate(server, case) -> None:
     options = tts_pb2.SynthesisOptions(
         seed=case["seed"],
         language=case.get("language", ""),
-        reference_audio=audio_pb2.Audio(format=WAV, data=run.file(case["voice"]).read_bytes()),
+        reference_audio=audio_pb2.Audio(format=WAV, data=voice(case)),
         chatterbox=chatterbox_options(case),
     )
     request = tts_pb2.SynthesizeRequest(
@@ -157,7 +169,7 @@ def test_voice_and_speech_tokens_are_the_reference(engines, case) -> None:
     run = reference()
     model = engines[case["variant"]]
     fields = {f.name: value for f, value in chatterbox_options(case).ListFields()}
-    clip = decode(run.file(case["voice"]).read_bytes(), AudioSpec.from_proto(WAV))
+    clip = decode(voice(case), AudioSpec.from_proto(WAV))
     settings = model.prepare(
         SynthesisParams(
             seed=case["seed"],
@@ -179,8 +191,8 @@ def test_voice_and_speech_tokens_are_the_reference(engines, case) -> None:
         audio = model.synthesize(case["text"], settings)
     finally:
         del model.s3gen.generate
-    voice = model._voice(settings)  # the cached voice the synthesis used
-    assert_exact(voice.prompt_tokens, case["prompt_tokens"], f"{case['name']} prompt tokens")
-    assert_close(voice.speaker, run.array(case["speaker"]), f"{case['name']} speaker")
+    made = model._voice(settings)  # the cached voice the synthesis used
+    assert_exact(made.prompt_tokens, case["prompt_tokens"], f"{case['name']} prompt tokens")
+    assert_close(made.speaker, run.array(case["speaker"]), f"{case['name']} speaker")
     assert rendered == [case["speech_tokens"]], f"{case['name']}: speech tokens differ"
     assert_close(audio, run.array(case["audio"]), f"{case['name']} audio in process")

@@ -28,7 +28,7 @@ from speechmesh.conversion.v1 import conversion_pb2, conversion_pb2_grpc
 from speechmesh.nn.chatterbox.s3gen import Reference, Row, load_s3gen
 from speechmesh.nn.chatterbox.s3gen.hift import SourceNoise
 from speechmesh.nn.spectral import sinc_resample
-from speechmesh.runtime.audio import resample
+from speechmesh.runtime.audio import resample, resample_as_librosa
 
 reference = ReferenceRun("chatterbox_s3gen")
 CASES = {case["name"]: case for case in reference.cases}
@@ -155,12 +155,12 @@ def test_generate_matches(models, name):
 def test_voice_conversion_matches(models):
     case = CASES["vc"]
     model = models["synthesis"]
-    # librosa.load(sr=16000) of the 24 kHz source: soxr HQ, as the service resamples.
+    # librosa.load(sr=16000) of the source file, as the reference reads it.
     source24 = clip(case["source_seed"], case["source_samples"], case["source_rate"])
-    source = torch.from_numpy(resample(source24, case["source_rate"], 16000))
+    source = torch.from_numpy(resample_as_librosa(source24, case["source_rate"], 16000))
     tokens, lengths = model.tokenizer.tokenize([source])
     target24 = clip(case["target_seed"], case["target_samples"], case["target_rate"])
-    target = model.embed_ref(resample(target24, case["target_rate"], 24000))
+    target = model.embed_ref(resample_as_librosa(target24, case["target_rate"], 24000))
     generator = torch.Generator().manual_seed(case["torch_seed"])
     (out,) = model.generate([Row(tokens[0, : int(lengths[0])], target, generator)])
     assert out.audio.shape[0] == case["audio_samples"]

@@ -103,3 +103,14 @@ def write(family: str, folder: Path, seed: int = 0) -> dict:
     }
     torch.save(conds, folder / "conds.pt")
     return options
+
+
+def voice_wav(seed: int, seconds: float, rate: int) -> bytes:
+    """`clip(seed, seconds, rate)` as a 16-bit WAV file (the parity runs' reference clips)."""
+    import io
+
+    import soundfile
+
+    out = io.BytesIO()
+    soundfile.write(out, clip(seed, seconds, rate), rate, subtype="PCM_16", format="WAV")
+    return out.getvalue()

@@ -25,12 +25,18 @@ Cases (clips are rebuilt from their seeds by parity.voicefixer_clips.clip):
     noise) is recorded with the encoder's output, the mel and the audio;
   * vc: `ChatterboxVC.generate(source.wav, target_voice_path=target.wav)` after
     torch.manual_seed(seed), its watermarker stubbed (the service does not watermark).
+
+An independent run: `--seed N` (other weights, clips, tokens and seeds) and `--out DIR`;
+`--cases cases.json` ({"vc": {...}}) also sets the vc case's clips (seeds, lengths,
+rates: the files are written at their own rate and the reference loads them with
+librosa) and its torch seed.
 """
 
 from __future__ import annotations
 
 import hashlib
 import importlib.metadata
+import json
 import sys
 import tempfile
 import types
@@ -219,7 +225,14 @@ def record_draws(fixture: Fixture, name: str, draws: Draws) -> list[dict]:
 
 
 def main() -> None:
-    args = parser(FAMILY, __doc__.splitlines()[0]).parse_args()
+    options = parser(FAMILY, __doc__.splitlines()[0])
+    options.add_argument(
+        "--cases",
+        type=Path,
+        help='JSON {"vc": {field: value}} replacing the vc case\'s clips (seeds, lengths, '
+        "rates) and torch seed (an independent run)",
+    )
+    args = options.parse_args()
     version = check_version(args.upstream)
     fixture = Fixture(
         args.out, FAMILY, {"package": "chatterbox-tts", "version": version}, args.seed
@@ -304,12 +317,31 @@ def main() -> None:
     )
     fixture.case(kind="turbo", name="turbo", torch_seed=args.seed + 2, steps=2, **info)
 
+    vc_case = {
+        "torch_seed": args.seed + 3,
+        "source_seed": args.seed * 100 + 3,
+        "source_samples": SOURCE_SAMPLES,
+        "source_rate": 24000,
+        "target_seed": args.seed * 100 + 1,
+        "target_samples": VOICE_SAMPLES,
+        "target_rate": 24000,
+    }
+    if args.cases is not None:  # an independent run: other clips, rates and seeds
+        overrides = json.loads(args.cases.read_text(encoding="utf-8"))
+        unknown = sorted(set(overrides) - {"vc"}) + sorted(
+            set(overrides.get("vc", {})) - set(vc_case)
+        )
+        if unknown:
+            sys.exit(f"--cases: only the vc case's {', '.join(vc_case)} can be set, not {unknown}")
+        vc_case.update(overrides.get("vc", {}))
+        fixture.patch(f"vc case's fields replaced: {json.dumps(overrides)}")
     files = Path(tempfile.mkdtemp(prefix="chatterbox-vc-"))
-    source = clip(args.seed * 100 + 3, SOURCE_SAMPLES, 24000)
-    soundfile.write(files / "source.wav", source, 24000, subtype="FLOAT")
-    soundfile.write(files / "target.wav", voice, 24000, subtype="FLOAT")
+    source = clip(vc_case["source_seed"], vc_case["source_samples"], vc_case["source_rate"])
+    target = clip(vc_case["target_seed"], vc_case["target_samples"], vc_case["target_rate"])
+    soundfile.write(files / "source.wav", source, vc_case["source_rate"], subtype="FLOAT")
+    soundfile.write(files / "target.wav", target, vc_case["target_rate"], subtype="FLOAT")
     converter = vc.ChatterboxVC(model, "cpu")
-    torch.manual_seed(args.seed + 3)
+    torch.manual_seed(vc_case["torch_seed"])
     with Draws() as draws:
         out = converter.generate(
             str(files / "source.wav"), target_voice_path=str(files / "target.wav")
@@ -318,13 +350,7 @@ def main() -> None:
     fixture.case(
         kind="vc",
         name="vc",
-        torch_seed=args.seed + 3,
-        source_seed=args.seed * 100 + 3,
-        source_samples=SOURCE_SAMPLES,
-        source_rate=24000,
-        target_seed=args.seed * 100 + 1,
-        target_samples=VOICE_SAMPLES,
-        target_rate=24000,
+        **vc_case,
         draws=record_draws(fixture, "vc", draws),
         audio_samples=int(out.shape[1]),
     )

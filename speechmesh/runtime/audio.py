@@ -783,6 +783,18 @@ def resample(samples: Samples, from_hz: int, to_hz: int) -> Samples:
     return np.asarray(out, dtype=np.float32)
 
 
+def resample_as_librosa(samples: Samples, from_hz: int, to_hz: int) -> Samples:
+    """What librosa.resample (and so librosa.load(sr=...)) returns with its defaults: soxr
+    HQ, then cut or zero-padded to ceil(n · ratio) samples, the ratio taken as a float as
+    librosa does, so that the product can round up (1 s at 44.1 kHz becomes 24 001
+    samples at 24 kHz, the last a zero). For references that read their audio so."""
+    out = resample(samples, from_hz, to_hz)
+    if from_hz == to_hz:
+        return out
+    size = int(np.ceil(len(samples) * (float(to_hz) / from_hz)))
+    return np.pad(out[:size], (0, max(0, size - len(out))))
+
+
 def opus_rate_hz(rate_hz: int) -> int:
     """The Opus rate to encode audio of rate_hz at: the lowest supported rate that keeps
     all of its bandwidth (22050 -> 24000, 44100 -> 48000), 48 kHz above that."""

@@ -28,7 +28,7 @@ from speechmesh.conversion.v1 import conversion_pb2, conversion_pb2_grpc
 from speechmesh.nn.chatterbox.s3gen import Reference, Row, load_s3gen
 from speechmesh.nn.chatterbox.s3gen.hift import SourceNoise
 from speechmesh.nn.spectral import sinc_resample
-from speechmesh.runtime.audio import resample
+from speechmesh.runtime.audio import resample, resample_as_librosa
 
 reference = ReferenceRun("chatterbox_s3gen")
 CASES = {case["name"]: case for case in reference.cases}
@@ -155,11 +155,12 @@ def test_generate_matches(models, name):
 def test_voice_conversion_matches(models):
     case = CASES["vc"]
     model = models["synthesis"]
-    # librosa.load(sr=16000) of the 24 kHz source: soxr HQ, as the service resamples.
+    # librosa.load(sr=16000) of the source file, as the reference reads it.
     source24 = clip(case["source_seed"], case["source_samples"], case["source_rate"])
-    source = torch.from_numpy(resample(source24, case["source_rate"], 16000))
+    source = torch.from_numpy(resample_as_librosa(source24, case["source_rate"], 16000))
     tokens, lengths = model.tokenizer.tokenize([source])
-    target = model.embed_ref(clip(case["target_seed"], case["target_samples"], case["target_rate"]))
+    target24 = clip(case["target_seed"], case["target_samples"], case["target_rate"])
+    target = model.embed_ref(resample_as_librosa(target24, case["target_rate"], 24000))
     generator = torch.Generator().manual_seed(case["torch_seed"])
     (out,) = model.generate([Row(tokens[0, : int(lengths[0])], target, generator)])
     assert out.audio.shape[0] == case["audio_samples"]
@@ -206,7 +207,8 @@ def test_convert_over_grpc_matches_chatterbox_vc(vc_server):
     # source tokens) − len(prompt mel) frames (here one 20 ms frame short of the
     # source, the prompt's mel being odd): the rest of the reply is silence.
     n = case["audio_samples"]
-    assert len(out) == case["source_samples"] and n <= len(out)
+    source = clip(case["source_seed"], case["source_samples"], case["source_rate"])
+    assert len(out) == len(resample(source, case["source_rate"], 24000)) and n <= len(out)
     assert_exact(out[n:], np.zeros(len(out) - n, np.float32), "reply past the reference")
     error = assert_close(out[:n], reference.array("vc/audio"), "Convert audio")
     print(f"vc over gRPC: worst error {error:.2g} of the peak")
@@ -226,7 +228,9 @@ def test_streaming_convert_windows_are_converts(vc_server):
     """StreamingConvert: 2 s windows overlapping by 0.24 s (whole 40 ms tokens); the first
     window, up to its overlap, is Convert of those 2 s with the same seed."""
     case = CASES["vc"]
-    target = f32(clip(case["target_seed"], case["target_samples"], case["target_rate"]), 24000)
+    target = f32(
+        clip(case["target_seed"], case["target_samples"], case["target_rate"]), case["target_rate"]
+    )
     source = clip(77, 62400, 24000)
     config = conversion_pb2.StreamingConvertConfig(
         model=VC_MODEL,

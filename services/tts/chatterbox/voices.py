@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from speechmesh.nn.chatterbox.s3gen import Reference, S3Gen
-from speechmesh.runtime.audio import Samples, resample
+from speechmesh.runtime.audio import Samples, resample_as_librosa
 from speechmesh.services.tts.chatterbox.loudness import normalize_loudness
 from speechmesh.services.tts.chatterbox.t3.config import T3Config
 from speechmesh.services.tts.chatterbox.voice_encoder import VoiceEncoder
@@ -62,8 +62,10 @@ def digest(samples: Samples, rate_hz: int) -> str:
 
 
 def at_24k(samples: Samples, rate_hz: int, turbo: bool) -> Samples:
-    """The clip at 24 kHz as the reference prepares it (Turbo: loudness-normalised)."""
-    wav = resample(np.ascontiguousarray(samples, np.float32), rate_hz, RATE)
+    """The clip at 24 kHz as the reference prepares it: librosa.load(sr=24000) (soxr HQ and
+    librosa's length), Turbo then loudness-normalised; encode's 16 kHz copy is
+    librosa.resample's too."""
+    wav = resample_as_librosa(np.ascontiguousarray(samples, np.float32), rate_hz, RATE)
     if turbo:
         wav = normalize_loudness(wav, RATE, TURBO_LUFS)
     return wav
@@ -71,7 +73,7 @@ def at_24k(samples: Samples, rate_hz: int, turbo: bool) -> Samples:
 
 def encode(wav_24k: Samples, config: T3Config, encoder: VoiceEncoder, s3gen: S3Gen) -> Voice:
     """A 24 kHz clip (from `at_24k`) to its voice."""
-    wav_16k = resample(wav_24k, RATE, TOKENIZER_RATE)
+    wav_16k = resample_as_librosa(wav_24k, RATE, TOKENIZER_RATE)
     reference = s3gen.embed_ref(wav_24k[: S3GEN_SECONDS * RATE])
     head = torch.from_numpy(wav_16k[: int(config.prompt_seconds * TOKENIZER_RATE)])
     tokens, lengths = s3gen.tokenizer.tokenize([head], max_len=config.prompt_tokens)

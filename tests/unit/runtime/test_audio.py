@@ -263,6 +263,27 @@ def test_resample_same_rate_is_a_no_op() -> None:
     assert audio.resample(samples, 16000, 16000) is samples
 
 
+@pytest.mark.parametrize(
+    ("samples", "from_hz", "to_hz", "length"),
+    [
+        # 44100 · (24000 / 44100) is 24000.000000000004 in floats: librosa pads a zero.
+        (44100, 44100, 24000, 24001),
+        (352800, 44100, 24000, 192001),
+        (507150, 44100, 24000, 276000),
+        (24001, 24000, 16000, 16001),  # ceil(16000.67)
+        (22050, 22050, 16000, 16000),
+    ],
+)
+def test_resample_as_librosa_has_librosas_length(samples, from_hz, to_hz, length) -> None:
+    clip = tone(from_hz, seconds=samples / from_hz)
+    plain = audio.resample(clip, from_hz, to_hz)
+    out = audio.resample_as_librosa(clip, from_hz, to_hz)
+    assert out.dtype == np.float32 and len(out) == length
+    common = min(len(plain), length)
+    assert np.array_equal(out[:common], plain[:common])
+    assert not out[common:].any()
+
+
 # --- G.711 mu-law -----------------------------------------------------------------------------
 
 

@@ -3,9 +3,9 @@
 The source's S3 speech tokens (its words and timing) are re-voiced by S3Gen with the
 target's conditionals, as the reference's ChatterboxVC does:
   * the source reaches the engine at 24 kHz (the servicer resamples it, soxr HQ) and is
-    resampled to 16 kHz with soxr HQ for the tokenizer (the reference's
-    librosa.load(sr=16000) from a 24 kHz file is the same soxr call);
-  * the target audio is resampled to 24 kHz (soxr HQ, librosa.load(sr=24000)), cut to
+    resampled to 16 kHz as librosa does for the tokenizer (the reference's
+    librosa.load(sr=16000) from a 24 kHz file: soxr HQ and librosa's length);
+  * the target audio is resampled to 24 kHz as librosa.load(sr=24000) does, cut to
     its first 10 s and embedded by `S3Gen.embed_ref` (mel, tokens, x-vector);
   * the options' seed seeds the request's generator (the reference's
     torch.manual_seed); tau does not apply; there is no watermark;
@@ -30,7 +30,7 @@ from speechmesh.nn.chatterbox.s3gen import STANDARD_FILE, Reference, Row, S3Gen,
 from speechmesh.nn.chatterbox.s3gen.config import SAMPLE_RATE
 from speechmesh.nn.chatterbox.s3tokenizer import SAMPLE_RATE as TOKEN_RATE
 from speechmesh.nn.spectral import sinc_resample
-from speechmesh.runtime.audio import DecodedAudio, resample
+from speechmesh.runtime.audio import DecodedAudio, resample_as_librosa
 from speechmesh.runtime.engine import Engine, ModelDescription
 from speechmesh.runtime.errors import NotFound
 from speechmesh.runtime.torch_threads import request_threads, use_threads
@@ -116,7 +116,7 @@ class ChatterboxVC(Engine, ToneConverter):
 
     def _at_24k(self, clips: Sequence[DecodedAudio], field: str) -> list[np.ndarray]:
         require_speech(sum(c.duration_s for c in clips), self.min_speech_s, "audio", field)
-        return [resample(c.samples, c.sample_rate_hz, SAMPLE_RATE) for c in clips]
+        return [resample_as_librosa(c.samples, c.sample_rate_hz, SAMPLE_RATE) for c in clips]
 
     def prepare_target(self, clips: Sequence[DecodedAudio], field: str) -> TargetJob:
         (samples,) = self._at_24k(clips[:1], field)
@@ -153,7 +153,7 @@ class ChatterboxVC(Engine, ToneConverter):
         rows = []
         for job in jobs:
             # One source at a time: a padded batch could round a token differently.
-            source = torch.from_numpy(resample(job.samples, SAMPLE_RATE, TOKEN_RATE))
+            source = torch.from_numpy(resample_as_librosa(job.samples, SAMPLE_RATE, TOKEN_RATE))
             tokens, lengths = self.model.tokenizer.tokenize([source])
             rows.append(Row(tokens[0, : int(lengths[0])], job.target, job.generator))
         return [out.audio.cpu().numpy() for out in self.model.generate(rows)]

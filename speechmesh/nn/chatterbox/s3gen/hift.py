@@ -114,14 +114,21 @@ class SourceModule(nn.Module):
         self.config = config
         self.l_linear = nn.Linear(config.nb_harmonics + 1, 1)
 
-    def forward(self, f0: torch.Tensor, draws: SourceNoise) -> torch.Tensor:
-        """f0 (samples,) Hz at 24 kHz → (1, samples) excitation."""
+    def forward(
+        self, f0: torch.Tensor, draws: SourceNoise, cycles: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """f0 (samples,) Hz at 24 kHz → (1, samples) excitation. `cycles` (harmonics + 1,):
+        each harmonic's phase in cycles before the first sample (a window of a longer
+        output); none: 0."""
         c = self.config
         # Shapes (1, harmonics, samples) as the reference's, so reductions round alike.
         f0 = f0[None, None, :]
         harmonics = torch.arange(1, c.nb_harmonics + 2, device=f0.device, dtype=f0.dtype)
         steps = f0 * harmonics[None, :, None] / SAMPLE_RATE
-        theta = 2 * math.pi * (torch.cumsum(steps, dim=-1) % 1)
+        turns = torch.cumsum(steps, dim=-1)
+        if cycles is not None:
+            turns = turns + cycles.to(turns)[None, :, None]
+        theta = 2 * math.pi * (turns % 1)
         phase = draws.phase.clone()[None]
         phase[:, 0] = 0
         sines = c.nsf_alpha * torch.sin(theta + phase)

@@ -12,7 +12,8 @@ differs is the chunking alone. Printed per N:
   * first: the tokens T3 must have made before S3Gen hands out audio, and S3Gen's time
     up to then (every push so far); the time to first audio is that plus T3's time for
     those tokens (--t3-ms per token: T3's step time, measured by benchmarks/chatterbox.py);
-  * total: S3Gen's time over all pushes, against one whole render;
+  * total: S3Gen's time over all pushes, against one whole render (times: medians of
+    --runs runs);
   * max |chunked − whole| / peak of the whole, for the audio and for the mel, and the
     signal-to-difference ratio of the audio in dB.
 
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -32,16 +34,16 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "tests"))
 
-from parity.chatterbox_s3gen_weights import randomize, tiny_config  # noqa: E402
+from parity.chatterbox_s3gen_weights import randomize, tiny_config
 
-from speechmesh.nn.chatterbox.s3gen import (  # noqa: E402
+from speechmesh.nn.chatterbox.s3gen import (
     Reference,
     Row,
     S3Gen,
     S3GenConfig,
     SourceNoise,
 )
-from speechmesh.nn.chatterbox.s3gen.streaming import SentenceStream  # noqa: E402
+from speechmesh.nn.chatterbox.s3gen.streaming import SentenceStream
 
 TOKEN_RATE = 25
 
@@ -68,11 +70,11 @@ def voice(model: S3Gen, prompt: int, g: torch.Generator) -> Reference:
     )
 
 
-def measure(model: S3Gen, ref: Reference, tokens: torch.Tensor, chunk: int) -> dict:
+def chunked(model: S3Gen, ref: Reference, tokens: torch.Tensor, chunk: int):  # type: ignore[no-untyped-def]
+    """The stream, its audio, (tokens, S3Gen seconds) at the first audio, S3Gen's seconds."""
     stream = SentenceStream(model, ref, torch.Generator().manual_seed(1))
     parts, spent, first = [], 0.0, None
-    ends = [*range(chunk, len(tokens), chunk), len(tokens)]
-    for end in ends:
+    for end in [*range(chunk, len(tokens), chunk), len(tokens)]:
         sync()
         started = time.perf_counter()
         part = stream.push(tokens[:end], final=end == len(tokens))
@@ -81,21 +83,31 @@ def measure(model: S3Gen, ref: Reference, tokens: torch.Tensor, chunk: int) -> d
         parts.append(part)
         if first is None and part.numel():
             first = (end, spent)
-    audio = torch.cat(parts)
-    frames = 2 * (len(ref.prompt_tokens) + len(tokens))
-    width = stream.mel.shape[1]
-    draws = SourceNoise(stream.phase, stream.source_noise.take(width * model.mel2wav.upsample))
-    sync()
-    started = time.perf_counter()
-    whole = model.generate([Row(tokens, ref, noise=stream.mel_noise.take(frames), source=draws)])[0]
-    sync()
-    whole_s = time.perf_counter() - started
+    return stream, torch.cat(parts), first, spent
+
+
+def measure(model: S3Gen, ref: Reference, tokens: torch.Tensor, chunk: int, runs: int) -> dict:
+    """Times: medians of `runs` (the machine may be shared); errors: of the last run."""
+    firsts, spents, wholes = [], [], []
+    for _ in range(runs):
+        stream, audio, first, spent = chunked(model, ref, tokens, chunk)
+        firsts.append(first[1])
+        spents.append(spent)
+        frames = 2 * (len(ref.prompt_tokens) + len(tokens))
+        width = stream.mel.shape[1]
+        draws = SourceNoise(stream.phase, stream.source_noise.take(width * model.mel2wav.upsample))
+        row = Row(tokens, ref, noise=stream.mel_noise.take(frames), source=draws)
+        sync()
+        started = time.perf_counter()
+        whole = model.generate([row])[0]
+        sync()
+        wholes.append(time.perf_counter() - started)
     diff = audio - whole.audio
     peak = whole.audio.abs().max()
     return {
-        "first": first,
-        "spent": spent,
-        "whole": whole_s,
+        "first": (first[0], statistics.median(firsts)),
+        "spent": statistics.median(spents),
+        "whole": statistics.median(wholes),
         "audio": float(diff.abs().max() / peak),
         "mel": float((stream.mel - whole.mel).abs().max() / whole.mel.abs().max()),
         "snr": 10 * math.log10(float(whole.audio.square().sum() / diff.square().sum())),
@@ -113,6 +125,7 @@ def main() -> None:
     parser.add_argument("--prompt", type=int, default=250)
     parser.add_argument("--chunks", default="10,25,50")
     parser.add_argument("--t3-ms", type=float, default=0.0, help="T3's time per token")
+    parser.add_argument("--runs", type=int, default=3, help="median of this many timings")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = parser.parse_args()
     device = torch.device(args.device)
@@ -127,7 +140,7 @@ def main() -> None:
             f"{args.tokens} tokens ({seconds:.1f} s), prompt {args.prompt} tokens, {device}"
         )
         for chunk in [int(c) for c in args.chunks.split(",")]:
-            m = measure(model, ref, tokens, chunk)
+            m = measure(model, ref, tokens, chunk, args.runs)
             made, spent = m["first"]
             t3 = args.t3_ms / 1000
             print(

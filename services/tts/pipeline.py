@@ -44,9 +44,7 @@ async def in_order(
     """(item, audio, last) in order: audio is None for anything but a Piece; a piece
     comes once (last True), or, with `parts`, also as the parts its engine hands over
     before the rest (last False)."""
-    queue: asyncio.Queue[tuple[Any, Any, bool] | _End | _Failed] = asyncio.Queue(
-        maxsize=LOOKAHEAD
-    )
+    queue: asyncio.Queue[tuple[Any, Any, bool] | _End | _Failed] = asyncio.Queue(maxsize=LOOKAHEAD)
     loop = asyncio.get_running_loop()
 
     async def piece(item: Piece) -> None:

@@ -313,9 +313,7 @@ def test_chunked_and_sentence_streams_batched_get_what_they_get_alone(server: Ru
     model = "chatterbox-long"
     alone = [streamed_audio(stream(server, model, **ask)) for ask in asks]
     with ThreadPoolExecutor(len(asks)) as pool:
-        together = list(
-            pool.map(lambda ask: streamed_audio(stream(server, model, **ask)), asks)
-        )
+        together = list(pool.map(lambda ask: streamed_audio(stream(server, model, **ask)), asks))
     for a, b in zip(alone, together, strict=True):
         assert a.shape == b.shape
         assert np.abs(a - b).max() <= 1e-5 * np.abs(a).max()
@@ -348,3 +346,30 @@ def test_synthesize_refuses_chunks_and_takes_zero(server: RunningServer):
     assert field == "options.chatterbox.stream_chunk_tokens" and "StreamingSynthesize" in details
     plain = samples(synthesize(server, "chatterbox", seed=3))
     assert np.array_equal(plain, samples(synthesize(server, "chatterbox", seed=3, **chunked(0))))
+
+
+def test_bidi_streams_within_a_sentence_and_at_another_rate(server: RunningServer):
+    """Text arriving in pieces, a 16 kHz output: the parts of a sentence go through one
+    streaming resampler, so the stream still counts every sample once."""
+    out = audio_pb2.AudioFormat(encoding=audio_pb2.AUDIO_ENCODING_PCM_F32LE, sample_rate_hz=16000)
+    options = tts_pb2.SynthesisOptions(seed=4, **chunked(6))
+
+    def requests():  # type: ignore[no-untyped-def]
+        config = tts_pb2.BidiSynthesizeConfig(
+            model="chatterbox-long", options=options, output_format=out
+        )
+        yield tts_pb2.BidiSynthesizeRequest(config=config)
+        yield tts_pb2.BidiSynthesizeRequest(text="Hello ")
+        yield tts_pb2.BidiSynthesizeRequest(text="there.")
+
+    with server.channel() as channel:
+        responses = list(
+            tts_pb2_grpc.TextToSpeechStub(channel).BidiSynthesize(requests(), timeout=300)
+        )
+    chunks = [r.chunk for r in responses if r.HasField("chunk")]
+    assert len(chunks) >= 3 and chunks[-1].end_of_span
+    assert {c.format.sample_rate_hz for c in chunks} == {16000}
+    offsets = np.cumsum([0] + [c.audio.num_samples for c in chunks])
+    assert [c.audio.sample_offset for c in chunks] == list(offsets[:-1])
+    data = b"".join(c.audio.data for c in chunks)
+    assert len(data) // 4 == offsets[-1] == responses[-1].summary.total_samples

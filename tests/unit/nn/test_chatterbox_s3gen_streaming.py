@@ -75,11 +75,12 @@ def test_the_joins_are_the_vocoder_of_the_kept_mel(model, voice):
     audio = torch.cat(parts)
     mel = stream.mel
     draws = SourceNoise(stream.phase, stream.source_noise.take(mel.shape[1] * PER_FRAME))
-    whole, _ = model.mel2wav(mel, draws)
+    with torch.inference_mode():
+        whole, _ = model.mel2wav(mel, draws)
     fade = model.trim_fade
     whole = torch.cat([whole[: len(fade)] * fade, whole[len(fade) :]])
     assert audio.shape == whole.shape
-    assert torch.abs(audio - whole).max() <= 1e-4 * torch.abs(whole).max()
+    assert torch.abs(audio - whole).max() <= 1e-5 * torch.abs(whole).max()
 
 
 def test_a_seed_repeats_the_stream_and_another_changes_it(model, voice):

@@ -96,7 +96,9 @@ class SentenceStream:
         harmonics = s3gen.config.hift.nb_harmonics + 1
         phase = torch.rand(harmonics, 1, generator=generator)
         self.phase = (-math.pi + phase * (2 * math.pi)).to(device)
-        self.mel_noise = PrefixNoise(MEL_BINS, TOKEN_MEL_RATIO * NOISE_BLOCK_FRAMES, generator, device)
+        self.mel_noise = PrefixNoise(
+            MEL_BINS, TOKEN_MEL_RATIO * NOISE_BLOCK_FRAMES, generator, device
+        )
         per_frame = s3gen.mel2wav.upsample
         self.source_noise = PrefixNoise(
             harmonics, per_frame * NOISE_BLOCK_FRAMES, generator, device
@@ -109,20 +111,17 @@ class SentenceStream:
         self.fixed = 0  # frames that audio depends on: never replaced
         self.rendered = 0  # tokens of the last push
 
-    @property
-    def samples_out(self) -> int:
-        return self.sent * self.s3gen.mel2wav.upsample
-
     @torch.inference_mode()
     def push(self, tokens: torch.Tensor, final: bool) -> torch.Tensor:
         """All of the sentence's speech tokens so far (< 6561, each push extending the
         last); returns the new audio (24 kHz float32). After the push with `final`
         every sample of the sentence is out."""
         tokens = tokens.reshape(-1).to(self.s3gen.device)
+        vocab = self.s3gen.config.vocab_size
         if len(tokens) < self.rendered:
             raise ValueError(f"{len(tokens)} tokens after {self.rendered}: a push extends the last")
-        if len(tokens) and (int(tokens.max()) >= self.s3gen.config.vocab_size or int(tokens.min()) < 0):
-            raise ValueError(f"tokens outside [0, {self.s3gen.config.vocab_size})")
+        if len(tokens) and (int(tokens.max()) >= vocab or int(tokens.min()) < 0):
+            raise ValueError(f"tokens outside [0, {vocab})")
         self.rendered = len(tokens)
         hold = 0 if final else self.lookahead
         empty = torch.zeros(0, device=self.s3gen.device)
@@ -140,7 +139,14 @@ class SentenceStream:
         )
         mel = self.s3gen.flow([row], self.steps)[0]
         keep = min(self.fixed, mel.shape[1])
-        self.mel = torch.cat([self.mel[:, :keep], mel[:, keep:]], dim=1)
+        new = mel[:, keep:].clone()
+        old = self.mel[:, keep:]
+        if old.shape[1]:
+            # The last render's frames that no audio depends on yet: faded into this
+            # render's (linear ramps), so the mel has no step where the renders meet.
+            ramp = torch.linspace(0, 1, old.shape[1] + 2, device=new.device)[1:-1]
+            new[:, : old.shape[1]] = old * (1 - ramp) + new[:, : old.shape[1]] * ramp
+        self.mel = torch.cat([self.mel[:, :keep], new], dim=1)
         end = self.mel.shape[1] if final else self.mel.shape[1] - self.hold
         if end <= self.sent:
             return empty
@@ -157,13 +163,14 @@ class SentenceStream:
         lead = max(0, start - F0_CONTEXT)
         f0 = hift.f0_predictor(self.mel[None, :, lead:width])[0][start - lead :]
         harmonics = torch.arange(1, self.phase.shape[0] + 1, device=f0.device, dtype=f0.dtype)
-        # Each harmonic's phase before the window, in cycles: the steps HiFT adds per
-        # sample (float32, as it computes them), summed in double over the frames before.
+        # Each harmonic's phase before the window, in turns: the steps HiFT adds per
+        # sample (float32, as it computes them), summed in float64 over the samples
+        # before, as a whole output's cumulative sum adds them.
         steps = self.f0[:start, None] * harmonics[None, :] / SAMPLE_RATE
-        cycles = (steps.double().sum(dim=0) * per_frame) % 1
+        before = (steps.double() * per_frame).sum(dim=0)
         noise = self.source_noise.take(width * per_frame)[:, start * per_frame :]
         source = hift.m_source(
-            f0.repeat_interleave(per_frame), SourceNoise(self.phase, noise), cycles
+            f0.repeat_interleave(per_frame), SourceNoise(self.phase, noise), before
         )
         audio = hift.decode(self.mel[:, start:width], source)
         out = audio[(self.sent - start) * per_frame : (end - start) * per_frame].clone()

@@ -15,10 +15,13 @@ differs is the chunking alone. Printed per N:
   * total: S3Gen's time over all pushes, against one whole render (times: medians of
     --runs runs);
   * max |chunked − whole| / peak of the whole, for the audio and for the mel, and the
-    signal-to-difference ratio of the audio in dB.
+    signal-to-difference ratio of the audio in dB;
+and, first, how far S3Gen's non-causality reaches: how much the mel of a render moves
+when a third more tokens are added, by distance from the render's end.
 
     python benchmarks/chatterbox_streaming.py --sizes tiny
     python benchmarks/chatterbox_streaming.py --sizes official --tokens 100 --chunks 25,50
+    python benchmarks/chatterbox_streaming.py --s3gen s3gen.safetensors --variants standard
 """
 
 from __future__ import annotations
@@ -42,7 +45,9 @@ from speechmesh.nn.chatterbox.s3gen import (
     S3Gen,
     S3GenConfig,
     SourceNoise,
+    load_s3gen,
 )
+from speechmesh.nn.chatterbox.s3gen.flow import FlowRow
 from speechmesh.nn.chatterbox.s3gen.streaming import SentenceStream
 
 TOKEN_RATE = 25
@@ -53,7 +58,9 @@ def sync() -> None:
         torch.cuda.synchronize()
 
 
-def build(sizes: str, meanflow: bool, device: torch.device) -> S3Gen:
+def build(sizes: str, meanflow: bool, device: torch.device, path: str = "") -> S3Gen:
+    if path:  # a real checkpoint (s3gen.safetensors, s3gen_meanflow.safetensors, ...)
+        return load_s3gen(Path(path), None, str(device)).eval()
     config = tiny_config(meanflow) if sizes == "tiny" else S3GenConfig(meanflow=meanflow)
     model = S3Gen(config)
     model.load_state_dict(randomize(model, seed=3))
@@ -115,12 +122,33 @@ def measure(model: S3Gen, ref: Reference, tokens: torch.Tensor, chunk: int, runs
     }
 
 
+def reach(model: S3Gen, ref: Reference, tokens: torch.Tensor, more: int) -> dict[int, float]:
+    """How much the mel of a render of all but the last `more` tokens moves when they
+    are added: max change / peak, by distance (frames) before the shorter render's end."""
+    prompt = len(ref.prompt_tokens)
+    noise = torch.randn(80, 2 * (prompt + len(tokens)), generator=torch.Generator().manual_seed(2))
+
+    def render(count: int) -> torch.Tensor:
+        width = 2 * (prompt + count)
+        row = FlowRow(
+            tokens[:count], ref.prompt_tokens, ref.prompt_mel, ref.embedding, noise[:, :width]
+        )
+        return model.flow([row], model.config.cfm_steps)[0]
+
+    whole = render(len(tokens))
+    short = render(len(tokens) - more)
+    width = short.shape[1]
+    moved = (short - whole[:, :width]).abs().amax(dim=0) / whole.abs().max()
+    return {d: float(moved[width - d - 10 : width - d].max()) for d in (0, 20, 40, 80) if d < width}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--sizes", choices=("tiny", "official"), default="tiny")
     parser.add_argument("--variants", default="standard,turbo")
+    parser.add_argument("--s3gen", default="", help="a checkpoint to load instead (one variant)")
     parser.add_argument("--tokens", type=int, default=150)
     parser.add_argument("--prompt", type=int, default=250)
     parser.add_argument("--chunks", default="10,25,50")
@@ -132,12 +160,20 @@ def main() -> None:
     g = torch.Generator().manual_seed(0)
     seconds = args.tokens / TOKEN_RATE
     for variant in args.variants.split(","):
-        model = build(args.sizes, variant == "turbo", device)
+        model = build(args.sizes, variant == "turbo", device, args.s3gen)
         ref = voice(model, args.prompt, g)
         tokens = torch.randint(0, 6561, (args.tokens,), generator=g).to(device)
         print(
             f"{variant} S3Gen ({args.sizes}, {model.config.cfm_steps} flow steps), "
             f"{args.tokens} tokens ({seconds:.1f} s), prompt {args.prompt} tokens, {device}"
+        )
+        moved = reach(model, ref, tokens, args.tokens // 3)
+        print(
+            f"  {args.tokens // 3} tokens more move the mel by "
+            + ", ".join(f"{v:.3f}" for v in moved.values())
+            + " of its peak at "
+            + ", ".join(map(str, moved))
+            + " frames before the shorter render's end"
         )
         for chunk in [int(c) for c in args.chunks.split(",")]:
             m = measure(model, ref, tokens, chunk, args.runs)

@@ -11,8 +11,8 @@ vocoder, as CosyVoice-style streaming does, here for a decoder without chunk mas
   tokens only serve as the encoder's lookahead: their frames are not rendered (the
   reference's finalize=False).
 - mel: the frames that the audio handed out depends on are kept (the cache of finished
-  frames); the frames after them are replaced by each newer render, which saw more of
-  the sentence.
+  frames); the frames after them come from each newer render, which saw more of the
+  sentence, faded in over the last render's frames that no audio depends on yet.
 - vocoder: each push vocodes a window from `context` frames before the audio handed
   out so far to the last rendered frame, and hands out audio only up to `hold` frames
   before that end (the rest waits for its right context, at the next push). HiFT's

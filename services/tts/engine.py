@@ -23,8 +23,9 @@ mel spectrogram) and `Vocoder` (a model of the Vocoder service).
 
 from __future__ import annotations
 
+import threading
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -72,6 +73,9 @@ class SynthesisParams:
     """Which family's options the request set (SynthesisOptions.family_options), if any."""
     family_options: Mapping[str, Any] = field(default_factory=dict)
     """The fields of those options that the request set, by name."""
+    stream: bool = False
+    """The request is a stream (StreamingSynthesize, BidiSynthesize): options that only
+    a stream can honour (audio within a sentence) are allowed."""
 
 
 @dataclass(frozen=True)
@@ -82,6 +86,11 @@ class SynthesisJob:
     settings: Any
     spectrogram: bool = False
     """Stop at the mel spectrogram (SpectrogramSynthesis engines only)."""
+    sink: Callable[[Samples], None] | None = None
+    """A stream's piece: an engine that makes audio within a piece may hand each part
+    to `sink` (from the model's thread) as it is made; its result is then the rest."""
+    cancelled: threading.Event | None = None
+    """Set once the caller has gone: an engine may stop the piece where it is."""
 
 
 @dataclass(frozen=True)

@@ -3,12 +3,15 @@
 Each piece (sentence) is resampled on its own, from the model's rate to the requested
 one, so a stream and a whole response carry the very same samples. A whole response
 encodes them in one go; a stream encodes them as they come (runtime.audio's
-StreamEncoder) in chunks of at most CHUNK_SECONDS, counting samples for the offsets.
+StreamEncoder) in chunks of at most CHUNK_SECONDS, counting samples for the offsets. A
+piece that comes in parts (a stream within a sentence) goes through one streaming
+resampler, so its parts join as one piece's samples would.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -21,6 +24,7 @@ from speechmesh.runtime.audio import (
     encode,
     output_rate_hz,
     resample,
+    resample_stream,
 )
 from speechmesh.runtime.errors import InvalidArgument
 
@@ -57,6 +61,7 @@ class AudioOut:
         self.samples = 0
         self._parts: list[Samples] = []
         self._encoder: StreamEncoder | None = None
+        self._resampler: Any = None  # the piece in parts being resampled, if any
 
     @property
     def format(self) -> audio_pb2.AudioFormat:
@@ -78,11 +83,29 @@ class AudioOut:
         samples = np.concatenate(self._parts) if self._parts else np.zeros(0, np.float32)
         return encode(samples, self.rate_hz, AudioSpec(self.spec.encoding, self.rate_hz))
 
-    def stream(self, samples: Samples) -> list[EncodedChunk]:
-        """A piece's chunks for a stream, in order (one, empty, for a silent piece)."""
+    def _part_resampled(self, samples: Samples, more: bool) -> Samples:
+        if self.rate_hz == self.native_rate_hz:
+            return samples
+        if not more and self._resampler is None:
+            return self._resampled(samples)
+        if self._resampler is None:
+            self._resampler = resample_stream(self.native_rate_hz, self.rate_hz)
+        out = np.asarray(
+            self._resampler.resample_chunk(np.ascontiguousarray(samples), last=not more),
+            np.float32,
+        )
+        if not more:
+            self._resampler = None
+        return out
+
+    def stream(self, samples: Samples, more: bool = False) -> list[EncodedChunk]:
+        """A piece's chunks for a stream, in order (one, empty, for a silent piece);
+        `more`: a part of a piece, whose rest follows."""
         if self._encoder is None:
             self._encoder = StreamEncoder(self.spec.encoding, self.rate_hz)
-        piece = self._resampled(samples)
+        piece = self._part_resampled(samples, more)
+        if more and not len(piece):
+            return []  # the resampler holds a short part back: nothing to send yet
         step = max(1, int(CHUNK_SECONDS * self.rate_hz))
         chunks = []
         for start in range(0, max(len(piece), 1), step):

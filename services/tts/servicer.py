@@ -5,7 +5,9 @@ the family's own cut: Synthesizer.pieces; Synthesize and SynthesizeSpectrogram k
 whole for a family that asks so),
 the pieces run through the model in order with one piece of look-ahead
 (pipeline.py), and their audio is resampled and encoded piece by piece (output.py).
-Synthesize collects what StreamingSynthesize sends, so both carry the same samples.
+Synthesize collects what StreamingSynthesize sends, so both carry the same samples. A
+stream also takes the parts of a piece that an engine makes within it (Chatterbox's
+stream_chunk_tokens, which Synthesize refuses), each sent as it comes.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import contextlib
 import time
 import unicodedata
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -162,13 +164,19 @@ class Synthesis:
         self.spans = 0
         self.chars = 0
 
-    def pieces(self, items: Any) -> contextlib.aclosing[AsyncIterator[tuple[Any, Any]]]:
-        """(item, audio) in order; closed on exit, so a cancelled call stops synthesis."""
-        return contextlib.aclosing(in_order(self.model, self.settings, items))
+    def pieces(
+        self, items: Any, parts: bool = False
+    ) -> contextlib.aclosing[AsyncIterator[tuple[Any, Any, bool]]]:
+        """(item, audio, last) in order; closed on exit, so a cancelled call stops
+        synthesis. `parts`: a stream, which also takes the parts of a piece."""
+        return contextlib.aclosing(in_order(self.model, self.settings, items, parts))
 
-    def chunks(self, piece: Piece, audio: np.ndarray) -> list[tts_pb2.SynthesisChunk]:
-        self.spans += 1
-        encoded = self.out.stream(audio)
+    def chunks(
+        self, piece: Piece, audio: np.ndarray, last: bool = True
+    ) -> list[tts_pb2.SynthesisChunk]:
+        """A piece's audio (or, not `last`, a part of it) as stream chunks."""
+        self.spans += last
+        encoded = self.out.stream(audio, more=not last)
         return [
             tts_pb2.SynthesisChunk(
                 audio=audio_pb2.AudioChunk(
@@ -178,7 +186,7 @@ class Synthesis:
                 ),
                 format=self.out.format,
                 span=span(piece),
-                end_of_span=index == len(encoded) - 1,
+                end_of_span=last and index == len(encoded) - 1,
             )
             for index, chunk in enumerate(encoded)
         ]
@@ -219,11 +227,12 @@ class TextToSpeechServicer(tts_pb2_grpc.TextToSpeechServicer):
         fmt: audio_pb2.AudioFormat,
         default: Encoding,
         field_prefix: str = "",
+        stream: bool = False,
     ) -> Synthesis:
         model = self._pool.get(model_id, TEXT_TO_SPEECH)
         spec = output_spec(fmt, default, f"{field_prefix}output_format")
         params = synthesis_params(options, f"{field_prefix}options", self._limits)
-        return Synthesis(model, params, spec, f"{field_prefix}options")
+        return Synthesis(model, replace(params, stream=stream), spec, f"{field_prefix}options")
 
     async def Synthesize(
         self, request: tts_pb2.SynthesizeRequest, context: Context
@@ -234,7 +243,7 @@ class TextToSpeechServicer(tts_pb2_grpc.TextToSpeechServicer):
         pieces = unary_pieces(request.text, run.engine, run.settings)
         run.chars = len(request.text)
         async with run.pieces(each(pieces)) as results:
-            async for _, audio in results:
+            async for _, audio, _ in results:
                 run.spans += 1
                 run.out.add(audio)
         data = await asyncio.to_thread(run.out.whole)
@@ -250,12 +259,14 @@ class TextToSpeechServicer(tts_pb2_grpc.TextToSpeechServicer):
     ) -> AsyncIterator[tts_pb2.StreamingSynthesizeResponse]:
         rid = request_id(request.request_id)
         check_text(request.text, "text", self._limits.max_text_chars)
-        run = self._start(request.model, request.options, request.output_format, Encoding.PCM_S16LE)
+        run = self._start(
+            request.model, request.options, request.output_format, Encoding.PCM_S16LE, stream=True
+        )
         pieces = run.engine.pieces(request.text, run.settings)
         run.chars = len(request.text)
-        async with run.pieces(each(pieces)) as results:
-            async for piece, audio in results:
-                for chunk in await asyncio.to_thread(run.chunks, piece, audio):
+        async with run.pieces(each(pieces), parts=True) as results:
+            async for piece, audio, last in results:
+                for chunk in await asyncio.to_thread(run.chunks, piece, audio, last):
                     yield tts_pb2.StreamingSynthesizeResponse(request_id=rid, chunk=chunk)
         tail = await asyncio.to_thread(run.tail)
         if tail is not None:
@@ -268,7 +279,12 @@ class TextToSpeechServicer(tts_pb2_grpc.TextToSpeechServicer):
         config, payload = await config_first(request_iterator, self._limits.stream_idle_timeout_s)
         rid = request_id(config.request_id)
         run = self._start(
-            config.model, config.options, config.output_format, Encoding.PCM_S16LE, "config."
+            config.model,
+            config.options,
+            config.output_format,
+            Encoding.PCM_S16LE,
+            "config.",
+            stream=True,
         )
         splitter = TextSplitter(run.engine.max_piece_chars)
 
@@ -296,15 +312,15 @@ class TextToSpeechServicer(tts_pb2_grpc.TextToSpeechServicer):
             for piece in splitter.flush():
                 yield piece
 
-        async with run.pieces(items()) as results:
-            async for item, audio in results:
+        async with run.pieces(items(), parts=True) as results:
+            async for item, audio, last in results:
                 if isinstance(item, FlushMark):
                     done = tts_pb2.FlushDone(
                         flush_index=item.index, end_char=item.end_char, end_sample=run.out.samples
                     )
                     yield tts_pb2.BidiSynthesizeResponse(request_id=rid, flush_done=done)
                     continue
-                for chunk in await asyncio.to_thread(run.chunks, item, audio):
+                for chunk in await asyncio.to_thread(run.chunks, item, audio, last):
                     yield tts_pb2.BidiSynthesizeResponse(request_id=rid, chunk=chunk)
                 check_stream_seconds(
                     run.out.samples, run.out.rate_hz, self._limits.max_stream_seconds

@@ -795,6 +795,12 @@ def resample_as_librosa(samples: Samples, from_hz: int, to_hz: int) -> Samples:
     return np.pad(out[:size], (0, max(0, size - len(out))))
 
 
+def resample_stream(from_hz: int, to_hz: int) -> soxr.ResampleStream:
+    """A mono float32 resampler for audio that comes in parts (resample_chunk(part,
+    last=...)), at the quality of `resample`."""
+    return soxr.ResampleStream(from_hz, to_hz, 1, dtype="float32", quality=RESAMPLE_QUALITY)
+
+
 def opus_rate_hz(rate_hz: int) -> int:
     """The Opus rate to encode audio of rate_hz at: the lowest supported rate that keeps
     all of its bandwidth (22050 -> 24000, 44100 -> 48000), 48 kHz above that."""

@@ -13,12 +13,17 @@ T3 samples with ChatterboxOptions (defaults: the variant's); standard drops toke
 seeded request draws T3's samples and then S3Gen's noise from one generator, in that
 order, as the reference does from torch's global one after torch.manual_seed. The
 reference's Perth watermark is not applied. Synthesize reads the whole text as one
-sequence (whole_text_unary), as the reference; streams go sentence by sentence.
+sequence (whole_text_unary), as the reference; streams go sentence by sentence, or,
+with ChatterboxOptions.stream_chunk_tokens = N, within a sentence: every N tokens T3
+makes, S3Gen renders the sentence so far (speechmesh/nn/chatterbox/s3gen/streaming.py)
+and the new audio goes to the job's sink from the batch's thread. Such a piece's S3Gen
+draws from its own generator, seeded from a copy of the request's at the piece's start,
+so T3 draws what it would without chunks and the same seed repeats the stream.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, ClassVar
@@ -35,6 +40,7 @@ from speechmesh.nn.chatterbox.s3gen import (
     S3Gen,
     load_s3gen,
 )
+from speechmesh.nn.chatterbox.s3gen.streaming import SentenceStream
 from speechmesh.runtime import weights
 from speechmesh.runtime.audio import Samples
 from speechmesh.runtime.engine import VoiceInfo
@@ -58,6 +64,8 @@ GUIDED_ONLY = ("cfg_weight", "exaggeration", "min_p")
 TURBO_ONLY = ("top_k",)
 SIZES_OPTION = "sizes"
 MAX_TOKENS_OPTION = "max_new_tokens"
+CHUNK_OPTION = "stream_chunk_tokens"
+MIN_CHUNK_TOKENS = 4  # more than S3Gen's 3-token lookahead, which a chunk holds back
 
 
 @dataclass(frozen=True)
@@ -101,6 +109,8 @@ class ChatterboxSettings:
     """The request's reference clip (samples, rate), encoded in the model thread."""
     reference_key: str = ""
     voice: voices.Voice | None = field(default=None, repr=False)
+    chunk_tokens: int = 0
+    """Streams: audio every this many speech tokens within a sentence; 0: by sentence."""
 
 
 class ChatterboxBase(Synthesizer):
@@ -252,6 +262,7 @@ class ChatterboxBase(Synthesizer):
         else:
             generator.manual_seed(params.seed)
         settings = ChatterboxSettings(sampling, exaggeration, language, generator)
+        settings.chunk_tokens = self._chunk_tokens(params)
         if params.reference_audio is not None:
             settings.reference = self._check_reference(params.reference_audio)
             settings.reference_key = voices.digest(*settings.reference) + self.variant.name
@@ -262,6 +273,26 @@ class ChatterboxBase(Synthesizer):
                 "send a reference clip",
             )
         return settings
+
+    def _chunk_tokens(self, params: SynthesisParams) -> int:
+        value = params.family_options.get(CHUNK_OPTION)
+        if not value:
+            return 0
+        name = f"chatterbox.{CHUNK_OPTION}"
+        if not params.stream:
+            raise InvalidArgument(
+                name,
+                "streams audio within a sentence: StreamingSynthesize and BidiSynthesize "
+                "take it; Synthesize renders the text whole (leave it unset or 0)",
+            )
+        cap = self.t3.config.max_new_tokens
+        if not MIN_CHUNK_TOKENS <= value <= cap:
+            raise InvalidArgument(
+                name,
+                f"must be 0 (by sentence) or {MIN_CHUNK_TOKENS} to {cap} (this model's cap "
+                f"on speech tokens) for Chatterbox {self.variant.name}, got {value}",
+            )
+        return int(value)
 
     def _check_reference(self, audio: Any) -> tuple[Samples, int]:
         samples = np.asarray(audio.samples, np.float32)
@@ -302,15 +333,19 @@ class ChatterboxBase(Synthesizer):
         config = self.t3.config
         return [config.start_text, *ids, config.stop_text]
 
-    def speech_tokens(self, generated: list[int]) -> list[int]:
+    def speech_tokens(
+        self, generated: list[int], final: bool = True, chunked: bool = False
+    ) -> list[int]:
         """What S3Gen renders of T3's tokens: between a start and the stop token, only
-        tokens S3Gen knows; Turbo adds three silence tokens."""
-        if START_SPEECH in generated:
+        tokens S3Gen knows; Turbo adds three silence tokens at the end (`final`: T3 is
+        done with the piece). A chunked piece drops a start token like any other that
+        S3Gen does not know, instead of starting after it: what was sent stays."""
+        if START_SPEECH in generated and not chunked:
             generated = generated[generated.index(START_SPEECH) + 1 :]
         if STOP_SPEECH in generated:
             generated = generated[: generated.index(STOP_SPEECH)]
         kept = [t for t in generated if t < SPEECH_VOCAB]
-        if self.variant is TURBO:
+        if self.variant is TURBO and final:
             kept += [SILENCE_TOKEN] * 3
         return kept
 
@@ -318,37 +353,72 @@ class ChatterboxBase(Synthesizer):
         return self.run_batch([SynthesisJob(text, settings)])[0]
 
     def run_batch(self, items: Sequence[SynthesisJob]) -> list[Samples]:
+        """Each piece's audio; a chunked stream's piece (a sink and chunk_tokens) hands
+        its audio to the sink as T3 goes and returns what is left at the end."""
         use_threads()
         jobs = []
         found = []
-        for item in items:
+        streams: dict[int, SentenceStream] = {}
+        for index, item in enumerate(items):
             settings: ChatterboxSettings = item.settings
             voice = self._voice(settings)
             found.append(voice)
             cond = T3Conditionals(voice.speaker, voice.prompt_tokens, settings.exaggeration)
-            jobs.append(
-                T3Job(
-                    cond,
-                    self.text_tokens(item.text, settings),
-                    settings.sampling,
-                    settings.generator,
-                )
+            job = T3Job(
+                cond,
+                self.text_tokens(item.text, settings),
+                settings.sampling,
+                settings.generator,
+                cancelled=item.cancelled,
             )
+            if settings.chunk_tokens and item.sink is not None:
+                stream = SentenceStream(self.s3gen, voice.reference, _fork(settings.generator))
+                streams[index] = stream
+                job.every = settings.chunk_tokens
+                job.on_tokens = self._chunk_sink(stream, item.sink)
+            jobs.append(job)
         generated = generate(self.t3, jobs)
+        audio: list[Samples] = [np.zeros(0, np.float32) for _ in items]
         rows, where = [], []
+        device = self.s3gen.device
         for index, (tokens, voice, item) in enumerate(zip(generated, found, items, strict=True)):
-            kept = self.speech_tokens(tokens)
-            if kept:
-                device = self.s3gen.device
+            if item.cancelled is not None and item.cancelled.is_set():
+                continue
+            kept = self.speech_tokens(tokens, chunked=index in streams)
+            if index in streams:
+                if kept:
+                    rest = streams[index].push(torch.tensor(kept, device=device), final=True)
+                    audio[index] = rest.float().cpu().numpy()
+            elif kept:
                 rows.append(
                     Row(torch.tensor(kept, device=device), voice.reference, item.settings.generator)
                 )
                 where.append(index)
-        audio: list[Samples] = [np.zeros(0, np.float32) for _ in items]
         if rows:
             for index, output in zip(where, self.s3gen.generate(rows), strict=True):
                 audio[index] = output.audio.float().cpu().numpy()
         return audio
+
+    def _chunk_sink(
+        self, stream: SentenceStream, sink: Callable[[Samples], None]
+    ) -> Callable[[list[int]], None]:
+        def render(generated: list[int]) -> None:
+            kept = self.speech_tokens(generated, final=False, chunked=True)
+            if not kept:
+                return
+            part = stream.push(torch.tensor(kept, device=self.s3gen.device), final=False)
+            if part.numel():
+                sink(part.float().cpu().numpy())
+
+        return render
+
+
+def _fork(generator: torch.Generator) -> torch.Generator:
+    """A CPU generator seeded from a copy of `generator`, which draws on as if unforked."""
+    copy = torch.Generator(device=generator.device)
+    copy.set_state(generator.get_state())
+    seed = int(torch.randint(0, 2**62, (1,), generator=copy, device=generator.device))
+    return torch.Generator().manual_seed(seed)
 
 
 class Chatterbox(ChatterboxBase):

@@ -347,6 +347,7 @@ class ChatterboxOptions(_message.Message):
     MIN_P_FIELD_NUMBER: _builtins.int
     TOP_P_FIELD_NUMBER: _builtins.int
     TOP_K_FIELD_NUMBER: _builtins.int
+    STREAM_CHUNK_TOKENS_FIELD_NUMBER: _builtins.int
     temperature: _builtins.float
     """Sampling temperature of the speech-token model. Must be > 0. Default 0.8."""
     cfg_weight: _builtins.float
@@ -367,6 +368,14 @@ class ChatterboxOptions(_message.Message):
     """
     top_k: _builtins.int
     """Top-k sampling (Turbo only): keep the k most likely tokens. Default 1000."""
+    stream_chunk_tokens: _builtins.int
+    """Streams only (StreamingSynthesize, BidiSynthesize; Synthesize refuses it):
+    audio within a sentence, rendered every this many speech tokens (25 a
+    second) as the speech-token model makes them. 0 or unset: sentence by
+    sentence. Otherwise 4 to the model's cap on speech tokens (1000; Turbo
+    1001). Chunked audio is close to, not the same as, the sentence rendered
+    whole.
+    """
     def __init__(
         self,
         *,
@@ -377,10 +386,11 @@ class ChatterboxOptions(_message.Message):
         min_p: _builtins.float | None = ...,
         top_p: _builtins.float | None = ...,
         top_k: _builtins.int | None = ...,
+        stream_chunk_tokens: _builtins.int | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_cfg_weight", b"_cfg_weight", "_exaggeration", b"_exaggeration", "_min_p", b"_min_p", "_repetition_penalty", b"_repetition_penalty", "_temperature", b"_temperature", "_top_k", b"_top_k", "_top_p", b"_top_p", "cfg_weight", b"cfg_weight", "exaggeration", b"exaggeration", "min_p", b"min_p", "repetition_penalty", b"repetition_penalty", "temperature", b"temperature", "top_k", b"top_k", "top_p", b"top_p"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_cfg_weight", b"_cfg_weight", "_exaggeration", b"_exaggeration", "_min_p", b"_min_p", "_repetition_penalty", b"_repetition_penalty", "_stream_chunk_tokens", b"_stream_chunk_tokens", "_temperature", b"_temperature", "_top_k", b"_top_k", "_top_p", b"_top_p", "cfg_weight", b"cfg_weight", "exaggeration", b"exaggeration", "min_p", b"min_p", "repetition_penalty", b"repetition_penalty", "stream_chunk_tokens", b"stream_chunk_tokens", "temperature", b"temperature", "top_k", b"top_k", "top_p", b"top_p"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_cfg_weight", b"_cfg_weight", "_exaggeration", b"_exaggeration", "_min_p", b"_min_p", "_repetition_penalty", b"_repetition_penalty", "_temperature", b"_temperature", "_top_k", b"_top_k", "_top_p", b"_top_p", "cfg_weight", b"cfg_weight", "exaggeration", b"exaggeration", "min_p", b"min_p", "repetition_penalty", b"repetition_penalty", "temperature", b"temperature", "top_k", b"top_k", "top_p", b"top_p"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_cfg_weight", b"_cfg_weight", "_exaggeration", b"_exaggeration", "_min_p", b"_min_p", "_repetition_penalty", b"_repetition_penalty", "_stream_chunk_tokens", b"_stream_chunk_tokens", "_temperature", b"_temperature", "_top_k", b"_top_k", "_top_p", b"_top_p", "cfg_weight", b"cfg_weight", "exaggeration", b"exaggeration", "min_p", b"min_p", "repetition_penalty", b"repetition_penalty", "stream_chunk_tokens", b"stream_chunk_tokens", "temperature", b"temperature", "top_k", b"top_k", "top_p", b"top_p"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__cfg_weight: _TypeAlias = _typing.Literal["cfg_weight"]  # noqa: Y015
     _WhichOneofArgType__cfg_weight: _TypeAlias = _typing.Literal["_cfg_weight", b"_cfg_weight"]  # noqa: Y015
@@ -390,6 +400,8 @@ class ChatterboxOptions(_message.Message):
     _WhichOneofArgType__min_p: _TypeAlias = _typing.Literal["_min_p", b"_min_p"]  # noqa: Y015
     _WhichOneofReturnType__repetition_penalty: _TypeAlias = _typing.Literal["repetition_penalty"]  # noqa: Y015
     _WhichOneofArgType__repetition_penalty: _TypeAlias = _typing.Literal["_repetition_penalty", b"_repetition_penalty"]  # noqa: Y015
+    _WhichOneofReturnType__stream_chunk_tokens: _TypeAlias = _typing.Literal["stream_chunk_tokens"]  # noqa: Y015
+    _WhichOneofArgType__stream_chunk_tokens: _TypeAlias = _typing.Literal["_stream_chunk_tokens", b"_stream_chunk_tokens"]  # noqa: Y015
     _WhichOneofReturnType__temperature: _TypeAlias = _typing.Literal["temperature"]  # noqa: Y015
     _WhichOneofArgType__temperature: _TypeAlias = _typing.Literal["_temperature", b"_temperature"]  # noqa: Y015
     _WhichOneofReturnType__top_k: _TypeAlias = _typing.Literal["top_k"]  # noqa: Y015
@@ -404,6 +416,8 @@ class ChatterboxOptions(_message.Message):
     def WhichOneof(self, oneof_group: _WhichOneofArgType__min_p) -> _WhichOneofReturnType__min_p | None: ...
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__repetition_penalty) -> _WhichOneofReturnType__repetition_penalty | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__stream_chunk_tokens) -> _WhichOneofReturnType__stream_chunk_tokens | None: ...
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__temperature) -> _WhichOneofReturnType__temperature | None: ...
     @_typing.overload

@@ -1,6 +1,8 @@
 """Chatterbox (standard, turbo, multilingual) served by the TTS service: tiny random
 checkpoints in the official layouts (tests/chatterbox_checkpoint.py), a real server,
-real gRPC. Speech tokens are capped (options.max_new_tokens) to keep the audio short."""
+real gRPC. Speech tokens are capped (options.max_new_tokens) to keep the audio short;
+the `-long` models (the same checkpoints, a higher cap) serve the streams within a
+sentence (stream_chunk_tokens)."""
 
 from __future__ import annotations
 
@@ -31,6 +33,7 @@ pytestmark = [pytest.mark.xdist_group("chatterbox-tts"), pytest.mark.timeout(900
 F32 = audio_pb2.AudioFormat(encoding=audio_pb2.AUDIO_ENCODING_PCM_F32LE)
 FAMILIES = ("chatterbox", "chatterbox-turbo", "chatterbox-multilingual")
 TOKENS = 12
+LONG = 48
 FOLDERS: dict[str, object] = {}
 
 
@@ -71,6 +74,13 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> RunningServer:
                 "max_batch_size": 4,
                 "max_batch_wait_ms": 200,
                 "options": {**options, "max_new_tokens": TOKENS},
+            }
+        )
+        models.append(
+            {
+                **models[-1],
+                "id": f"{family}-long",
+                "options": {**options, "max_new_tokens": LONG},
             }
         )
     config = {"services": {"tts": {"port": 0, "models": models}}, "drain_grace_s": 5}
@@ -243,3 +253,123 @@ def test_missing_files_fail_the_model_naming_them(tmp_path):
         assert "tokenizer.json" in raised.value.details()
     finally:
         running.stop()
+
+
+def stream(server: RunningServer, model: str, text: str = "Hello there.", **options):
+    request = tts_pb2.StreamingSynthesizeRequest(
+        model=model, text=text, options=tts_pb2.SynthesisOptions(**options), output_format=F32
+    )
+    with server.channel() as channel:
+        return list(
+            tts_pb2_grpc.TextToSpeechStub(channel).StreamingSynthesize(request, timeout=300)
+        )
+
+
+def streamed_audio(responses) -> np.ndarray:  # type: ignore[no-untyped-def]
+    return np.concatenate(
+        [np.frombuffer(r.chunk.audio.data, "<f4") for r in responses if r.HasField("chunk")]
+    )
+
+
+def chunked(chunk: int, **options) -> dict:  # type: ignore[no-untyped-def]
+    return {"chatterbox": tts_pb2.ChatterboxOptions(stream_chunk_tokens=chunk), **options}
+
+
+@pytest.mark.parametrize("model", FAMILIES)
+def test_a_chunked_stream_sends_audio_before_the_sentence_ends(server: RunningServer, model):
+    long = f"{model}-long"
+    responses = stream(server, long, seed=3, **chunked(6))
+    chunks = [r.chunk for r in responses if r.HasField("chunk")]
+    summary = responses[-1].summary
+    # One sentence, in more chunks than sentences; only the last one ends the span.
+    assert {c.span.index for c in chunks} == {0}
+    assert len(chunks) >= 3
+    assert [c.end_of_span for c in chunks] == [False] * (len(chunks) - 1) + [True]
+    offsets = np.cumsum([0] + [c.audio.num_samples for c in chunks])
+    assert [c.audio.sample_offset for c in chunks] == list(offsets[:-1])
+    assert all(c.audio.num_samples > 0 for c in chunks)
+    assert summary.total_samples == offsets[-1] == len(streamed_audio(responses))
+    assert summary.num_spans == 1
+    # T3 draws as it does without chunks, so the sentence is as long as unchunked.
+    whole = streamed_audio(stream(server, long, seed=3))
+    assert len(whole) == offsets[-1]
+    assert np.isfinite(streamed_audio(responses)).all()
+
+
+@pytest.mark.parametrize("model", FAMILIES)
+def test_a_seed_repeats_a_chunked_stream(server: RunningServer, model):
+    long = f"{model}-long"
+    first = streamed_audio(stream(server, long, seed=5, **chunked(10)))
+    assert np.array_equal(first, streamed_audio(stream(server, long, seed=5, **chunked(10))))
+    assert not np.array_equal(first, streamed_audio(stream(server, long, seed=6, **chunked(10))))
+
+
+def test_chunked_and_sentence_streams_batched_get_what_they_get_alone(server: RunningServer):
+    asks = [
+        dict(text="Hello there.", seed=5, reference_audio=reference(), **chunked(8)),
+        dict(text="How are you?", seed=6),
+        dict(text="Fine, thanks.", seed=7, **chunked(12)),
+    ]
+    model = "chatterbox-long"
+    alone = [streamed_audio(stream(server, model, **ask)) for ask in asks]
+    with ThreadPoolExecutor(len(asks)) as pool:
+        together = list(pool.map(lambda ask: streamed_audio(stream(server, model, **ask)), asks))
+    for a, b in zip(alone, together, strict=True):
+        assert a.shape == b.shape
+        assert np.abs(a - b).max() <= 1e-5 * np.abs(a).max()
+
+
+def stream_refused(server: RunningServer, model: str, **options) -> tuple[grpc.StatusCode, str]:
+    with pytest.raises(grpc.RpcError) as raised:
+        stream(server, model, **options)
+    return raised.value.code(), raised.value.details()
+
+
+@pytest.mark.parametrize(
+    ("model", "chunk", "says"),
+    [
+        ("chatterbox-long", 3, "must be 0 (by sentence) or 4 to 48"),
+        ("chatterbox-long", 49, "must be 0 (by sentence) or 4 to 48"),
+        ("chatterbox-turbo", 13, "must be 0 (by sentence) or 4 to 12"),
+        ("chatterbox-multilingual-long", 1, "Chatterbox multilingual"),
+    ],
+)
+def test_bad_chunk_sizes_are_refused_per_variant(server: RunningServer, model, chunk, says):
+    code, details = stream_refused(server, model, **chunked(chunk))
+    assert code == grpc.StatusCode.INVALID_ARGUMENT
+    assert "options.chatterbox.stream_chunk_tokens" in details and says in details
+
+
+def test_synthesize_refuses_chunks_and_takes_zero(server: RunningServer):
+    code, field, details = refused(server, "chatterbox-long", **chunked(8))
+    assert code == grpc.StatusCode.INVALID_ARGUMENT
+    assert field == "options.chatterbox.stream_chunk_tokens" and "StreamingSynthesize" in details
+    plain = samples(synthesize(server, "chatterbox", seed=3))
+    assert np.array_equal(plain, samples(synthesize(server, "chatterbox", seed=3, **chunked(0))))
+
+
+def test_bidi_streams_within_a_sentence_and_at_another_rate(server: RunningServer):
+    """Text arriving in pieces, a 16 kHz output: the parts of a sentence go through one
+    streaming resampler, so the stream still counts every sample once."""
+    out = audio_pb2.AudioFormat(encoding=audio_pb2.AUDIO_ENCODING_PCM_F32LE, sample_rate_hz=16000)
+    options = tts_pb2.SynthesisOptions(seed=4, **chunked(6))
+
+    def requests():  # type: ignore[no-untyped-def]
+        config = tts_pb2.BidiSynthesizeConfig(
+            model="chatterbox-long", options=options, output_format=out
+        )
+        yield tts_pb2.BidiSynthesizeRequest(config=config)
+        yield tts_pb2.BidiSynthesizeRequest(text="Hello ")
+        yield tts_pb2.BidiSynthesizeRequest(text="there.")
+
+    with server.channel() as channel:
+        responses = list(
+            tts_pb2_grpc.TextToSpeechStub(channel).BidiSynthesize(requests(), timeout=300)
+        )
+    chunks = [r.chunk for r in responses if r.HasField("chunk")]
+    assert len(chunks) >= 3 and chunks[-1].end_of_span
+    assert {c.format.sample_rate_hz for c in chunks} == {16000}
+    offsets = np.cumsum([0] + [c.audio.num_samples for c in chunks])
+    assert [c.audio.sample_offset for c in chunks] == list(offsets[:-1])
+    data = b"".join(c.audio.data for c in chunks)
+    assert len(data) // 4 == offsets[-1] == responses[-1].summary.total_samples

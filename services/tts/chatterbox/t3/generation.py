@@ -12,14 +12,17 @@ reference:
 - turbo (no guidance): temperature, top-k, top-p, then the repetition penalty (over
   the start token at the first step, the generated tokens after), one draw.
 
-A request ends at the stop token (kept in its tokens, as the reference's) or after
-max_new_tokens; its rows then leave the batch.
+A request ends at the stop token (kept in its tokens, as the reference's), after
+max_new_tokens, or once its `cancelled` flag is set (checked every step); its rows then
+leave the batch. A job with `every` > 0 hands its tokens so far to `on_tokens` each
+time it has made another `every` of them (a stream rendering audio as they come).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import torch
 
@@ -39,6 +42,10 @@ class Sampling:
     top_k: int = 1000
 
 
+class Flag(Protocol):
+    def is_set(self) -> bool: ...
+
+
 @dataclass
 class T3Job:
     """One request's generation."""
@@ -50,6 +57,11 @@ class T3Job:
     generator: torch.Generator | None = None
     """Its own random draws; None: greedy (argmax), for parity and tests."""
     max_new_tokens: int | None = None
+    every: int = 0
+    on_tokens: Callable[[list[int]], None] | None = None
+    """Called with the tokens so far after every `every` tokens (not at the stop)."""
+    cancelled: Flag | None = None
+    """Set when the caller has gone: the job stops before its next step."""
     tokens: list[int] = field(default_factory=list)
     done: bool = False
 
@@ -205,6 +217,9 @@ def generate(model: T3, jobs: Sequence[T3Job]) -> list[list[int]]:
             row_of = {j: i for i, j in enumerate(_active_rows(batch, active))}
             for j in active:
                 job = jobs[j]
+                if job.cancelled is not None and job.cancelled.is_set():
+                    job.done = True
+                    continue
                 rows = [row_of[r] for r in batch.rows[j]]
                 scores = logits[rows[0] : rows[0] + 1]
                 if len(rows) == 2:
@@ -230,6 +245,8 @@ def generate(model: T3, jobs: Sequence[T3Job]) -> list[list[int]]:
                 limit = job.max_new_tokens or config.max_new_tokens
                 if token == STOP_SPEECH or len(job.tokens) >= limit:
                     job.done = True
+                elif job.on_tokens is not None and job.every and len(job.tokens) % job.every == 0:
+                    job.on_tokens(list(job.tokens))
             still = [j for j in active if not jobs[j].done]
             if not still:
                 break

@@ -14,6 +14,9 @@ Public API (stable):
     float32 (trim-faded, not watermarked). Tokens must be < 6561 (drop T3's SOS/EOS and
     specials first; turbo appends three SILENCE_TOKEN). The generator draws, in the
     reference's order, after whatever T3 drew from it.
+  * `streaming.SentenceStream(s3gen, reference, generator).push(tokens_so_far, final)`
+    — a sentence's audio as its tokens come (each push returns the new samples; they
+    add up to the whole render's length); its own noise, drawn along time.
   * `S3Gen.tokenizer.tokenize([wav_16k], max_len=None)` — S3 speech tokens (T3's prompt:
     the first 6 s of the voice resampled 24 → 16 kHz with soxr as librosa does, and
     max_len = speech_cond_prompt_len).

@@ -8,7 +8,8 @@ What changes numbers (as the reference): the x-vector is L2-normalised, then pro
 to 80; prompt tokens go before the new ones and through the encoder together; the
 prompt mel fills the condition for the first len(prompt mel) frames and those frames
 are cut from the output (so the output has 2·(prompt + new tokens) − len(prompt mel)
-frames); the ODE runs from t = 0 to 1 with Euler steps on a cosine schedule
+frames; a row's `hold` last tokens are encoded but their frames cut, as the reference's
+finalize=False); the ODE runs from t = 0 to 1 with Euler steps on a cosine schedule
 (t = 1 − cos(π/2 · k/n)), classifier-free guidance 0.7 against a pass with mu,
 speaker and condition zeroed: v = 1.7·v_cond − 0.7·v_uncond. Meanflow (turbo): a
 linear schedule, the estimator also gets the step's end r, no guidance.
@@ -42,11 +43,14 @@ class FlowRow:
     prompt_tokens: torch.Tensor  # (P,) the reference's speech tokens
     prompt_mel: torch.Tensor  # (F, 80) the reference's 24 kHz mel
     embedding: torch.Tensor  # (192,) the reference's CAM++ x-vector
-    noise: torch.Tensor  # (80, 2·(P + N)) the ODE's starting point
+    noise: torch.Tensor  # (80, 2·(P + N − hold)) the ODE's starting point
+    hold: int = 0
+    """Last tokens that only serve as the encoder's lookahead: their frames are cut
+    before the decoder (the reference's finalize=False, for a sentence still coming)."""
 
     @property
     def frames(self) -> int:
-        return TOKEN_MEL_RATIO * (len(self.prompt_tokens) + len(self.tokens))
+        return TOKEN_MEL_RATIO * (len(self.prompt_tokens) + len(self.tokens) - self.hold)
 
 
 def time_span(steps: int, meanflow: bool, device: torch.device) -> torch.Tensor:
@@ -112,6 +116,8 @@ class Token2Mel(nn.Module):
     def forward(self, rows: Sequence[FlowRow], steps: int) -> list[torch.Tensor]:
         """Each row's new mel, (80, frames − len(prompt mel))."""
         mu, frames = self.encode(rows)
+        holds = [TOKEN_MEL_RATIO * r.hold for r in rows]
+        frames = frames - torch.tensor(holds, device=frames.device, dtype=frames.dtype)
         _batch, _, width = mu.shape
         device = mu.device
         mask = (torch.arange(width, device=device)[None] < frames[:, None]).to(mu.dtype)[:, None]

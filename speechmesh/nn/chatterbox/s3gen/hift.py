@@ -114,14 +114,25 @@ class SourceModule(nn.Module):
         self.config = config
         self.l_linear = nn.Linear(config.nb_harmonics + 1, 1)
 
-    def forward(self, f0: torch.Tensor, draws: SourceNoise) -> torch.Tensor:
-        """f0 (samples,) Hz at 24 kHz → (1, samples) excitation."""
+    def forward(
+        self, f0: torch.Tensor, draws: SourceNoise, before: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """f0 (samples,) Hz at 24 kHz → (1, samples) excitation. `before` (harmonics + 1,),
+        float64: each harmonic's phase in turns before the first sample, for a window of a
+        longer output; none: 0."""
         c = self.config
         # Shapes (1, harmonics, samples) as the reference's, so reductions round alike.
         f0 = f0[None, None, :]
         harmonics = torch.arange(1, c.nb_harmonics + 2, device=f0.device, dtype=f0.dtype)
         steps = f0 * harmonics[None, :, None] / SAMPLE_RATE
-        theta = 2 * math.pi * (torch.cumsum(steps, dim=-1) % 1)
+        if before is None:
+            turns = torch.cumsum(steps, dim=-1)
+        else:
+            # torch's CPU cumsum of float32 adds in float64 and rounds each sum to
+            # float32: continued from `before` in float64, a window rounds the same.
+            turns = torch.cumsum(steps.double(), dim=-1) + before.double()[None, :, None]
+            turns = turns.to(steps.dtype)
+        theta = 2 * math.pi * (turns % 1)
         phase = draws.phase.clone()[None]
         phase[:, 0] = 0
         sines = c.nsf_alpha * torch.sin(theta + phase)

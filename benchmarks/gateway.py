@@ -157,7 +157,9 @@ def main() -> None:
             "chunks, pushed as fast as processed (best of 2):"
         )
         for label, value in best.items():
-            ratio = "" if label == "direct" else f"  ratio {value / best['direct']:.3f} (goal ≥ 0.95)"
+            ratio = ""
+            if label != "direct":
+                ratio = f"  ratio {value / best['direct']:.3f} (goal ≥ 0.95)"
             print(f"    {label:9s} {value:7.2f} MB/s of audio{ratio}")
         print(f"load average after (b): {load_average()}")
     finally:

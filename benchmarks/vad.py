@@ -247,7 +247,8 @@ def main() -> None:
         )
         print(
             f"{'server':>8} {'streams':>8} {'events':>7} {'p50 ms':>8} {'p99 ms':>8} "
-            f"{'max ms':>8} {'max lag ms':>10} {'server CPU':>10} {'avg batch':>9}"
+            f"{'max ms':>8} {'max lag ms':>10} {'server CPU':>10} {'µs/message':>10} "
+            f"{'avg batch':>9}"
         )
         best = dict.fromkeys(servers, 0)
         for level in (int(x) for x in args.levels.split(",")):
@@ -256,7 +257,10 @@ def main() -> None:
                 items_before, calls_before = batch_totals(metrics_port)
                 stats = asyncio.run(run_level(address, clip, level, args.seconds, args.chunk_ms))
                 wall = time.perf_counter() - wall_before
-                cpu = (cpu_seconds(process.pid) - cpu_before) / wall
+                cpu_s = cpu_seconds(process.pid) - cpu_before
+                cpu = cpu_s / wall
+                # The server's CPU time per audio message, all its threads (model included).
+                per_message_us = cpu_s / (level * args.seconds * 1000 / args.chunk_ms) * 1e6
                 items, calls = batch_totals(metrics_port)
                 avg_batch = (items - items_before) / max(calls - calls_before, 1)
                 lat = np.array(stats.latencies_ms or [float("nan")])
@@ -265,7 +269,7 @@ def main() -> None:
                 print(
                     f"{label:>8} {level:>8} {stats.events:>7} {np.percentile(lat, 50):>8.1f} "
                     f"{p99:>8.1f} {lat.max():>8.1f} {stats.max_lag_ms:>10.1f} "
-                    f"{cpu * 100:>9.0f}% {avg_batch:>9.1f}"
+                    f"{cpu * 100:>9.0f}% {per_message_us:>10.0f} {avg_batch:>9.1f}"
                     f"{'' if ok else '  ← over the goal'}"
                 )
                 if ok:

@@ -85,7 +85,9 @@ class SileroVad(VoiceActivityDetector):
         lengths = np.fromiter((len(job.windows) for job in items), np.intp, len(items))
         starts = np.zeros(len(items), np.intp)
         np.cumsum(lengths[:-1], out=starts[1:])
-        windows = items[0].windows if len(items) == 1 else np.concatenate([j.windows for j in items])
+        windows = items[0].windows
+        if len(items) > 1:
+            windows = np.concatenate([job.windows for job in items])
         states = np.concatenate([job.state for job in items], axis=1)
         probabilities = np.empty(len(windows), np.float32)
         for step in range(int(lengths.max())):

@@ -7,6 +7,7 @@ detector's rate to the input's own sample rate.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,6 +21,14 @@ from speechmesh.services.vad.segmentation.segmenter import Event, EventKind, Seg
 # Windows per model job: bounds how long one stream's job holds a batch, so a long
 # file never delays the live streams batched with it.
 MAX_WINDOWS_PER_JOB = 32
+
+
+@functools.cache
+def _window_rows(window: int, context: int) -> np.ndarray:
+    """[MAX_WINDOWS_PER_JOB, context + window]: the buffer offsets of each window of a job,
+    its context included (rows overlap by `context`)."""
+    starts = np.arange(MAX_WINDOWS_PER_JOB)[:, None] * window
+    return starts + np.arange(context + window)
 
 
 @dataclass(frozen=True)
@@ -44,6 +53,7 @@ class DetectionRun(StreamInput):
         self._window = detector.window
         self._context = detector.context
         self._segmenter = Segmenter(params, self._rate, self._window)
+        self._rows = _window_rows(self._window, self._context)
         # The `context` samples before the next window, then the samples not yet scored.
         self._tail = np.zeros(detector.context, np.float32)
         self._state = detector.initial_state()
@@ -80,14 +90,8 @@ class DetectionRun(StreamInput):
 
     def _frames(self, buffer: np.ndarray, first: int, count: int) -> np.ndarray:
         """[count, context + window]: windows `first`... of the buffer, each behind the
-        context samples before it (overlapping rows of a strided view, copied once)."""
-        step = buffer.strides[0]
-        return np.lib.stride_tricks.as_strided(
-            buffer[first * self._window :],
-            (count, self._context + self._window),
-            (self._window * step, step),
-            writeable=False,
-        ).copy()
+        context samples before it (gathered by index in one copy)."""
+        return buffer[first * self._window :].take(self._rows[:count])
 
     def _map(self, events: list[Event]) -> list[SpeechEvent]:
         return [

@@ -231,7 +231,7 @@ async def _pump(first: bytes, requests: AsyncIterator[bytes], call: Any) -> None
     if not await write_request(call, first):
         return
     async for message in requests:
-        if not await write_request(call, message):
+        if not await write_request(call, message, connected=True):
             return
     await close_requests(call)
 

@@ -128,7 +128,9 @@ class StreamInput:
 # --- The client side of a request stream -----------------------------------------------
 
 
-async def write_request(call: grpc.aio.StreamStreamCall, message: Any) -> bool:
+async def write_request(
+    call: grpc.aio.StreamStreamCall, message: Any, *, connected: bool = False
+) -> bool:
     """Sends one request (a message, or its bytes on a channel without serializers) on a
     stream opened without a request iterator; False once the server has ended the call,
     whose own status then stands.
@@ -139,10 +141,12 @@ async def write_request(call: grpc.aio.StreamStreamCall, message: Any) -> bool:
     (grpc/grpc#36066), so a client would see INTERNAL instead of the INVALID_ARGUMENT or
     RESOURCE_EXHAUSTED it was sent. This writes through the call's core object, whose
     failure leaves the status alone; `wait_for_connection` is the public part of the
-    wait that `write` does before the first message.
+    wait that `write` does before the first message. `connected`: an earlier write
+    went through, so that wait is over (a stream's later messages skip it).
     """
-    with contextlib.suppress(grpc.aio.AioRpcError):  # ended before it started
-        await call.wait_for_connection()
+    if not connected:
+        with contextlib.suppress(grpc.aio.AioRpcError):  # ended before it started
+            await call.wait_for_connection()
     if call.done():
         return False
     data = message if isinstance(message, bytes) else message.SerializeToString()

@@ -5,7 +5,8 @@ processes on loopback, measured side by side in one run:
 
 (a) a small unary call (VoiceActivity/Detect on 100 ms of audio), sequential, direct and
     through the gateway in alternation (so that the machine's load falls on both alike):
-    p50 and p99 latency each way, and the added latency (goal ≤ 0.5 ms p50), in
+    p50 and p99 latency each way, the added latency (goal ≤ 0.5 ms p50), and the CPU
+    time per call of each process (all threads; on the direct line, the backend's), in
     `--repeats` rounds, with their median;
 (b) a streaming call (VoiceActivity/StreamingDetect) pushing audio as fast as the
     backend takes it: MB/s of audio direct and through the gateway, and their ratio.
@@ -26,7 +27,7 @@ import time
 
 import grpc
 import numpy as np
-from harness import serve, stop
+from harness import cpu_seconds, serve, stop
 
 from speechmesh.audio.v1 import audio_pb2
 from speechmesh.vad.v1 import vad_pb2, vad_pb2_grpc
@@ -125,16 +126,25 @@ def main() -> None:
             "round, in alternation:"
         )
         added: dict[str, list[float]] = {label: [] for label in addresses if label != "direct"}
+        pids = dict(zip(addresses, (p.pid for p in processes), strict=True))
         for round_ in range(args.repeats):
+            cpu_before = {label: cpu_seconds(pid) for label, pid in pids.items()}
             latencies = unary(addresses, args.calls)
+            # Each process's CPU time (all its threads) per call it served this round;
+            # the backend serves both ways' calls.
+            cpu_per_call = {
+                label: (cpu_seconds(pid) - cpu_before[label]) / args.calls * 1e6
+                for label, pid in pids.items()
+            }
+            cpu_per_call["direct"] /= len(addresses)
             p50d = float(np.percentile(latencies["direct"], 50))
             p99d = float(np.percentile(latencies["direct"], 99))
             for label, values in latencies.items():
                 p50, p99 = np.percentile(values, [50, 99])
-                extra = ""
+                extra = f"  CPU {cpu_per_call[label]:4.0f} µs/call"
                 if label != "direct":
                     added[label].append(p50 - p50d)
-                    extra = f"  added p50 {p50 - p50d:+6.3f} ms  p99 {p99 - p99d:+6.3f} ms"
+                    extra += f"  added p50 {p50 - p50d:+6.3f} ms  p99 {p99 - p99d:+6.3f} ms"
                 print(
                     f"    round {round_ + 1} {label:9s} p50 {p50:6.3f} ms  p99 {p99:6.3f} ms"
                     + extra

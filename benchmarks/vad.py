@@ -251,8 +251,11 @@ def main() -> None:
             f"{'avg batch':>9}"
         )
         best = dict.fromkeys(servers, 0)
-        for level in (int(x) for x in args.levels.split(",")):
-            for label, (process, address, metrics_port) in servers.items():
+        for index, level in enumerate(int(x) for x in args.levels.split(",")):
+            # Which server goes first alternates, so that neither always meets the same
+            # moment of the machine's load.
+            order = list(servers.items())
+            for label, (process, address, metrics_port) in order[:: -1 if index % 2 else 1]:
                 cpu_before, wall_before = cpu_seconds(process.pid), time.perf_counter()
                 items_before, calls_before = batch_totals(metrics_port)
                 stats = asyncio.run(run_level(address, clip, level, args.seconds, args.chunk_ms))

@@ -28,7 +28,9 @@ def _window_rows(window: int, context: int) -> np.ndarray:
     """[MAX_WINDOWS_PER_JOB, context + window]: the buffer offsets of each window of a job,
     its context included (rows overlap by `context`)."""
     starts = np.arange(MAX_WINDOWS_PER_JOB)[:, None] * window
-    return starts + np.arange(context + window)
+    rows = starts + np.arange(context + window)
+    rows.flags.writeable = False  # shared by every run
+    return rows
 
 
 @dataclass(frozen=True)

@@ -77,33 +77,17 @@ class SileroVad(VoiceActivityDetector):
         return ModelDescription(native_sample_rate_hz=SAMPLE_RATE)
 
     def run_batch(self, items: Sequence[VadJob]) -> list[VadResult]:
-        """Runs the jobs in lockstep: step t scores window t of every job that has one.
-
-        The jobs' windows sit in one array and each step picks its rows by index, so the
-        per-job work in Python is only the split of the results at the end.
-        """
-        lengths = np.fromiter((len(job.windows) for job in items), np.intp, len(items))
-        starts = np.zeros(len(items), np.intp)
-        np.cumsum(lengths[:-1], out=starts[1:])
-        windows = items[0].windows
-        if len(items) > 1:
-            windows = np.concatenate([job.windows for job in items])
+        """Runs the jobs in lockstep: step t scores window t of every job that has one."""
+        lengths = [len(job.windows) for job in items]
         states = np.concatenate([job.state for job in items], axis=1)
-        probabilities = np.empty(len(windows), np.float32)
-        for step in range(int(lengths.max())):
-            active = np.flatnonzero(lengths > step)
-            rows = starts[active] + step
-            if len(active) == len(items):  # the common case: every job has this window
-                output, states = self.session.run(
-                    None, {"input": windows[rows], "state": states, "sr": self._sr}
-                )
-            else:
-                output, new_state = self.session.run(
-                    None, {"input": windows[rows], "state": states[:, active], "sr": self._sr}
-                )
-                states[:, active] = new_state
-            probabilities[rows] = output[:, 0]
-        return [
-            VadResult(probabilities[start : start + n], states[:, i : i + 1].copy())
-            for i, (start, n) in enumerate(zip(starts.tolist(), lengths.tolist(), strict=True))
-        ]
+        probabilities = [np.empty(n, np.float32) for n in lengths]
+        for step in range(max(lengths)):
+            active = [i for i, n in enumerate(lengths) if n > step]
+            batch = np.stack([items[i].windows[step] for i in active])
+            output, new_state = self.session.run(
+                None, {"input": batch, "state": states[:, active], "sr": self._sr}
+            )
+            states[:, active] = new_state
+            for row, i in enumerate(active):
+                probabilities[i][step] = output[row, 0]
+        return [VadResult(probabilities[i], states[:, i : i + 1].copy()) for i in range(len(items))]

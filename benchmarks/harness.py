@@ -23,9 +23,17 @@ def free_port() -> int:
 
 
 def serve(
-    service: str, config: dict, *, ready_timeout_s: float = 300.0
+    service: str,
+    config: dict,
+    *,
+    ready_timeout_s: float = 300.0,
+    pythonpath: str | None = None,
 ) -> tuple[subprocess.Popen[str], str]:
-    """`speechmesh serve SERVICE` on a free port with `config`, once it is SERVING."""
+    """`speechmesh serve SERVICE` on a free port with `config`, once it is SERVING.
+
+    `pythonpath`: another checkout to run the service from (a before/after comparison
+    in one run); by default the one this process imports.
+    """
     path = Path(tempfile.mkdtemp()) / f"{service}.yaml"
     path.write_text(yaml.safe_dump(config))
     command = [sys.executable, "-m", "speechmesh.cli.main", "serve", service, "--config"]
@@ -34,6 +42,7 @@ def serve(
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        env=None if pythonpath is None else {**os.environ, "PYTHONPATH": pythonpath},
     )
     assert process.stdout is not None
     for line in process.stdout:

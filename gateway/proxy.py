@@ -53,10 +53,11 @@ class Route:
     request_class: Any
     request_streaming: bool
     response_streaming: bool
+    has_model_field: bool  # the request names its model itself (else its config does)
 
     def model_of(self, raw: bytes) -> str:
         message = self.request_class.FromString(raw)
-        if "model" in self.request_class.DESCRIPTOR.fields_by_name:
+        if self.has_model_field:
             return str(message.model)
         if message.WhichOneof("request") == "config":
             return str(message.config.model)
@@ -73,6 +74,7 @@ def _route(method: MethodDescriptor) -> Route:
         request_class=message_factory.GetMessageClass(method.input_type),
         request_streaming=method.client_streaming,
         response_streaming=method.server_streaming,
+        has_model_field="model" in method.input_type.fields_by_name,
     )
 
 
@@ -92,7 +94,9 @@ def proxied_services() -> tuple[str, ...]:
 
 def outgoing_metadata(context: Context, access: BackendAccess) -> list[tuple[str, str]]:
     """What the backend call carries: a key, the request id and the trace context."""
-    caller = dict(context.invocation_metadata() or ()).get(AUTHORIZATION)
+    caller = None
+    if access.forward_caller_key:  # else the caller's key is not needed: skip the lookup
+        caller = dict(context.invocation_metadata() or ()).get(AUTHORIZATION)
     metadata = access.call_metadata(caller if isinstance(caller, str) else None)
     metadata.append((REQUEST_ID_METADATA, request_id()))
     carrier: dict[str, str] = {}
@@ -114,13 +118,14 @@ class ProxyHandler(grpc.GenericRpcHandler):  # type: ignore[misc]
 
     def __init__(self, router: Router, idle_timeout_s: float) -> None:
         self._router = router
-        self._routes = routes()
         self._idle_timeout_s = idle_timeout_s
+        # One handler per method, made once: a call only looks its handler up.
+        self._handlers = {path: self._handler(route) for path, route in routes().items()}
 
     def service(self, details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler | None:
-        route = self._routes.get(details.method)
-        if route is None:
-            return None
+        return self._handlers.get(details.method)
+
+    def _handler(self, route: Route) -> grpc.RpcMethodHandler:
         raw: dict[str, Any] = {"request_deserializer": None, "response_serializer": None}
         if route.request_streaming:
             return grpc.stream_stream_rpc_method_handler(self._streaming(route), **raw)
@@ -226,7 +231,7 @@ async def _pump(first: bytes, requests: AsyncIterator[bytes], call: Any) -> None
     if not await write_request(call, first):
         return
     async for message in requests:
-        if not await write_request(call, message):
+        if not await write_request(call, message, connected=True):
             return
     await close_requests(call)
 

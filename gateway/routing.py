@@ -61,10 +61,12 @@ class Replica:
     _callables: dict[tuple[str, str], Any] = field(default_factory=dict, repr=False)
 
     def callable(self, kind: str, path: str) -> Any:
-        """The channel's multi-callable for a method (made once: they are not free)."""
+        """The channel's multi-callable for a method (made once: they are not free). Each
+        is registered with the channel, as generated stubs do, so that gRPC core prepares
+        the method's path once rather than on every call."""
         key = (kind, path)
         if key not in self._callables:
-            self._callables[key] = getattr(self.channel, kind)(path)
+            self._callables[key] = getattr(self.channel, kind)(path, _registered_method=True)
         return self._callables[key]
 
     def serves(self, service: str, model_id: str) -> bool:

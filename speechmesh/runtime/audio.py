@@ -1030,6 +1030,16 @@ class StreamDecoder:
         """The samples completed by these bytes (possibly none)."""
         if self._flushed:
             raise RuntimeError("feed after flush")
+        layout = self._layout
+        if (
+            layout is not None
+            and not self._pending
+            and self._data_left is None
+            and len(data) % layout.frame_bytes == 0
+        ):
+            # A live stream's usual chunk: whole frames, nothing held back from the last
+            # one. Decoded as it is, without the copies through the pending buffer.
+            return self._decode(data, layout) if data else _EMPTY
         self._buffer(data)
         if self._layout is None and not self._read_wav_header():
             return _EMPTY
@@ -1101,10 +1111,14 @@ class StreamDecoder:
             return _EMPTY
         chunk = bytes(self._pending[:usable])
         del self._pending[:usable]
-        samples = _decode_pcm(chunk, self._layout)
-        if self._layout.kind == "f32":  # integer encodings cannot hold NaN or inf
+        return self._decode(chunk, self._layout)
+
+    def _decode(self, chunk: bytes, layout: _RawLayout) -> Samples:
+        """Whole frames to model-rate samples, counted."""
+        samples = _decode_pcm(chunk, layout)
+        if layout.kind == "f32":  # integer encodings cannot hold NaN or inf
             _check_finite(samples, "audio")
-        self._samples_in += usable // frame_bytes
+        self._samples_in += len(chunk) // layout.frame_bytes
         if self._resampler is None:
             return samples
         return np.asarray(self._resampler.resample_chunk(samples), dtype=np.float32)

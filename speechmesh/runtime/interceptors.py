@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -191,8 +192,8 @@ class CallGuard(grpc.aio.ServerInterceptor):  # type: ignore[misc]
                 span.set_attribute("speechmesh.request_id", request_id())
                 if code != grpc.StatusCode.OK:
                     span.set_status(trace.Status(trace.StatusCode.ERROR, code.name))
-                REQUESTS.labels(method, code.name).inc()
-                LATENCY.labels(method).observe(elapsed)
+                _requests(method, code.name).inc()
+                _latency(method).observe(elapsed)
                 log.log(
                     logging.DEBUG if code == grpc.StatusCode.OK else logging.INFO,
                     "%s %s %.1f ms request=%s",
@@ -212,6 +213,18 @@ class CallGuard(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         if self._streams >= limit:
             raise LimitExceeded("max_concurrent_streams", limit, self._streams + 1, "streams")
         self._streams += 1
+
+
+# Labelled metric children, looked up once per method (and code): `labels()` validates
+# and locks on every call. Methods are the server's own, so the caches stay small.
+@functools.cache
+def _requests(method: str, code: str) -> Any:
+    return REQUESTS.labels(method, code)
+
+
+@functools.cache
+def _latency(method: str) -> Any:
+    return LATENCY.labels(method)
 
 
 async def _abort(context: Context, error: SpeechmeshError) -> None:

@@ -7,6 +7,7 @@ detector's rate to the input's own sample rate.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,6 +21,16 @@ from speechmesh.services.vad.segmentation.segmenter import Event, EventKind, Seg
 # Windows per model job: bounds how long one stream's job holds a batch, so a long
 # file never delays the live streams batched with it.
 MAX_WINDOWS_PER_JOB = 32
+
+
+@functools.cache
+def _window_rows(window: int, context: int) -> np.ndarray:
+    """[MAX_WINDOWS_PER_JOB, context + window]: the buffer offsets of each window of a job,
+    its context included (rows overlap by `context`)."""
+    starts = np.arange(MAX_WINDOWS_PER_JOB)[:, None] * window
+    rows = starts + np.arange(context + window)
+    rows.flags.writeable = False  # shared by every run
+    return rows
 
 
 @dataclass(frozen=True)
@@ -42,9 +53,11 @@ class DetectionRun(StreamInput):
         self._model = model
         self._rate = detector.sample_rate_hz
         self._window = detector.window
+        self._context = detector.context
         self._segmenter = Segmenter(params, self._rate, self._window)
-        self._pending = np.zeros(0, np.float32)
-        self._context = np.zeros(detector.context, np.float32)
+        self._rows = _window_rows(self._window, self._context)
+        # The `context` samples before the next window, then the samples not yet scored.
+        self._tail = np.zeros(detector.context, np.float32)
         self._state = detector.initial_state()
         self._model_samples = 0  # samples at the detector's rate received from the decoder
 
@@ -59,38 +72,28 @@ class DetectionRun(StreamInput):
 
     async def _process(self, samples: np.ndarray, *, final: bool) -> list[SpeechEvent]:
         self._model_samples += len(samples)
-        pending = np.concatenate([self._pending, samples]) if len(self._pending) else samples
-        window = self._window
-        if final and len(pending) % window:
-            pending = np.concatenate(
-                [pending, np.zeros(window - len(pending) % window, np.float32)]
-            )
-        n_windows = len(pending) // window
-        self._pending = pending[n_windows * window :]
+        window, context = self._window, self._context
+        unscored = len(self._tail) - context + len(samples)
+        padding = -unscored % window if final else 0
+        parts = [self._tail, samples]
+        if padding:
+            parts.append(np.zeros(padding, np.float32))
+        buffer = np.concatenate(parts)
+        n_windows = (len(buffer) - context) // window
+        self._tail = buffer[n_windows * window :].copy()
         events: list[Event] = []
         for first in range(0, n_windows, MAX_WINDOWS_PER_JOB):
             count = min(MAX_WINDOWS_PER_JOB, n_windows - first)
-            audio = pending[first * window : (first + count) * window]
-            result = await self._model.run(VadJob(self._windows(audio, count), self._state))
+            job = VadJob(self._frames(buffer, first, count), self._state)
+            result = await self._model.run(job)
             self._state = result.state
-            for probability in result.probabilities:
-                events += self._segmenter.push(float(probability))
+            events += self._segmenter.push_all(result.probabilities.tolist())
         return self._map(events)
 
-    def _windows(self, audio: np.ndarray, count: int) -> np.ndarray:
-        """[count, context + window]: each window behind the context samples before it."""
-        context = len(self._context)
-        with_context = np.concatenate([self._context, audio])
-        self._context = audio[-context:].copy()
-        # Overlapping rows over one buffer (a strided view), copied once into the batch.
-        step = with_context.strides[0]
-        frames = np.lib.stride_tricks.as_strided(
-            with_context,
-            (count, context + self._window),
-            (self._window * step, step),
-            writeable=False,
-        )
-        return frames.copy()
+    def _frames(self, buffer: np.ndarray, first: int, count: int) -> np.ndarray:
+        """[count, context + window]: windows `first`... of the buffer, each behind the
+        context samples before it (gathered by index in one copy)."""
+        return buffer[first * self._window :].take(self._rows[:count])
 
     def _map(self, events: list[Event]) -> list[SpeechEvent]:
         return [

@@ -15,6 +15,7 @@ forwards (never past what has been processed when it is decided).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import Enum
 
@@ -113,6 +114,18 @@ class Segmenter:
             and self.position - self.start >= self.min_speech
         ):
             events.append(self._confirm())
+        return events
+
+    def push_all(self, probabilities: Iterable[float]) -> list[Event]:
+        """`push` each probability in order; the events they decide, in order."""
+        events: list[Event] = []
+        for probability in probabilities:
+            if not self.triggered and probability < self.threshold:
+                # Silence outside speech decides nothing (push's first way out, inline:
+                # most windows of a live stream take it).
+                self.position += self.window
+                continue
+            events += self.push(probability)
         return events
 
     def finish(self, total: int) -> list[Event]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import itertools
 import struct
 import warnings
 
@@ -464,6 +465,19 @@ def test_stream_in_random_chunks_equals_one_shot_decode(spec: AudioSpec, seed: i
     np.testing.assert_array_equal(got, expected)
     assert decoder.samples_in == len(mono)
     assert decoder.input_rate_hz == spec.sample_rate_hz
+
+
+def test_whole_frame_chunks_around_split_ones_decode_the_same() -> None:
+    # Whole-frame chunks with nothing held back are decoded as they come; a split frame
+    # goes through the pending bytes. Both ways must give the same samples and count.
+    spec = AudioSpec(Encoding.PCM_S16LE, 16000, 2)
+    data = audio.encode(np.repeat(chirp(16000, seconds=0.1), 2), 16000, AudioSpec(spec.encoding))
+    cuts = [0, 400, 800, 1003, 1600, 2000, 2401, 2402, 3200, len(data)]
+    decoder = StreamDecoder(spec)
+    got = np.concatenate([decoder.feed(data[a:b]) for a, b in itertools.pairwise(cuts)])
+    np.testing.assert_array_equal(got, audio.decode(data, spec).samples)
+    assert decoder.samples_in == len(data) // 4
+    assert decoder.feed(b"").size == 0
 
 
 def test_stream_one_byte_at_a_time_holds_back_split_samples() -> None:

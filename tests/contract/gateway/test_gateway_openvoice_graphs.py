@@ -396,8 +396,12 @@ def test_silence_around_the_reference_leaves_its_embedding(mesh, name):
     gateway, _, conversion, _ = mesh
     clip = reference_samples()
     padded = np.concatenate([quiet(PAD, seed=2), clip, quiet(PAD, seed=3)])
-    plain_segments, plain = cut_outputs(run_graph(gateway, name, reference_cut(name), reference=clip))
-    segments, embedding = cut_outputs(run_graph(gateway, name, reference_cut(name), reference=padded))
+    plain_segments, plain = cut_outputs(
+        run_graph(gateway, name, reference_cut(name), reference=clip)
+    )
+    segments, embedding = cut_outputs(
+        run_graph(gateway, name, reference_cut(name), reference=padded)
+    )
     shift = PAD * 1000 / RATE
     assert [(s.start_ms - shift, s.end_ms - shift) for s in segments] == [
         (s.start_ms, s.end_ms) for s in plain_segments

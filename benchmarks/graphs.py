@@ -21,6 +21,10 @@ Per graph, medians over the repeats (after one warm-up run):
   first audio is its whole. Also the first chunk of StreamingSynthesize alone (the
   floor of any time to first audio here).
 
+The base speakers cut the text as their references do: OpenVoice V1 into three pieces,
+MeloTTS English not at all (251 characters are one piece), so only v2's conversion
+streams. Figures: docs/services/gateway.md (Performance).
+
 Usage: python benchmarks/graphs.py [--quick] [--repeats 3] [--threads 1] [--device cpu]
        [--graphs openvoice-v1,openvoice-v2]
 """

@@ -18,7 +18,7 @@ SERVED_PROTOS := protos/speechmesh/audio protos/speechmesh/models protos/speechm
 
 DRILL_MINUTES ?= 5
 
-.PHONY: install up test drills lint format protos protos-release bench bench-stt bench-gateway bench-indextts bench-conversion bench-harmonyspeech bench-openvoice bench-chatterbox bench-chatterbox-s3gen clean
+.PHONY: install up test drills lint format protos protos-release bench bench-stt bench-gateway bench-indextts bench-conversion bench-harmonyspeech bench-openvoice bench-graphs bench-chatterbox bench-chatterbox-s3gen clean
 
 install: $(STAMP)
 
@@ -82,6 +82,9 @@ bench-harmonyspeech: $(STAMP)
 
 bench-openvoice: $(STAMP)
 	$(PY) benchmarks/openvoice_base.py
+
+bench-graphs: $(STAMP)
+	$(PY) benchmarks/graphs.py
 
 bench-chatterbox: $(STAMP)
 	$(PY) benchmarks/chatterbox.py

@@ -9,6 +9,7 @@ embedding made by a family the consumer cannot use, a cycle.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -58,8 +59,9 @@ def _in(*kinds: int, required: bool = True, whole: bool = False) -> InputSpec:
 OPS: dict[int, OpSpec] = {
     pb.OP_EMBED: OpSpec(
         ("speechmesh.conversion.v1.SpeakerEncoder",),
-        {"audio": _in(AUDIO, whole=True)},
+        {"audio": _in(AUDIO, whole=True), "segments": _in(SEGMENTS, required=False, whole=True)},
         {"embedding": EMBEDDING},
+        ("embed",),
     ),
     pb.OP_SYNTHESIZE: OpSpec(
         (TTS, INDEX_TTS),
@@ -225,6 +227,8 @@ def validate(
                 f"step {step.id!r}: source_voice is for OP_TONE_CONVERT without a "
                 "source_embedding input",
             )
+        if params == "embed":
+            _check_embed_options(step, "segments" in sources, f"{where}.embed.piece_seconds")
         plan.sources[step.id] = sources
     for index, step in enumerate(graph.steps):
         where = f"{field_name}.steps[{index}]"
@@ -319,6 +323,20 @@ def _graph_input_kind(declared, name: str, wanted, input_field: str, step_id: st
             f"{' or '.join(_kind(k) for k in sorted(wanted))}",
         )
     return kind
+
+
+def _check_embed_options(step: pb.Step, has_segments: bool, field_name: str) -> None:
+    if not step.embed.HasField("piece_seconds"):
+        return
+    if not has_segments:
+        raise InvalidArgument(
+            field_name, f"step {step.id!r}: piece_seconds cuts speech, so needs a segments input"
+        )
+    seconds = step.embed.piece_seconds
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise InvalidArgument(
+            field_name, f"step {step.id!r}: piece_seconds must be above 0, not {seconds}"
+        )
 
 
 def _check_embedding_family(

@@ -21,6 +21,7 @@ from speechmesh.conversion.v1 import conversion_pb2, conversion_pb2_grpc
 from speechmesh.gateway import graphs
 from speechmesh.gateway.graphs import Plan
 from speechmesh.gateway.proxy import outgoing_metadata
+from speechmesh.gateway.reference_cut import PIECE_SECONDS, speech_pieces
 from speechmesh.gateway.routing import Router
 from speechmesh.gateway.values import (
     F32,
@@ -296,15 +297,24 @@ async def _vocode(run: Run, step: pb.Step, put: Callable[[Any], Any]) -> None:
 
 
 async def _embed(run: Run, step: pb.Step, put: Callable[[Any], Any]) -> None:
+    """The audio's embedding; given its speech segments, that of its speech pieces."""
     source = run.source(step, "audio")
     assert source is not None
-    clip = joined(await source.whole(), f"{step.id}.audio")
+    clips = [joined(await source.whole(), f"{step.id}.audio")]
+    segments = run.source(step, "segments")
+    if segments is not None:
+        options = step.embed
+        seconds = options.piece_seconds if options.HasField("piece_seconds") else PIECE_SECONDS
+        field = f"steps[{step.id}].inputs[audio]"
+        clips = speech_pieces(clips[0], await segments.whole(), seconds, field)
     stub = run.stub(
         step, conversion_pb2_grpc.SpeakerEncoderStub, "speechmesh.conversion.v1.SpeakerEncoder"
     )
     response = await stub.Embed(
         conversion_pb2.EmbedRequest(
-            request_id=run.rid, model=run.plan.models[step.id].id, clips=[f32_audio(clip)]
+            request_id=run.rid,
+            model=run.plan.models[step.id].id,
+            clips=[f32_audio(clip) for clip in clips],
         ),
         **run.call_options(),
     )

@@ -200,10 +200,11 @@ class Synthesizer(Engine):
                 f"{what} takes options.{self.options_field}, not options.{case}",
             )
         if params.language and not _speaks(self.languages(), params.language):
-            raise InvalidArgument(
-                "language",
-                f"{what} speaks {', '.join(self.languages()) or 'no declared language'}, "
-                f"not {params.language!r}",
+            # A language is something a model serves, like a voice: one it lacks is not
+            # found, whatever the text.
+            raise NotFound(
+                f"language {params.language!r} is not served by {what}; it speaks "
+                f"{', '.join(self.languages()) or 'no declared language'}"
             )
 
     def find_voice(self, name: str, aliases: Mapping[str, str] | None = None) -> str:

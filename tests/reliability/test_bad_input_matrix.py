@@ -246,6 +246,12 @@ def text_cases() -> dict[str, Case]:
                 NOT_FOUND,
                 "nobody",
             ),
+            "Synthesize: language not served": Case(
+                TTS + "Synthesize",
+                piper(text="Hallo.", options=options(language="de")),
+                NOT_FOUND,
+                "language 'de' is not served",
+            ),
             "Synthesize: unknown output encoding": Case(
                 TTS + "Synthesize",
                 piper(text="Hi.", output_format=E.AudioFormat(encoding=99)),

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from speechmesh.runtime.errors import FailedPrecondition, InvalidArgument
+from speechmesh.runtime.errors import FailedPrecondition, InvalidArgument, NotFound
 
 SPACE = "[SPACE]"
 START = "[START]"
@@ -181,10 +181,12 @@ class MTLTokenizer:
         return None
 
     def check(self, language: str) -> None:
-        """InvalidArgument when the model has no such language or cannot prepare it."""
+        """NotFound when the model has no such language, InvalidArgument when it
+        cannot prepare it here."""
         if language not in LANGUAGES:
-            raise InvalidArgument(
-                "language", f"is not one of the model's languages ({', '.join(LANGUAGES)})"
+            raise NotFound(
+                f"language {language!r} is not served by the model; it speaks "
+                f"{', '.join(LANGUAGES)}"
             )
         reason = self.unavailable(language, self._steps.directory)
         if reason:

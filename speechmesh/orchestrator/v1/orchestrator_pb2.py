@@ -30,7 +30,7 @@ from speechmesh.tts.v1 import tts_pb2 as speechmesh_dot_tts_dot_v1_dot_tts__pb2
 from speechmesh.vad.v1 import vad_pb2 as speechmesh_dot_vad_dot_v1_dot_vad__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n-speechmesh/orchestrator/v1/orchestrator.proto\x12\x1aspeechmesh.orchestrator.v1\x1a\x1fspeechmesh/audio/v1/audio.proto\x1a)speechmesh/conversion/v1/conversion.proto\x1a%speechmesh/indextts/v1/indextts.proto\x1a\x1bspeechmesh/stt/v1/stt.proto\x1a\x1bspeechmesh/tts/v1/tts.proto\x1a\x1bspeechmesh/vad/v1/vad.proto\"\xc7\x04\n\x04Step\x12\n\n\x02id\x18\x01 \x01(\t\x12*\n\x02op\x18\x02 \x01(\x0e\x32\x1e.speechmesh.orchestrator.v1.Op\x12\r\n\x05model\x18\x03 \x01(\t\x12<\n\x06inputs\x18\x04 \x03(\x0b\x32,.speechmesh.orchestrator.v1.Step.InputsEntry\x12\x14\n\x0csource_voice\x18\x05 \x01(\t\x12\x38\n\tsynthesis\x18\n \x01(\x0b\x32#.speechmesh.tts.v1.SynthesisOptionsH\x00\x12=\n\tindex_tts\x18\x0b \x01(\x0b\x32(.speechmesh.indextts.v1.SynthesisOptionsH\x00\x12<\n\x0brecognition\x18\x0c \x01(\x0b\x32%.speechmesh.stt.v1.RecognitionOptionsH\x00\x12,\n\x03vad\x18\r \x01(\x0b\x32\x1d.speechmesh.vad.v1.VadOptionsH\x00\x12\x41\n\nconversion\x18\x0e \x01(\x0b\x32+.speechmesh.conversion.v1.ConversionOptionsH\x00\x12\x43\n\x0brestoration\x18\x0f \x01(\x0b\x32,.speechmesh.conversion.v1.RestorationOptionsH\x00\x1a-\n\x0bInputsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x42\x08\n\x06params\"v\n\nGraphInput\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x33\n\x04kind\x18\x02 \x01(\x0e\x32%.speechmesh.orchestrator.v1.ValueKind\x12\x10\n\x08required\x18\x03 \x01(\x08\x12\x13\n\x0b\x64\x65scription\x18\x04 \x01(\t\"\xa4\x01\n\x05Graph\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12/\n\x05steps\x18\x03 \x03(\x0b\x32 .speechmesh.orchestrator.v1.Step\x12\x36\n\x06inputs\x18\x04 \x03(\x0b\x32&.speechmesh.orchestrator.v1.GraphInput\x12\x0f\n\x07outputs\x18\x05 \x03(\t\"\xb8\x01\n\x05Value\x12\x0e\n\x04text\x18\x01 \x01(\tH\x00\x12+\n\x05\x61udio\x18\x02 \x01(\x0b\x32\x1a.speechmesh.audio.v1.AudioH\x00\x12:\n\tembedding\x18\x03 \x01(\x0b\x32%.speechmesh.audio.v1.SpeakerEmbeddingH\x00\x12-\n\x06tensor\x18\x04 \x01(\x0b\x32\x1b.speechmesh.audio.v1.TensorH\x00\x42\x07\n\x05value\"\xd3\x02\n\x0fRunGraphRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x14\n\ngraph_name\x18\x02 \x01(\tH\x00\x12\x39\n\x0cinline_graph\x18\x03 \x01(\x0b\x32!.speechmesh.orchestrator.v1.GraphH\x00\x12G\n\x06inputs\x18\x04 \x03(\x0b\x32\x37.speechmesh.orchestrator.v1.RunGraphRequest.InputsEntry\x12\x37\n\routput_format\x18\x05 \x01(\x0b\x32 .speechmesh.audio.v1.AudioFormat\x1aP\n\x0bInputsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x30\n\x05value\x18\x02 \x01(\x0b\x32!.speechmesh.orchestrator.v1.Value:\x02\x38\x01\x42\x07\n\x05graph\"\x83\x03\n\nStepOutput\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x30\n\x05\x61udio\x18\x02 \x01(\x0b\x32\x1f.speechmesh.audio.v1.AudioChunkH\x00\x12:\n\tembedding\x18\x03 \x01(\x0b\x32%.speechmesh.audio.v1.SpeakerEmbeddingH\x00\x12-\n\x06tensor\x18\x04 \x01(\x0b\x32\x1b.speechmesh.audio.v1.TensorH\x00\x12\x33\n\x07segment\x18\x05 \x01(\x0b\x32 .speechmesh.vad.v1.SpeechSegmentH\x00\x12\x43\n\ntranscript\x18\x06 \x01(\x0b\x32-.speechmesh.stt.v1.StreamingRecognitionResultH\x00\x12\x30\n\x06\x66ormat\x18\x07 \x01(\x0b\x32 .speechmesh.audio.v1.AudioFormat\x12\x15\n\rend_of_output\x18\x08 \x01(\x08\x42\x07\n\x05value\"x\n\tStepEvent\x12\x0f\n\x07step_id\x18\x01 \x01(\t\x12\x37\n\x04type\x18\x02 \x01(\x0e\x32).speechmesh.orchestrator.v1.StepEventType\x12\x12\n\nelapsed_ms\x18\x03 \x01(\x01\x12\r\n\x05model\x18\x04 \x01(\t\"`\n\rOutputSummary\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x12\n\nnum_pieces\x18\x02 \x01(\r\x12\x15\n\rtotal_samples\x18\x03 \x01(\x04\x12\x16\n\x0esample_rate_hz\x18\x04 \x01(\r\"p\n\nRunSummary\x12\x12\n\ngraph_name\x18\x01 \x01(\t\x12\x12\n\nelapsed_ms\x18\x02 \x01(\x01\x12:\n\x07outputs\x18\x03 \x03(\x0b\x32).speechmesh.orchestrator.v1.OutputSummary\"\xe4\x01\n\x10RunGraphResponse\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x38\n\x06output\x18\x02 \x01(\x0b\x32&.speechmesh.orchestrator.v1.StepOutputH\x00\x12;\n\nstep_event\x18\x03 \x01(\x0b\x32%.speechmesh.orchestrator.v1.StepEventH\x00\x12\x39\n\x07summary\x18\x04 \x01(\x0b\x32&.speechmesh.orchestrator.v1.RunSummaryH\x00\x42\n\n\x08response\"\'\n\x11ListGraphsRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\"[\n\x12ListGraphsResponse\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x31\n\x06graphs\x18\x02 \x03(\x0b\x32!.speechmesh.orchestrator.v1.Graph*\xae\x01\n\x02Op\x12\x12\n\x0eOP_UNSPECIFIED\x10\x00\x12\x0c\n\x08OP_EMBED\x10\x01\x12\x11\n\rOP_SYNTHESIZE\x10\x02\x12\x1d\n\x19OP_SYNTHESIZE_SPECTROGRAM\x10\x03\x12\r\n\tOP_VOCODE\x10\x04\x12\x13\n\x0fOP_TONE_CONVERT\x10\x05\x12\x0e\n\nOP_RESTORE\x10\x06\x12\r\n\tOP_DETECT\x10\x07\x12\x11\n\rOP_TRANSCRIBE\x10\x08*\xb7\x01\n\tValueKind\x12\x1a\n\x16VALUE_KIND_UNSPECIFIED\x10\x00\x12\x13\n\x0fVALUE_KIND_TEXT\x10\x01\x12\x14\n\x10VALUE_KIND_AUDIO\x10\x02\x12\x18\n\x14VALUE_KIND_EMBEDDING\x10\x03\x12\x15\n\x11VALUE_KIND_TENSOR\x10\x04\x12\x17\n\x13VALUE_KIND_SEGMENTS\x10\x05\x12\x19\n\x15VALUE_KIND_TRANSCRIPT\x10\x06*\x8d\x01\n\rStepEventType\x12\x1f\n\x1bSTEP_EVENT_TYPE_UNSPECIFIED\x10\x00\x12\x1b\n\x17STEP_EVENT_TYPE_STARTED\x10\x01\x12 \n\x1cSTEP_EVENT_TYPE_FIRST_OUTPUT\x10\x02\x12\x1c\n\x18STEP_EVENT_TYPE_FINISHED\x10\x03\x32\xe4\x01\n\x0cOrchestrator\x12g\n\x08RunGraph\x12+.speechmesh.orchestrator.v1.RunGraphRequest\x1a,.speechmesh.orchestrator.v1.RunGraphResponse0\x01\x12k\n\nListGraphs\x12-.speechmesh.orchestrator.v1.ListGraphsRequest\x1a..speechmesh.orchestrator.v1.ListGraphsResponseB^\n\x1d\x61i.speechmesh.orchestrator.v1P\x01Z;speechmesh/gen/go/speechmesh/orchestrator/v1;orchestratorv1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n-speechmesh/orchestrator/v1/orchestrator.proto\x12\x1aspeechmesh.orchestrator.v1\x1a\x1fspeechmesh/audio/v1/audio.proto\x1a)speechmesh/conversion/v1/conversion.proto\x1a%speechmesh/indextts/v1/indextts.proto\x1a\x1bspeechmesh/stt/v1/stt.proto\x1a\x1bspeechmesh/tts/v1/tts.proto\x1a\x1bspeechmesh/vad/v1/vad.proto\"\x82\x05\n\x04Step\x12\n\n\x02id\x18\x01 \x01(\t\x12*\n\x02op\x18\x02 \x01(\x0e\x32\x1e.speechmesh.orchestrator.v1.Op\x12\r\n\x05model\x18\x03 \x01(\t\x12<\n\x06inputs\x18\x04 \x03(\x0b\x32,.speechmesh.orchestrator.v1.Step.InputsEntry\x12\x14\n\x0csource_voice\x18\x05 \x01(\t\x12\x38\n\tsynthesis\x18\n \x01(\x0b\x32#.speechmesh.tts.v1.SynthesisOptionsH\x00\x12=\n\tindex_tts\x18\x0b \x01(\x0b\x32(.speechmesh.indextts.v1.SynthesisOptionsH\x00\x12<\n\x0brecognition\x18\x0c \x01(\x0b\x32%.speechmesh.stt.v1.RecognitionOptionsH\x00\x12,\n\x03vad\x18\r \x01(\x0b\x32\x1d.speechmesh.vad.v1.VadOptionsH\x00\x12\x41\n\nconversion\x18\x0e \x01(\x0b\x32+.speechmesh.conversion.v1.ConversionOptionsH\x00\x12\x43\n\x0brestoration\x18\x0f \x01(\x0b\x32,.speechmesh.conversion.v1.RestorationOptionsH\x00\x12\x39\n\x05\x65mbed\x18\x10 \x01(\x0b\x32(.speechmesh.orchestrator.v1.EmbedOptionsH\x00\x1a-\n\x0bInputsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x42\x08\n\x06params\"<\n\x0c\x45mbedOptions\x12\x1a\n\rpiece_seconds\x18\x01 \x01(\x02H\x00\x88\x01\x01\x42\x10\n\x0e_piece_seconds\"v\n\nGraphInput\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x33\n\x04kind\x18\x02 \x01(\x0e\x32%.speechmesh.orchestrator.v1.ValueKind\x12\x10\n\x08required\x18\x03 \x01(\x08\x12\x13\n\x0b\x64\x65scription\x18\x04 \x01(\t\"\xa4\x01\n\x05Graph\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12/\n\x05steps\x18\x03 \x03(\x0b\x32 .speechmesh.orchestrator.v1.Step\x12\x36\n\x06inputs\x18\x04 \x03(\x0b\x32&.speechmesh.orchestrator.v1.GraphInput\x12\x0f\n\x07outputs\x18\x05 \x03(\t\"\xb8\x01\n\x05Value\x12\x0e\n\x04text\x18\x01 \x01(\tH\x00\x12+\n\x05\x61udio\x18\x02 \x01(\x0b\x32\x1a.speechmesh.audio.v1.AudioH\x00\x12:\n\tembedding\x18\x03 \x01(\x0b\x32%.speechmesh.audio.v1.SpeakerEmbeddingH\x00\x12-\n\x06tensor\x18\x04 \x01(\x0b\x32\x1b.speechmesh.audio.v1.TensorH\x00\x42\x07\n\x05value\"\xd3\x02\n\x0fRunGraphRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x14\n\ngraph_name\x18\x02 \x01(\tH\x00\x12\x39\n\x0cinline_graph\x18\x03 \x01(\x0b\x32!.speechmesh.orchestrator.v1.GraphH\x00\x12G\n\x06inputs\x18\x04 \x03(\x0b\x32\x37.speechmesh.orchestrator.v1.RunGraphRequest.InputsEntry\x12\x37\n\routput_format\x18\x05 \x01(\x0b\x32 .speechmesh.audio.v1.AudioFormat\x1aP\n\x0bInputsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x30\n\x05value\x18\x02 \x01(\x0b\x32!.speechmesh.orchestrator.v1.Value:\x02\x38\x01\x42\x07\n\x05graph\"\x83\x03\n\nStepOutput\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x30\n\x05\x61udio\x18\x02 \x01(\x0b\x32\x1f.speechmesh.audio.v1.AudioChunkH\x00\x12:\n\tembedding\x18\x03 \x01(\x0b\x32%.speechmesh.audio.v1.SpeakerEmbeddingH\x00\x12-\n\x06tensor\x18\x04 \x01(\x0b\x32\x1b.speechmesh.audio.v1.TensorH\x00\x12\x33\n\x07segment\x18\x05 \x01(\x0b\x32 .speechmesh.vad.v1.SpeechSegmentH\x00\x12\x43\n\ntranscript\x18\x06 \x01(\x0b\x32-.speechmesh.stt.v1.StreamingRecognitionResultH\x00\x12\x30\n\x06\x66ormat\x18\x07 \x01(\x0b\x32 .speechmesh.audio.v1.AudioFormat\x12\x15\n\rend_of_output\x18\x08 \x01(\x08\x42\x07\n\x05value\"x\n\tStepEvent\x12\x0f\n\x07step_id\x18\x01 \x01(\t\x12\x37\n\x04type\x18\x02 \x01(\x0e\x32).speechmesh.orchestrator.v1.StepEventType\x12\x12\n\nelapsed_ms\x18\x03 \x01(\x01\x12\r\n\x05model\x18\x04 \x01(\t\"`\n\rOutputSummary\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x12\n\nnum_pieces\x18\x02 \x01(\r\x12\x15\n\rtotal_samples\x18\x03 \x01(\x04\x12\x16\n\x0esample_rate_hz\x18\x04 \x01(\r\"p\n\nRunSummary\x12\x12\n\ngraph_name\x18\x01 \x01(\t\x12\x12\n\nelapsed_ms\x18\x02 \x01(\x01\x12:\n\x07outputs\x18\x03 \x03(\x0b\x32).speechmesh.orchestrator.v1.OutputSummary\"\xe4\x01\n\x10RunGraphResponse\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x38\n\x06output\x18\x02 \x01(\x0b\x32&.speechmesh.orchestrator.v1.StepOutputH\x00\x12;\n\nstep_event\x18\x03 \x01(\x0b\x32%.speechmesh.orchestrator.v1.StepEventH\x00\x12\x39\n\x07summary\x18\x04 \x01(\x0b\x32&.speechmesh.orchestrator.v1.RunSummaryH\x00\x42\n\n\x08response\"\'\n\x11ListGraphsRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\"[\n\x12ListGraphsResponse\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x31\n\x06graphs\x18\x02 \x03(\x0b\x32!.speechmesh.orchestrator.v1.Graph*\xae\x01\n\x02Op\x12\x12\n\x0eOP_UNSPECIFIED\x10\x00\x12\x0c\n\x08OP_EMBED\x10\x01\x12\x11\n\rOP_SYNTHESIZE\x10\x02\x12\x1d\n\x19OP_SYNTHESIZE_SPECTROGRAM\x10\x03\x12\r\n\tOP_VOCODE\x10\x04\x12\x13\n\x0fOP_TONE_CONVERT\x10\x05\x12\x0e\n\nOP_RESTORE\x10\x06\x12\r\n\tOP_DETECT\x10\x07\x12\x11\n\rOP_TRANSCRIBE\x10\x08*\xb7\x01\n\tValueKind\x12\x1a\n\x16VALUE_KIND_UNSPECIFIED\x10\x00\x12\x13\n\x0fVALUE_KIND_TEXT\x10\x01\x12\x14\n\x10VALUE_KIND_AUDIO\x10\x02\x12\x18\n\x14VALUE_KIND_EMBEDDING\x10\x03\x12\x15\n\x11VALUE_KIND_TENSOR\x10\x04\x12\x17\n\x13VALUE_KIND_SEGMENTS\x10\x05\x12\x19\n\x15VALUE_KIND_TRANSCRIPT\x10\x06*\x8d\x01\n\rStepEventType\x12\x1f\n\x1bSTEP_EVENT_TYPE_UNSPECIFIED\x10\x00\x12\x1b\n\x17STEP_EVENT_TYPE_STARTED\x10\x01\x12 \n\x1cSTEP_EVENT_TYPE_FIRST_OUTPUT\x10\x02\x12\x1c\n\x18STEP_EVENT_TYPE_FINISHED\x10\x03\x32\xe4\x01\n\x0cOrchestrator\x12g\n\x08RunGraph\x12+.speechmesh.orchestrator.v1.RunGraphRequest\x1a,.speechmesh.orchestrator.v1.RunGraphResponse0\x01\x12k\n\nListGraphs\x12-.speechmesh.orchestrator.v1.ListGraphsRequest\x1a..speechmesh.orchestrator.v1.ListGraphsResponseB^\n\x1d\x61i.speechmesh.orchestrator.v1P\x01Z;speechmesh/gen/go/speechmesh/orchestrator/v1;orchestratorv1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -42,40 +42,42 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_STEP_INPUTSENTRY']._serialized_options = b'8\001'
   _globals['_RUNGRAPHREQUEST_INPUTSENTRY']._loaded_options = None
   _globals['_RUNGRAPHREQUEST_INPUTSENTRY']._serialized_options = b'8\001'
-  _globals['_OP']._serialized_start=2771
-  _globals['_OP']._serialized_end=2945
-  _globals['_VALUEKIND']._serialized_start=2948
-  _globals['_VALUEKIND']._serialized_end=3131
-  _globals['_STEPEVENTTYPE']._serialized_start=3134
-  _globals['_STEPEVENTTYPE']._serialized_end=3275
+  _globals['_OP']._serialized_start=2892
+  _globals['_OP']._serialized_end=3066
+  _globals['_VALUEKIND']._serialized_start=3069
+  _globals['_VALUEKIND']._serialized_end=3252
+  _globals['_STEPEVENTTYPE']._serialized_start=3255
+  _globals['_STEPEVENTTYPE']._serialized_end=3396
   _globals['_STEP']._serialized_start=280
-  _globals['_STEP']._serialized_end=863
-  _globals['_STEP_INPUTSENTRY']._serialized_start=808
-  _globals['_STEP_INPUTSENTRY']._serialized_end=853
-  _globals['_GRAPHINPUT']._serialized_start=865
-  _globals['_GRAPHINPUT']._serialized_end=983
-  _globals['_GRAPH']._serialized_start=986
-  _globals['_GRAPH']._serialized_end=1150
-  _globals['_VALUE']._serialized_start=1153
-  _globals['_VALUE']._serialized_end=1337
-  _globals['_RUNGRAPHREQUEST']._serialized_start=1340
-  _globals['_RUNGRAPHREQUEST']._serialized_end=1679
-  _globals['_RUNGRAPHREQUEST_INPUTSENTRY']._serialized_start=1590
-  _globals['_RUNGRAPHREQUEST_INPUTSENTRY']._serialized_end=1670
-  _globals['_STEPOUTPUT']._serialized_start=1682
-  _globals['_STEPOUTPUT']._serialized_end=2069
-  _globals['_STEPEVENT']._serialized_start=2071
-  _globals['_STEPEVENT']._serialized_end=2191
-  _globals['_OUTPUTSUMMARY']._serialized_start=2193
-  _globals['_OUTPUTSUMMARY']._serialized_end=2289
-  _globals['_RUNSUMMARY']._serialized_start=2291
-  _globals['_RUNSUMMARY']._serialized_end=2403
-  _globals['_RUNGRAPHRESPONSE']._serialized_start=2406
-  _globals['_RUNGRAPHRESPONSE']._serialized_end=2634
-  _globals['_LISTGRAPHSREQUEST']._serialized_start=2636
-  _globals['_LISTGRAPHSREQUEST']._serialized_end=2675
-  _globals['_LISTGRAPHSRESPONSE']._serialized_start=2677
-  _globals['_LISTGRAPHSRESPONSE']._serialized_end=2768
-  _globals['_ORCHESTRATOR']._serialized_start=3278
-  _globals['_ORCHESTRATOR']._serialized_end=3506
+  _globals['_STEP']._serialized_end=922
+  _globals['_STEP_INPUTSENTRY']._serialized_start=867
+  _globals['_STEP_INPUTSENTRY']._serialized_end=912
+  _globals['_EMBEDOPTIONS']._serialized_start=924
+  _globals['_EMBEDOPTIONS']._serialized_end=984
+  _globals['_GRAPHINPUT']._serialized_start=986
+  _globals['_GRAPHINPUT']._serialized_end=1104
+  _globals['_GRAPH']._serialized_start=1107
+  _globals['_GRAPH']._serialized_end=1271
+  _globals['_VALUE']._serialized_start=1274
+  _globals['_VALUE']._serialized_end=1458
+  _globals['_RUNGRAPHREQUEST']._serialized_start=1461
+  _globals['_RUNGRAPHREQUEST']._serialized_end=1800
+  _globals['_RUNGRAPHREQUEST_INPUTSENTRY']._serialized_start=1711
+  _globals['_RUNGRAPHREQUEST_INPUTSENTRY']._serialized_end=1791
+  _globals['_STEPOUTPUT']._serialized_start=1803
+  _globals['_STEPOUTPUT']._serialized_end=2190
+  _globals['_STEPEVENT']._serialized_start=2192
+  _globals['_STEPEVENT']._serialized_end=2312
+  _globals['_OUTPUTSUMMARY']._serialized_start=2314
+  _globals['_OUTPUTSUMMARY']._serialized_end=2410
+  _globals['_RUNSUMMARY']._serialized_start=2412
+  _globals['_RUNSUMMARY']._serialized_end=2524
+  _globals['_RUNGRAPHRESPONSE']._serialized_start=2527
+  _globals['_RUNGRAPHRESPONSE']._serialized_end=2755
+  _globals['_LISTGRAPHSREQUEST']._serialized_start=2757
+  _globals['_LISTGRAPHSREQUEST']._serialized_end=2796
+  _globals['_LISTGRAPHSRESPONSE']._serialized_start=2798
+  _globals['_LISTGRAPHSRESPONSE']._serialized_end=2889
+  _globals['_ORCHESTRATOR']._serialized_start=3399
+  _globals['_ORCHESTRATOR']._serialized_end=3627
 # @@protoc_insertion_point(module_scope)

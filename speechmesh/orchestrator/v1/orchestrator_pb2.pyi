@@ -34,8 +34,11 @@ class _OpEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Op.ValueType], _bu
     OP_UNSPECIFIED: _Op.ValueType  # 0
     """Not set; rejected."""
     OP_EMBED: _Op.ValueType  # 1
-    """Speaker embedding (SpeakerEncoder/Embed). Inputs: audio (AUDIO). Outputs:
-    embedding (EMBEDDING). Params: none.
+    """Speaker embedding (SpeakerEncoder/Embed). Inputs: audio (AUDIO); optional
+    segments (SEGMENTS: the speech an OP_DETECT step found in that audio; only the
+    speech is embedded, cut into pieces whose embeddings the encoder averages, as
+    OpenVoice's se_extractor does; see EmbedOptions). Outputs: embedding
+    (EMBEDDING). Params: embed.
     """
     OP_SYNTHESIZE: _Op.ValueType  # 2
     """Speech from text (TextToSpeech/StreamingSynthesize, or IndexTTS for IndexTTS
@@ -87,8 +90,11 @@ class Op(_Op, metaclass=_OpEnumTypeWrapper):
 OP_UNSPECIFIED: Op.ValueType  # 0
 """Not set; rejected."""
 OP_EMBED: Op.ValueType  # 1
-"""Speaker embedding (SpeakerEncoder/Embed). Inputs: audio (AUDIO). Outputs:
-embedding (EMBEDDING). Params: none.
+"""Speaker embedding (SpeakerEncoder/Embed). Inputs: audio (AUDIO); optional
+segments (SEGMENTS: the speech an OP_DETECT step found in that audio; only the
+speech is embedded, cut into pieces whose embeddings the encoder averages, as
+OpenVoice's se_extractor does; see EmbedOptions). Outputs: embedding
+(EMBEDDING). Params: embed.
 """
 OP_SYNTHESIZE: Op.ValueType  # 2
 """Speech from text (TextToSpeech/StreamingSynthesize, or IndexTTS for IndexTTS
@@ -237,6 +243,7 @@ class Step(_message.Message):
     VAD_FIELD_NUMBER: _builtins.int
     CONVERSION_FIELD_NUMBER: _builtins.int
     RESTORATION_FIELD_NUMBER: _builtins.int
+    EMBED_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """Id of the step, unique in the graph: lowercase letters, digits and
     underscores, starting with a letter.
@@ -289,6 +296,10 @@ class Step(_message.Message):
     def restoration(self) -> _conversion_pb2.RestorationOptions:
         """Restoration options, for OP_RESTORE."""
 
+    @_builtins.property
+    def embed(self) -> Global___EmbedOptions:
+        """Embedding options, for OP_EMBED."""
+
     def __init__(
         self,
         *,
@@ -303,16 +314,49 @@ class Step(_message.Message):
         vad: _vad_pb2.VadOptions | None = ...,
         conversion: _conversion_pb2.ConversionOptions | None = ...,
         restoration: _conversion_pb2.RestorationOptions | None = ...,
+        embed: Global___EmbedOptions | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["conversion", b"conversion", "index_tts", b"index_tts", "params", b"params", "recognition", b"recognition", "restoration", b"restoration", "synthesis", b"synthesis", "vad", b"vad"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["conversion", b"conversion", "embed", b"embed", "index_tts", b"index_tts", "params", b"params", "recognition", b"recognition", "restoration", b"restoration", "synthesis", b"synthesis", "vad", b"vad"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["conversion", b"conversion", "id", b"id", "index_tts", b"index_tts", "inputs", b"inputs", "model", b"model", "op", b"op", "params", b"params", "recognition", b"recognition", "restoration", b"restoration", "source_voice", b"source_voice", "synthesis", b"synthesis", "vad", b"vad"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["conversion", b"conversion", "embed", b"embed", "id", b"id", "index_tts", b"index_tts", "inputs", b"inputs", "model", b"model", "op", b"op", "params", b"params", "recognition", b"recognition", "restoration", b"restoration", "source_voice", b"source_voice", "synthesis", b"synthesis", "vad", b"vad"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_params: _TypeAlias = _typing.Literal["synthesis", "index_tts", "recognition", "vad", "conversion", "restoration"]  # noqa: Y015
+    _WhichOneofReturnType_params: _TypeAlias = _typing.Literal["synthesis", "index_tts", "recognition", "vad", "conversion", "restoration", "embed"]  # noqa: Y015
     _WhichOneofArgType_params: _TypeAlias = _typing.Literal["params", b"params"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_params) -> _WhichOneofReturnType_params | None: ...
 
 Global___Step: _TypeAlias = Step  # noqa: Y015
+
+@_typing.final
+class EmbedOptions(_message.Message):
+    """How OP_EMBED embeds audio whose speech segments it is given (its segments input):
+    the segments' audio is joined, silence between them left out, and cut into
+    round(speech seconds / piece_seconds) pieces of equal length (at least one); each
+    piece is a clip of the Embed call, so the encoder averages their embeddings.
+    Segment and piece ends are whole milliseconds, as OpenVoice's se_extractor cuts
+    them. A reference with no speech segment is INVALID_ARGUMENT.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PIECE_SECONDS_FIELD_NUMBER: _builtins.int
+    piece_seconds: _builtins.float
+    """Length in seconds that the speech is cut into pieces of, above 0; needs a
+    segments input. Default 10 (OpenVoice's split_seconds).
+    """
+    def __init__(
+        self,
+        *,
+        piece_seconds: _builtins.float | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_piece_seconds", b"_piece_seconds", "piece_seconds", b"piece_seconds"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_piece_seconds", b"_piece_seconds", "piece_seconds", b"piece_seconds"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__piece_seconds: _TypeAlias = _typing.Literal["piece_seconds"]  # noqa: Y015
+    _WhichOneofArgType__piece_seconds: _TypeAlias = _typing.Literal["_piece_seconds", b"_piece_seconds"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__piece_seconds) -> _WhichOneofReturnType__piece_seconds | None: ...
+
+Global___EmbedOptions: _TypeAlias = EmbedOptions  # noqa: Y015
 
 @_typing.final
 class GraphInput(_message.Message):

@@ -202,8 +202,9 @@ def test_options_are_checked_per_variant(server, model, options, field, says):
 def test_bad_requests_are_refused_with_the_reason(server: RunningServer):
     code, field, details = refused(server, "chatterbox", speed=2.0)
     assert (code, field) == (grpc.StatusCode.INVALID_ARGUMENT, "options.speed")
-    code, field, details = refused(server, "chatterbox-multilingual", language="xx")
-    assert code == grpc.StatusCode.INVALID_ARGUMENT and "language" in field
+    code, _, details = refused(server, "chatterbox-multilingual", language="xx")
+    assert code == grpc.StatusCode.NOT_FOUND
+    assert "language 'xx' is not served" in details and "speaks ar, da, de" in details
     code, field, details = refused(server, "chatterbox-turbo", reference_audio=reference(3.0))
     assert code == grpc.StatusCode.INVALID_ARGUMENT and "longer than 5 s" in details
     code, _, _ = refused(server, "chatterbox", voice="nobody")

@@ -55,7 +55,7 @@ def test_a_seed_repeats_the_noise_and_noise_zero_needs_none(server: RunningServe
         ({"melo_tts": tts_pb2.MeloTtsOptions(sdp_ratio=1.5)}, TEXT, None, "melo_tts.sdp_ratio"),
         ({"melo_tts": tts_pb2.MeloTtsOptions(noise_scale=-1)}, TEXT, None, "noise_scale"),
         ({"openvoice": tts_pb2.OpenVoiceOptions()}, TEXT, None, "options.melo_tts"),
-        ({"language": "zh"}, TEXT, None, "language"),
+        ({"language": "zh"}, TEXT, grpc.StatusCode.NOT_FOUND, "language 'zh' is not served"),
         ({}, "... !?", None, "text"),
     ],
     ids=["unknown-speaker", "sdp-ratio", "noise", "other-family", "language", "unreadable"],

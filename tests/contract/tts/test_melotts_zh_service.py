@@ -53,10 +53,18 @@ def violated_field(error: grpc.RpcError) -> str:
     return bad_request.field_violations[0].field
 
 
+def test_a_language_not_served_is_not_found_listing_those_served(server: RunningServer):
+    with pytest.raises(grpc.RpcError) as raised:
+        synthesize(server, TEXT, language="fr")
+    assert raised.value.code() == grpc.StatusCode.NOT_FOUND, raised.value.details()
+    assert "language 'fr' is not served" in raised.value.details()
+    assert "speaks zh" in raised.value.details()
+    assert server.health() == health_pb2.HealthCheckResponse.SERVING
+
+
 @pytest.mark.parametrize(
     ("text", "options", "field", "says"),
     [
-        (TEXT, {"language": "fr"}, "options.language", "speaks zh"),
         ("Привет, мир.", {}, "text", "nothing the model can read"),
         ("©®™ ★", {}, "text", "nothing the model can read"),
         ("你好_世界。", {}, "text", "no reading"),
@@ -67,7 +75,7 @@ def violated_field(error: grpc.RpcError) -> str:
             "",
         ),
     ],
-    ids=["language-not-served", "other-script", "empty-after-normalisation", "unreadable", "sdp"],
+    ids=["other-script", "empty-after-normalisation", "unreadable", "sdp"],
 )
 def test_bad_input_is_invalid_argument_naming_the_field(
     server: RunningServer, text, options, field, says

@@ -140,7 +140,6 @@ def violated_field(error: grpc.RpcError) -> str:
 @pytest.mark.parametrize(
     ("text", "options", "field"),
     [
-        ("Hi.", {"language": "fr"}, "options.language"),
         (
             "Hi.",
             {"openvoice": tts_pb2.OpenVoiceOptions(sdp_ratio=1.5)},
@@ -164,6 +163,15 @@ def test_bad_input_is_invalid_argument_naming_the_field(
         synthesize(server, text, **options)
     assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT, raised.value.details()
     assert violated_field(raised.value) == field, raised.value.details()
+    assert server.health() == health_pb2.HealthCheckResponse.SERVING
+
+
+def test_a_language_not_served_is_not_found_listing_those_served(server: RunningServer):
+    with pytest.raises(grpc.RpcError) as raised:
+        synthesize(server, "Hi.", language="fr")
+    assert raised.value.code() == grpc.StatusCode.NOT_FOUND, raised.value.details()
+    assert "language 'fr' is not served" in raised.value.details()
+    assert "speaks en, zh" in raised.value.details()
     assert server.health() == health_pb2.HealthCheckResponse.SERVING
 
 

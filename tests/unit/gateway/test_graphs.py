@@ -257,3 +257,58 @@ def test_streamed_inputs_are_bounded_unless_a_whole_input_shares_their_producer(
     # `again` reads nothing of the transcript before its reference is whole; both come
     # from `first`, which a bounded transcript queue would block forever.
     assert unbounded_inputs(plan) == {("again", "reference"), ("again", "text")}
+
+
+DETECT = {"id": "speech", "op": "OP_DETECT", "model": "silero", "inputs": {"audio": "$reference"}}
+EMBED = {"id": "embed", "op": "OP_EMBED", "model": "openvoice-enc"}
+
+
+def test_an_embedding_of_the_speech_reads_the_detected_segments_whole():
+    embed = {**EMBED, "inputs": {"audio": "$reference", "segments": "speech.segments"}}
+    plan = check(graph([embed, DETECT], ["embed.embedding"]))
+    assert [s.id for s in plan.order] == ["speech", "embed"]
+    assert unbounded_inputs(plan) == {("embed", "audio"), ("embed", "segments")}
+
+
+@pytest.mark.parametrize(
+    ("inputs", "options", "field", "words"),
+    [
+        (
+            {"audio": "$reference", "segments": "speech.audio"},
+            {},
+            "steps[0].inputs[segments]",
+            "no output 'audio'",
+        ),
+        (
+            {"audio": "$reference", "segments": "clean.audio"},
+            {},
+            "steps[0].inputs[segments]",
+            "takes SEGMENTS, but clean.audio is AUDIO",
+        ),
+        (
+            {"audio": "$reference"},
+            {"piece_seconds": 5.0},
+            "steps[0].embed.piece_seconds",
+            "needs a segments input",
+        ),
+        (
+            {"audio": "$reference", "segments": "speech.segments"},
+            {"piece_seconds": 0.0},
+            "steps[0].embed.piece_seconds",
+            "must be above 0",
+        ),
+        (
+            {"audio": "$reference", "segments": "speech.segments"},
+            {"piece_seconds": "NaN"},
+            "steps[0].embed.piece_seconds",
+            "must be above 0",
+        ),
+    ],
+    ids=["not-an-output", "not-segments", "pieces-without-segments", "zero", "nan"],
+)
+def test_a_bad_speech_cut_names_the_step(inputs, options, field, words):
+    clean = {"id": "clean", "op": "OP_RESTORE", "inputs": {"audio": "$reference"}}
+    embed = {**EMBED, "inputs": inputs, "embed": options}
+    error = invalid(graph([embed, DETECT, clean], ["embed.embedding"]))
+    assert error.violations[0].field == f"inline_graph.{field}"
+    assert words in str(error)

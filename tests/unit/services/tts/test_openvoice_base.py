@@ -90,7 +90,7 @@ def test_languages_styles_and_speaker_ids_come_from_the_configs(engine):
     assert engine.prepare(SynthesisParams(language="zh")).speaker == 0
     with pytest.raises(NotFound, match=r"'whispering' is not a style .* in 'zh'"):
         engine.prepare(SynthesisParams(language="zh", voice="whispering"))
-    with pytest.raises(InvalidArgument, match="speaks en, zh, not 'fr'"):
+    with pytest.raises(NotFound, match=r"language 'fr' is not served .* it speaks en, zh$"):
         engine.prepare(SynthesisParams(language="fr"))
 
 

@@ -81,7 +81,6 @@ def test_describe_reports_the_voice_its_language_and_rate(engine):
         (SynthesisParams(speed=float("nan")), InvalidArgument, "speed"),
         (SynthesisParams(pitch=1.2), InvalidArgument, "pitch"),
         (SynthesisParams(seed=7), InvalidArgument, "seed"),
-        (SynthesisParams(language="de"), InvalidArgument, "language"),
         (SynthesisParams(family_options_case="kitten_tts"), InvalidArgument, "kitten_tts"),
         (piper_params(noise_scale=-0.1), InvalidArgument, "piper.noise_scale"),
         (piper_params(length_scale=0.0), InvalidArgument, "piper.length_scale"),
@@ -96,6 +95,13 @@ def test_options_the_model_cannot_honour_are_refused(engine, params, error, fiel
     with pytest.raises(error) as raised:
         engine.prepare(params)
     assert raised.value.violations[0].field == field
+
+
+def test_a_language_the_voice_does_not_speak_is_not_found_listing_those_served(engine):
+    with pytest.raises(NotFound) as raised:
+        engine.prepare(SynthesisParams(language="de"))
+    assert "language 'de' is not served" in str(raised.value)
+    assert f"it speaks {', '.join(engine.languages())}" in str(raised.value)
 
 
 def test_an_unknown_voice_is_not_found_and_lists_the_known_ones(engine):

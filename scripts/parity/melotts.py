@@ -15,7 +15,8 @@ load in place of bert-base-uncased. Records:
 - the lines of the reference's cmudict.rep that the runs looked words up in (the served
   model reads them as its lexicon), header included.
 
-    python scripts/parity/melotts.py --upstream /path/to/MeloTTS [--seed N --out DIR --cases FILE]
+    python scripts/parity/melotts.py --upstream /path/to/MeloTTS \
+        [--seed N --out DIR --cases FILE]
 
 --cases replaces the texts, syntheses, speakers or BERT words (an independent run; see
 scripts/parity/cases/melotts-en.json).
@@ -426,9 +427,7 @@ def main() -> None:
         "words": WORDS,
     }
     cases = load_cases(args.cases, defaults)
-    upstream, fixture, work = start_fixture(
-        args, FAMILY, lambda: vocabulary(cases["words"]), 500
-    )
+    upstream, fixture, work = start_fixture(args, FAMILY, lambda: vocabulary(cases["words"]), 500)
     record_cases(fixture, args.cases)
 
     install_stubs(fixture, upstream, work / "bert")

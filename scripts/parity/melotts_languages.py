@@ -280,8 +280,7 @@ def main() -> None:
     cli.add_argument("--language", choices=sorted(LANGUAGES), required=True)
     add_cases(
         cli,
-        f"{CASES_TAKEN}; unknown (a word of the texts left out of the tiny BERT's "
-        "vocabulary)",
+        f"{CASES_TAKEN}; unknown (a word of the texts left out of the tiny BERT's vocabulary)",
     )
     cli.set_defaults(out=None)
     args = cli.parse_args()

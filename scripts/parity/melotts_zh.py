@@ -17,7 +17,8 @@ in place of bert-base-multilingual-uncased. Records:
   scales and with noise 0, speeds varied;
 - the lines of the reference's cmudict.rep that the English words were looked up in.
 
-    python scripts/parity/melotts_zh.py --upstream /path/to/MeloTTS [--seed N --out DIR --cases FILE]
+    python scripts/parity/melotts_zh.py --upstream /path/to/MeloTTS \
+        [--seed N --out DIR --cases FILE]
 
 --cases as melotts.py's (see scripts/parity/cases/melotts-zh.json).
 """

@@ -61,8 +61,11 @@ BERT = {
     "intermediate_size": 3072,
     "max_position_embeddings": 512,
 }
+# One piece each: the Chinese, Korean and Japanese splitters cut after every comma (and
+# join the cuts again once past ten characters).
 TEXTS = {
     "EN": "The quick brown fox jumps over the lazy dog, and then it runs far away.",
+    "ZH": "我们今天下午一起去公园散步然后在湖边用iPhone拍了很多漂亮的照片。",
     "ES": "El rápido zorro marrón salta sobre el perro perezoso, y luego se va lejos.",
     "FR": "Le renard brun et rapide saute par-dessus le chien paresseux, puis il s'en va.",
     "KR": "빠른 갈색 여우가 게으른 개를 뛰어넘고 멀리 달아납니다.",
@@ -75,6 +78,7 @@ JAPANESE_TOKENIZER = {
 }
 TOKENIZERS = {
     "EN": {"do_lower_case": True},
+    "ZH": {"do_lower_case": True},  # bert-base-multilingual-uncased, as the ZH model reads
     "ES": {"do_lower_case": True, "strip_accents": False},
     "FR": {"do_lower_case": False},
     "KR": {"do_lower_case": False},

@@ -121,3 +121,38 @@ class Fixture:
         (self.out / "manifest.json").write_text(json.dumps(self.manifest, indent=1) + "\n")
         size = sum(p.stat().st_size for p in self.out.rglob("*") if p.is_file())
         print(f"wrote {len(self.manifest['cases'])} cases, {size / 1024:.0f} KiB to {self.out}")
+
+
+def add_cases(args: argparse.ArgumentParser, what: str) -> None:
+    """--cases FILE: a JSON object replacing some of the generator's cases (`what` names
+    the keys it takes), for an independent run; without it the committed fixtures' cases."""
+    args.add_argument(
+        "--cases",
+        type=Path,
+        help=f"JSON object replacing the generator's cases (an independent run): {what}",
+    )
+
+
+def load_cases(path: Path | None, defaults: dict[str, Any]) -> dict[str, Any]:
+    """The generator's cases: `defaults`, with each key the --cases file gives replaced
+    (a key the generator does not take is refused, so a misspelt one is not ignored)."""
+    if path is None:
+        return dict(defaults)
+    given = json.loads(path.read_text(encoding="utf-8"))
+    unknown = sorted(set(given) - set(defaults))
+    if unknown:
+        sys.exit(f"{path}: unknown keys {unknown}; the generator takes {sorted(defaults)}")
+    return {**defaults, **given}
+
+
+def record_cases(fixture: Fixture, path: Path | None) -> None:
+    """Names the --cases file in the manifest (its digest and the keys it replaced); the
+    manifest's cases list every case as run either way."""
+    if path is None:
+        return
+    given = json.loads(path.read_text(encoding="utf-8"))
+    fixture.manifest["cases_given"] = {
+        "file": path.name,
+        "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+        "replaced": sorted(given),
+    }

@@ -15,7 +15,11 @@ load in place of bert-base-uncased. Records:
 - the lines of the reference's cmudict.rep that the runs looked words up in (the served
   model reads them as its lexicon), header included.
 
-    python scripts/parity/melotts.py --upstream /path/to/MeloTTS [--seed N --out DIR]
+    python scripts/parity/melotts.py --upstream /path/to/MeloTTS \
+        [--seed N --out DIR --cases FILE]
+
+--cases replaces the texts, syntheses, speakers or BERT words (an independent run; see
+scripts/parity/cases/melotts-en.json).
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ import sys
 import types
 
 import torch
-from common import REPOSITORY, Fixture, parser, upstream_commit
+from common import REPOSITORY, Fixture, add_cases, load_cases, parser, record_cases, upstream_commit
 
 sys.path.insert(0, str(REPOSITORY / "tests"))
 from parity.melotts_weights import bert_keys, bert_state, save_bert
@@ -89,14 +93,21 @@ SYNTHESES = [
     ("options-fast", 3, "EN-AU", 1.25, (0.75, 0.3, 0.5), 5),
     ("own-noise-slow", 2, "EN-US", 0.75, None, 3),
 ]
+CASES_TAKEN = (
+    "texts [...]; syntheses [{name, text (an index into texts), speaker, speed, scales "
+    "([sdp_ratio, noise_scale, noise_scale_w] or null: the defaults), seed}]; speakers "
+    "{name: id} (the tiny config's spk2id)"
+)
 
 
-def vocabulary() -> list[str]:
+def vocabulary(words: list[str]) -> list[str]:
+    """The special tokens, marks, the whole words given, letters and their ## pieces (a
+    word outside the vocabulary is cut into letters)."""
     letters = "abcdefghijklmnopqrstuvwxyz"
     pieces = ["##s", "##ing", "##ed", "##tts", "##ly"]
     marks = list(".,!?;:'\"-()[]$£…")
     seen = dict.fromkeys(
-        ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *marks, *WORDS, *letters]
+        ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *marks, *words, *letters]
         + [f"##{c}" for c in letters]
         + pieces
     )
@@ -365,6 +376,32 @@ def record_synthesis(
     )
 
 
+def synthesis_cases(rows, speakers=None) -> list[dict]:
+    """A generator's SYNTHESES rows as the --cases file writes syntheses; `speakers`: the
+    names a row's speaker index picks from (melotts_languages.py's rows)."""
+    return [
+        {
+            "name": name,
+            "text": text,
+            "speaker": speaker if speakers is None else speakers[speaker],
+            "speed": speed,
+            "scales": scales,
+            "seed": seed,
+        }
+        for name, text, speaker, speed, scales, seed in rows
+    ]
+
+
+def run_syntheses(fixture: Fixture, recorded, run, cases: dict) -> None:
+    """Each of cases["syntheses"] through run (runner's), recorded as a synthesis case."""
+    for case in cases["syntheses"]:
+        text = cases["texts"][case["text"]]
+        scales = None if case["scales"] is None else tuple(case["scales"])
+        speaker, speed, seed = case["speaker"], case["speed"], case["seed"]
+        audio = run(text, speaker, speed, scales, seed)
+        record_synthesis(fixture, recorded, case["name"], text, speaker, speed, scales, seed, audio)
+
+
 def save_cmudict(fixture: Fixture, upstream, looked_up: set[str]) -> None:
     """The header of the reference's cmudict.rep and the entries the runs looked up."""
     lines = (upstream / "melo/text/cmudict.rep").read_text(encoding="utf-8").splitlines()
@@ -380,8 +417,18 @@ def remove_work(work) -> None:
 
 
 def main() -> None:
-    args = parser(FAMILY, __doc__.splitlines()[0]).parse_args()
-    upstream, fixture, work = start_fixture(args, FAMILY, vocabulary, 500)
+    cli = parser(FAMILY, __doc__.splitlines()[0])
+    add_cases(cli, f"{CASES_TAKEN}; words [...] (the tiny BERT's whole words)")
+    args = cli.parse_args()
+    defaults = {
+        "texts": TEXTS,
+        "syntheses": synthesis_cases(SYNTHESES),
+        "speakers": SPEAKERS,
+        "words": WORDS,
+    }
+    cases = load_cases(args.cases, defaults)
+    upstream, fixture, work = start_fixture(args, FAMILY, lambda: vocabulary(cases["words"]), 500)
+    record_cases(fixture, args.cases)
 
     install_stubs(fixture, upstream, work / "bert")
     sys.path.insert(0, str(upstream))
@@ -389,7 +436,8 @@ def main() -> None:
     from melo.text import english
 
     torch.set_num_threads(1)
-    tts = build_tts(fixture, work, args.seed, SPEAKERS, "EN")
+    speakers = cases["speakers"]
+    tts = build_tts(fixture, work, args.seed, speakers, "EN")
 
     looked_up = record_lookups(english)
     recorded: dict[str, list] = {"pieces": [], "inputs": []}
@@ -400,18 +448,16 @@ def main() -> None:
         "found in it; results are returned unchanged"
     )
 
-    run = runner(tts, SPEAKERS, recorded)
+    run = runner(tts, speakers, recorded)
 
-    for index, text in enumerate(TEXTS):
-        run(text, "EN-US", 1.0, (0.2, 0.0, 0.0), 0)
+    for index, text in enumerate(cases["texts"]):
+        run(text, next(iter(speakers)), 1.0, (0.2, 0.0, 0.0), 0)
         inputs = []
         for number, (bert, ja_bert, phones, tones, languages) in enumerate(recorded["inputs"]):
             assert not bert.any(), "English puts its features on the ja_bert path"
             inputs.append(model_input(fixture, index, number, phones, tones, languages, ja_bert))
         record_front_end(fixture, index, text, recorded, inputs)
-    for name, index, speaker, speed, scales, seed in SYNTHESES:
-        audio = run(TEXTS[index], speaker, speed, scales, seed)
-        record_synthesis(fixture, recorded, name, TEXTS[index], speaker, speed, scales, seed, audio)
+    run_syntheses(fixture, recorded, run, cases)
     save_cmudict(fixture, upstream, looked_up)
     fixture.manifest["bert_channels_kept"] = BERT_CHANNELS_KEPT
     remove_work(work)

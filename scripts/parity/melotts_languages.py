@@ -13,7 +13,8 @@ vocabulary; syntheses through tts_to_file after torch.manual_seed(seed) with its
 scales and with others (noise 0 included), speakers and speeds varied.
 
     python scripts/parity/melotts_languages.py --upstream /path/to/MeloTTS --language ES
-"""
+
+--cases as melotts.py's, and `unknown` (see scripts/parity/cases/melotts-es.json)."""
 
 from __future__ import annotations
 
@@ -21,17 +22,28 @@ import sys
 import types
 
 import torch
-from common import FIXTURES, REPOSITORY, Fixture, parser, upstream_commit
+from common import (
+    FIXTURES,
+    REPOSITORY,
+    Fixture,
+    add_cases,
+    load_cases,
+    parser,
+    record_cases,
+    upstream_commit,
+)
 from melotts import (
     BERT_CHANNELS_KEPT,
+    CASES_TAKEN,
     PINNED,
     build_tts,
     model_input,
     record_front_end,
     record_pieces_and_inputs,
-    record_synthesis,
     remove_work,
+    run_syntheses,
     runner,
+    synthesis_cases,
 )
 
 sys.path.insert(0, str(REPOSITORY / "tests"))
@@ -264,12 +276,24 @@ def install_stubs(fixture: Fixture, language: dict, bert_folder) -> None:
 
 
 def main() -> None:
-    args = parser("melotts-<language>", __doc__.splitlines()[0])
-    args.add_argument("--language", choices=sorted(LANGUAGES), required=True)
-    args.set_defaults(out=None)
-    args = args.parse_args()
+    cli = parser("melotts-<language>", __doc__.splitlines()[0])
+    cli.add_argument("--language", choices=sorted(LANGUAGES), required=True)
+    add_cases(
+        cli,
+        f"{CASES_TAKEN}; unknown (a word of the texts left out of the tiny BERT's vocabulary)",
+    )
+    cli.set_defaults(out=None)
+    args = cli.parse_args()
     mark = args.language
-    language = LANGUAGES[mark]
+    official = LANGUAGES[mark]
+    defaults = {
+        "texts": official["texts"],
+        "syntheses": synthesis_cases(SYNTHESES, list(official["speakers"])),
+        "speakers": official["speakers"],
+        "unknown": official["unknown"],
+    }
+    cases = load_cases(args.cases, defaults)
+    language = {**official, **{k: cases[k] for k in ("texts", "speakers", "unknown")}}
     family = f"melotts-{mark.lower()}"
     out = args.out or FIXTURES / family
     upstream = args.upstream.resolve()
@@ -278,6 +302,7 @@ def main() -> None:
         out, family, {"repository": "myshell-ai/MeloTTS", "commit": commit}, args.seed
     )
     fixture.manifest["language"] = mark
+    record_cases(fixture, args.cases)
     work = out / "_work"
     install_stubs(fixture, language, work / "bert")
     sys.path.insert(0, str(upstream))
@@ -325,21 +350,16 @@ def main() -> None:
         "TTS.split_sentences_into_pieces and utils.get_text_for_tts_infer are wrapped to "
         "record the pieces and each piece's model input; results are returned unchanged"
     )
-    names = list(speakers)
-
     run = runner(tts, speakers, recorded)
 
     for index, text in enumerate(language["texts"]):
-        run(text, names[0], 1.0, (0.2, 0.0, 0.0), 0)
+        run(text, next(iter(speakers)), 1.0, (0.2, 0.0, 0.0), 0)
         inputs = []
         for number, (bert, ja_bert, phones, tones, languages) in enumerate(recorded["inputs"]):
             assert not bert.any(), f"{mark} puts its features on the ja_bert path"
             inputs.append(model_input(fixture, index, number, phones, tones, languages, ja_bert))
         record_front_end(fixture, index, text, recorded, inputs)
-    for name, index, speaker, speed, scales, seed in SYNTHESES:
-        text = language["texts"][index]
-        audio = run(text, names[speaker], speed, scales, seed)
-        record_synthesis(fixture, recorded, name, text, names[speaker], speed, scales, seed, audio)
+    run_syntheses(fixture, recorded, run, cases)
     fixture.manifest["bert_channels_kept"] = BERT_CHANNELS_KEPT
     remove_work(work)
     fixture.finish("torch", "numpy", "transformers", "tokenizers", *language["packages"])

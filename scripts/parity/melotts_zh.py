@@ -17,7 +17,10 @@ in place of bert-base-multilingual-uncased. Records:
   scales and with noise 0, speeds varied;
 - the lines of the reference's cmudict.rep that the English words were looked up in.
 
-    python scripts/parity/melotts_zh.py --upstream /path/to/MeloTTS [--seed N --out DIR]
+    python scripts/parity/melotts_zh.py --upstream /path/to/MeloTTS \
+        [--seed N --out DIR --cases FILE]
+
+--cases as melotts.py's (see scripts/parity/cases/melotts-zh.json).
 """
 
 from __future__ import annotations
@@ -25,20 +28,22 @@ from __future__ import annotations
 import sys
 
 import torch
-from common import FIXTURES, parser
+from common import FIXTURES, add_cases, load_cases, parser, record_cases
 from melotts import (
     BERT_CHANNELS_KEPT,
+    CASES_TAKEN,
     build_tts,
     install_stubs,
     model_input,
     record_front_end,
     record_lookups,
     record_pieces_and_inputs,
-    record_synthesis,
     remove_work,
+    run_syntheses,
     runner,
     save_cmudict,
     start_fixture,
+    synthesis_cases,
 )
 
 FAMILY = "melotts-zh"
@@ -76,14 +81,14 @@ SYNTHESES = [
 ]
 
 
-def vocabulary() -> list[str]:
+def vocabulary(texts: list[str], english_words: list[str]) -> list[str]:
     """Every CJK character of the texts and numerals, some whole English words, letters
     and their ## pieces (other words are cut into letters), the marks."""
-    characters = sorted({c for text in TEXTS for c in text if "\u4e00" <= c <= "\u9fa5"})
+    characters = sorted({c for text in texts for c in text if "\u4e00" <= c <= "\u9fa5"})
     letters = "abcdefghijklmnopqrstuvwxyz"
     marks = list(".,!?;:'\"-()…")
     seen = dict.fromkeys(
-        ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *marks, *ENGLISH_WORDS, *letters]
+        ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *marks, *english_words, *letters]
         + [f"##{c}" for c in letters]
         + characters
         + list(NUMERALS)
@@ -92,10 +97,22 @@ def vocabulary() -> list[str]:
 
 
 def main() -> None:
-    args = parser(FAMILY, __doc__.splitlines()[0]).parse_args()
+    cli = parser(FAMILY, __doc__.splitlines()[0])
+    add_cases(cli, f"{CASES_TAKEN}; words [...] (the tiny BERT's whole English words)")
+    args = cli.parse_args()
     if args.out == FIXTURES / "melotts":
         sys.exit("the English fixtures live there")
-    upstream, fixture, work = start_fixture(args, FAMILY, vocabulary, 700)
+    defaults = {
+        "texts": TEXTS,
+        "syntheses": synthesis_cases(SYNTHESES),
+        "speakers": SPEAKERS,
+        "words": ENGLISH_WORDS,
+    }
+    cases = load_cases(args.cases, defaults)
+    upstream, fixture, work = start_fixture(
+        args, FAMILY, lambda: vocabulary(cases["texts"], cases["words"]), 700
+    )
+    record_cases(fixture, args.cases)
 
     install_stubs(
         fixture,
@@ -109,7 +126,8 @@ def main() -> None:
     from melo.text import english
 
     torch.set_num_threads(1)
-    tts = build_tts(fixture, work, args.seed, SPEAKERS, "ZH")
+    speakers = cases["speakers"]
+    tts = build_tts(fixture, work, args.seed, speakers, "ZH")
     assert tts.language == "ZH_MIX_EN", tts.language
 
     looked_up = record_lookups(english)
@@ -131,10 +149,10 @@ def main() -> None:
         "are returned unchanged"
     )
 
-    run = runner(tts, SPEAKERS, recorded)
+    run = runner(tts, speakers, recorded)
 
-    for index, text in enumerate(TEXTS):
-        run(text, "ZH", 1.0, (0.2, 0.0, 0.0), 0)
+    for index, text in enumerate(cases["texts"]):
+        run(text, next(iter(speakers)), 1.0, (0.2, 0.0, 0.0), 0)
         inputs = []
         found = zip(recorded["inputs"], recorded["cleaned"], strict=True)
         for number, ((bert, ja_bert, phones, tones, languages), cleaned) in enumerate(found):
@@ -150,9 +168,7 @@ def main() -> None:
                 }
             )
         record_front_end(fixture, index, text, recorded, inputs)
-    for name, index, speaker, speed, scales, seed in SYNTHESES:
-        audio = run(TEXTS[index], speaker, speed, scales, seed)
-        record_synthesis(fixture, recorded, name, TEXTS[index], speaker, speed, scales, seed, audio)
+    run_syntheses(fixture, recorded, run, cases)
     save_cmudict(fixture, upstream, looked_up)
     fixture.manifest["bert_channels_kept"] = BERT_CHANNELS_KEPT
     fixture.manifest["language"] = "ZH"

@@ -116,3 +116,14 @@ def test_another_language_is_refused_naming_it(server: RunningServer, mark):
         synthesize(server, mark, LANGUAGES[mark][2], language=other)
     assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert "language" in raised.value.details()
+
+
+def test_a_korean_semicolon_is_invalid_argument_naming_the_phone(server: RunningServer):
+    """The reference's Korean reading keeps `;` as a phone symbols.py lacks (its
+    get_text_for_tts_infer raises KeyError: ';'); served, the piece is refused by name."""
+    if "KR" not in SERVED:
+        pytest.skip("the Korean front-end is not installed")
+    with pytest.raises(grpc.RpcError) as raised:
+        synthesize(server, "KR", "한국은 TV와 KTX가 유명해요; 가격은 5000원입니다.")
+    assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "text" in raised.value.details() and "[';']" in raised.value.details()

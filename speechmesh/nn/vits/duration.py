@@ -21,6 +21,12 @@ from torch import nn
 
 from speechmesh.nn.vits.flow import Flip, sequence_mask
 from speechmesh.nn.vits.text_encoder import LayerNorm
+from speechmesh.runtime.errors import LimitExceeded
+
+MAX_PIECE_FRAMES = 16384
+"""Most spectrogram frames one piece may expand to (about 190 s at 22 050 Hz with a hop
+of 256; a sentence is seconds). Durations past it come from degenerate weights or
+extreme noise on the durations, and would ask for gigabytes before failing."""
 
 SDP_KERNEL, SDP_LAYERS, SDP_FLOWS = 3, 3, 4
 DP_FILTER, DP_KERNEL = 256, 3
@@ -208,8 +214,18 @@ class DurationPredictor(nn.Module):
 
 def expand(durations: torch.Tensor, x_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Whole-frame durations [b, 1, t_x] → (path [b, t_y, t_x], frame mask [b, 1, t_y]):
-    frame j belongs to phoneme i when the durations before i sum to at most j."""
-    frames = torch.clamp_min(torch.sum(durations, [1, 2]), 1).long()
+    frame j belongs to phoneme i when the durations before i sum to at most j.
+    LimitExceeded (RESOURCE_EXHAUSTED) past MAX_PIECE_FRAMES, before anything is made."""
+    total = torch.sum(durations, [1, 2])
+    if not bool(torch.all(total <= MAX_PIECE_FRAMES)):  # NaN fails it too
+        raise LimitExceeded(
+            "frames per piece",
+            MAX_PIECE_FRAMES,
+            float(torch.max(torch.nan_to_num(total, nan=math.inf))),
+            hint="the predicted durations are out of bounds: send a shorter sentence, a "
+            "higher speed or less duration noise (noise_scale_w)",
+        )
+    frames = torch.clamp_min(total, 1).long()
     y_mask = sequence_mask(frames, int(frames.max())).to(x_mask.dtype)
     batch, _, t_x = durations.shape
     ends = torch.cumsum(durations, -1).view(batch * t_x)

@@ -57,8 +57,22 @@ def test_a_seed_repeats_the_noise_and_noise_zero_needs_none(server: RunningServe
         ({"openvoice": tts_pb2.OpenVoiceOptions()}, TEXT, None, "options.melo_tts"),
         ({"language": "zh"}, TEXT, grpc.StatusCode.NOT_FOUND, "language 'zh' is not served"),
         ({}, "... !?", None, "text"),
+        (
+            {"melo_tts": tts_pb2.MeloTtsOptions(sdp_ratio=1.0, noise_scale_w=1e4)},
+            TEXT,
+            grpc.StatusCode.RESOURCE_EXHAUSTED,
+            "frames per piece",
+        ),
     ],
-    ids=["unknown-speaker", "sdp-ratio", "noise", "other-family", "language", "unreadable"],
+    ids=[
+        "unknown-speaker",
+        "sdp-ratio",
+        "noise",
+        "other-family",
+        "language",
+        "unreadable",
+        "durations-out-of-bounds",
+    ],
 )
 def test_bad_input_is_refused_with_the_field(server: RunningServer, options, text, code, names):
     with pytest.raises(grpc.RpcError) as raised:

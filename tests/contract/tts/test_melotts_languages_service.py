@@ -114,8 +114,8 @@ def test_another_language_is_refused_naming_it(server: RunningServer, mark):
     other = "en"
     with pytest.raises(grpc.RpcError) as raised:
         synthesize(server, mark, LANGUAGES[mark][2], language=other)
-    assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert "language" in raised.value.details()
+    assert raised.value.code() == grpc.StatusCode.NOT_FOUND
+    assert "language 'en' is not served" in raised.value.details()
 
 
 def test_a_korean_semicolon_is_invalid_argument_naming_the_phone(server: RunningServer):

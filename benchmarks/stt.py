@@ -355,44 +355,11 @@ def one_level(call, clips: list[tuple[str, np.ndarray]], clients: int, seconds: 
     return clients, len(latencies) / elapsed, np.median(latencies), np.mean(errors)
 
 
-def bare_stream_ceiling(
-    args: argparse.Namespace, clips: list[np.ndarray], audio: np.ndarray, spans, seconds: float
-) -> float:
-    """Streams like (c)'s whose utterances bare faster-whisper, saturated, transcribes as
-    fast as they are spoken: its utterances per second over a stream's utterances per
-    second of stream."""
+def bare_transcriber(args: argparse.Namespace):
+    """Bare faster-whisper saturated by threads (--parallel workers of one thread): a
+    clip → its text, beam 5."""
     from faster_whisper import WhisperModel
 
-    bare = WhisperModel(
-        model_dir(args.model),
-        device=args.device,
-        compute_type=args.compute_type,
-        cpu_threads=1,
-        num_workers=args.parallel,
-    )
-
-    def bare_call(clip: np.ndarray) -> str:
-        heard = np.frombuffer(s16(clip), "<i2").astype(np.float32) / 32768.0
-        return " ".join(s.text for s in bare.transcribe(heard, beam_size=5)[0])
-
-    utterances = list(zip(SENTENCES[: len(spans)], clips[: len(spans)], strict=True))
-    bare_call(utterances[0][1])
-    _, rate, _, _ = one_level(bare_call, utterances, 2 * args.parallel, seconds)
-    return rate / (len(spans) / (len(audio) / RATE))
-
-
-def load_levels(call, clips: list[tuple[str, np.ndarray]], seconds: float) -> list[tuple]:
-    return [one_level(call, clips, clients, seconds) for clients in (1, 4, 8)]
-
-
-def unary_throughput(args: argparse.Namespace, clips: list[np.ndarray], seconds: float) -> None:
-    from faster_whisper import WhisperModel
-
-    two = pairs(clips)
-    fmt = audio_pb2.AudioFormat(
-        encoding=audio_pb2.AUDIO_ENCODING_PCM_S16LE, sample_rate_hz=RATE, channels=1
-    )
-    table: dict[str, list[tuple]] = {}
     bare = WhisperModel(
         model_dir(args.model),
         device=args.device,
@@ -406,6 +373,33 @@ def unary_throughput(args: argparse.Namespace, clips: list[np.ndarray], seconds:
         heard = np.frombuffer(s16(clip), "<i2").astype(np.float32) / 32768.0
         return " ".join(s.text for s in bare.transcribe(heard, beam_size=5)[0])
 
+    return bare_call
+
+
+def bare_stream_ceiling(
+    args: argparse.Namespace, clips: list[np.ndarray], audio: np.ndarray, spans, seconds: float
+) -> float:
+    """Streams like (c)'s whose utterances bare faster-whisper, saturated, transcribes as
+    fast as they are spoken: its utterances per second over a stream's utterances per
+    second of stream."""
+    bare_call = bare_transcriber(args)
+    utterances = list(zip(SENTENCES[: len(spans)], clips[: len(spans)], strict=True))
+    bare_call(utterances[0][1])
+    _, rate, _, _ = one_level(bare_call, utterances, 2 * args.parallel, seconds)
+    return rate / (len(spans) / (len(audio) / RATE))
+
+
+def load_levels(call, clips: list[tuple[str, np.ndarray]], seconds: float) -> list[tuple]:
+    return [one_level(call, clips, clients, seconds) for clients in (1, 4, 8)]
+
+
+def unary_throughput(args: argparse.Namespace, clips: list[np.ndarray], seconds: float) -> None:
+    two = pairs(clips)
+    fmt = audio_pb2.AudioFormat(
+        encoding=audio_pb2.AUDIO_ENCODING_PCM_S16LE, sample_rate_hz=RATE, channels=1
+    )
+    table: dict[str, list[tuple]] = {}
+    bare_call = bare_transcriber(args)
     bare_call(two[0][1])
     table[f"bare {args.parallel} workers × 1 thread"] = load_levels(bare_call, two, seconds)
     layouts = (
